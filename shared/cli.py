@@ -1,0 +1,48 @@
+"""``python -m <service> <command>``: migrate, serve, or run one kind of worker alone."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+
+import uvicorn
+
+from shared.migrate import upgrade
+from shared.observability import configure_logging
+from shared.service import Service
+
+
+def main(make_service: Callable[[], Service], argv: list[str] | None = None) -> None:
+    """Parse the command line and run the chosen part of the service."""
+    service = make_service()
+    settings = service.settings
+    parser = argparse.ArgumentParser(prog=f"python -m {settings.service}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="create the database if missing and migrate it to head")
+    serve = commands.add_parser("serve", help="the HTTP API (and the workers unless disabled)")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=settings.http_port)
+    for name in service.worker_names():
+        commands.add_parser(name, help=f"run only the {name} worker")
+    args = parser.parse_args(argv)
+    configure_logging(settings.service, level=settings.log_level, json_lines=settings.log_json)
+
+    if args.command == "migrate":
+        asyncio.run(upgrade(service.spec.migrations, settings.resolved_database_url()))
+    elif args.command == "serve":
+        uvicorn.run(service.app(), host=args.host, port=args.port, log_config=None)
+    else:
+        asyncio.run(_run_worker(service, args.command))
+
+
+async def _run_worker(service: Service, name: str) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    async with service.running([name]):
+        await stop.wait()

@@ -1,0 +1,91 @@
+"""Async SQLAlchemy 2 engine and sessions, and the naming convention of every schema."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+# Stable constraint names, so Alembic migrations name what they create and drop.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> MetaData:
+    """A MetaData with the project's naming convention: one per service schema."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An asyncpg engine; ``pool_pre_ping`` so a restarted database is survived."""
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """One AsyncSession per task; objects stay readable after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Raise unless the database answers a trivial query."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session inside one transaction: committed on success, rolled back on error."""
+    async with sessions() as session, session.begin():
+        yield session
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def create_database_if_missing(url: str) -> bool:
+    """Create the database named in ``url`` on its server; True if it was created."""
+    target = make_url(url)
+    name = target.database
+    if not name:
+        raise ValueError("the database URL names no database")
+    admin = _asyncpg_dsn(target.set(database="postgres").render_as_string(hide_password=False))
+    connection = await asyncpg.connect(admin)
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        quoted = '"' + name.replace('"', '""') + '"'
+        try:
+            await connection.execute(f"CREATE DATABASE {quoted}")
+        except asyncpg.DuplicateDatabaseError:  # another process won the race
+            return False
+        return True
+    finally:
+        await connection.close()
+
+
+async def drop_database(url: str) -> None:
+    """Drop the database named in ``url`` (tests clean up after themselves)."""
+    target = make_url(url)
+    admin = _asyncpg_dsn(target.set(database="postgres").render_as_string(hide_password=False))
+    connection = await asyncpg.connect(admin)
+    try:
+        quoted = '"' + str(target.database).replace('"', '""') + '"'
+        await connection.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+    finally:
+        await connection.close()

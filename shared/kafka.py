@@ -1,0 +1,73 @@
+"""aiokafka clients configured from settings, and topic creation."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from shared.events import TOPICS, dlq_topic
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+def all_topics() -> list[str]:
+    """Every topic of the system with its dead-letter topic."""
+    return [name for topic in TOPICS.values() for name in (topic, dlq_topic(topic))]
+
+
+def new_producer(settings: ServiceSettings) -> AIOKafkaProducer:
+    """A producer that waits for every in-sync replica (acks=all)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=f"{settings.service}-producer",
+        acks="all",
+        enable_idempotence=settings.kafka_idempotent_producer,
+        linger_ms=5,
+    )
+
+
+def new_consumer(settings: ServiceSettings, topics: Iterable[str]) -> AIOKafkaConsumer:
+    """A consumer in the service's group; offsets are committed by hand after the DB commit."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=f"{settings.service}-consumer",
+        group_id=settings.consumer_group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        rebalance_timeout_ms=settings.kafka_rebalance_timeout_ms,
+    )
+
+
+async def ensure_topics(settings: ServiceSettings, topics: Iterable[str] | None = None) -> None:
+    """Create the topics that do not exist yet (idempotent, safe for concurrent callers)."""
+    wanted = list(topics if topics is not None else all_topics())
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name, num_partitions=settings.kafka_topic_partitions, replication_factor=1)
+            for name in wanted
+            if name not in existing
+        ]
+        if missing:
+            # Another service may create them meanwhile: that is fine.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+            log.info("created topics", extra={"topics": [t.name for t in missing]})
+    finally:
+        await admin.close()
+
+
+async def ping(producer: AIOKafkaProducer) -> None:
+    """Raise unless the broker answers a metadata request."""
+    await producer.client.fetch_all_metadata()

@@ -1,0 +1,132 @@
+"""Structured logs that never show a phone number, Prometheus metrics, health probes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+# An international number (+ then digits, maybe spaced) anywhere in a message;
+# every number the system keeps is E.164. Only the last two digits stay visible.
+_PHONE = re.compile(r"\+\d[\d \-]{6,}\d")
+
+_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+def mask_phone(text: str) -> str:
+    """Replace phone numbers in ``text`` with a mask keeping the last two digits."""
+
+    def mask(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group())
+        return "+" + "*" * (len(digits) - 2) + digits[-2:]
+
+    return _PHONE.sub(mask, text)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the record's extra fields; phone numbers masked."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self._service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "service": self._service,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name, value in vars(record).items():
+            if name not in _STANDARD_ATTRS and not name.startswith("_"):
+                document[name] = value
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        return mask_phone(json.dumps(document, default=str))
+
+
+class MaskingFormatter(logging.Formatter):
+    """Plain text for a terminal; phone numbers masked all the same."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_phone(super().format(record))
+
+
+def configure_logging(service: str, *, level: str = "INFO", json_lines: bool = True) -> None:
+    """Log to stderr, as JSON lines (production) or readable text (dev)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if json_lines:
+        handler.setFormatter(JsonFormatter(service))
+    else:
+        handler.setFormatter(
+            MaskingFormatter(f"%(asctime)s {service:>7} %(levelname)-7s %(name)s: %(message)s")
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("aiokafka", "kafka", "httpx", "twilio.http_client"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+REQUESTS = Counter("http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
+LATENCY = Histogram(
+    "http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"]
+)
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+def instrument(app: FastAPI, service: str) -> None:
+    """Count and time every request by route template (never by raw path: ids vary)."""
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
+        REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
+        return response
+
+
+def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
+    """``/healthz`` (the process answers), ``/readyz`` (every dependency answers), ``/metrics``."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz() -> JSONResponse:
+        results: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                await asyncio.wait_for(check(), timeout=2.0)
+                results[name] = "ok"
+            except Exception as error:
+                results[name] = f"unavailable: {type(error).__name__}"
+        ready = all(result == "ok" for result in results.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": results},
+            status_code=200 if ready else 503,
+        )
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

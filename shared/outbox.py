@@ -1,0 +1,156 @@
+"""Transactional outbox: an event commits with the state change that caused it.
+
+Use cases call :func:`add_events` inside their transaction. The
+:class:`OutboxRelay` publishes committed rows to Kafka and marks them published.
+If the broker or the process dies in between, the rows stay unpublished and are
+sent again later: delivery is at least once, and consumers are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.events import Event, kafka_headers
+
+log = logging.getLogger(__name__)
+
+#: PostgreSQL channel a commit with new outbox rows notifies, to wake relays at once.
+CHANNEL = "mesocycle_outbox"
+
+PUBLISHED = Counter("outbox_published_total", "Events published from the outbox", ["topic"])
+RELAY_FAILURES = Counter("outbox_relay_failures_total", "Failed outbox publish batches")
+
+
+async def add_events(session: AsyncSession, outbox: sa.Table, events: Iterable[Event[Any]]) -> None:
+    """Stage events in the caller's transaction; they are published after it commits."""
+    rows = [
+        {
+            "event_id": event.id,
+            "topic": event.topic,
+            "key": event.key,
+            "type": event.type,
+            "source": event.source,
+            "subject": event.subject,
+            "time": event.time,
+            "data": event.data.model_dump(mode="json"),
+        }
+        for event in events
+    ]
+    if not rows:
+        return
+    await session.execute(sa.insert(outbox), rows)
+    # Delivered at commit only, and never if the transaction rolls back.
+    await session.execute(sa.text(f"NOTIFY {CHANNEL}"))
+
+
+def _claim(outbox: sa.Table, batch_size: int) -> sa.Select[Any]:
+    # SKIP LOCKED lets several relays share the work; the advisory lock on the key
+    # keeps one patient's events on one relay at a time, so they stay in order.
+    return (
+        sa.select(outbox)
+        .where(
+            outbox.c.published_at.is_(None),
+            sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(outbox.c.key)),
+        )
+        .order_by(outbox.c.id)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
+    )
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows to Kafka, in order per key; safe to run N of."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: sa.Table,
+        producer: AIOKafkaProducer,
+        *,
+        listen_dsn: str | None = None,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self._sessions = sessions
+        self._outbox = outbox
+        self._producer = producer
+        self._listen_dsn = listen_dsn
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+
+    async def publish_batch(self) -> int:
+        """Publish one batch of unpublished rows; returns how many were published."""
+        async with self._sessions() as session, session.begin():
+            rows = (await session.execute(_claim(self._outbox, self._batch_size))).all()
+            if not rows:
+                return 0
+            sends = [
+                await self._producer.send(
+                    row.topic,
+                    key=row.key.encode(),
+                    value=json.dumps(row.data, separators=(",", ":")).encode(),
+                    headers=kafka_headers(
+                        id=row.event_id,
+                        source=row.source,
+                        type=row.type,
+                        time=row.time,
+                        subject=row.subject,
+                    ),
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*sends)
+            await session.execute(
+                sa.update(self._outbox)
+                .where(self._outbox.c.id.in_([row.id for row in rows]))
+                .values(published_at=sa.func.now())
+            )
+        for row in rows:
+            PUBLISHED.labels(row.topic).inc()
+        return len(rows)
+
+    async def run(self) -> None:
+        """Publish until cancelled: at once when notified of a commit, else every poll interval."""
+        listener = await self._listen()
+        backoff = 0.5
+        try:
+            while True:
+                try:
+                    published = await self.publish_batch()
+                    backoff = 0.5
+                except Exception:
+                    RELAY_FAILURES.inc()
+                    log.exception("outbox publish failed; retrying in %.1fs", backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                if published < self._batch_size:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+        finally:
+            if listener is not None:
+                await listener.close()
+
+    async def _listen(self) -> asyncpg.Connection | None:
+        if self._listen_dsn is None:
+            return None
+        try:
+            connection = await asyncpg.connect(self._listen_dsn)
+            await connection.add_listener(CHANNEL, lambda *_: self._wake.set())
+        except (OSError, asyncpg.PostgresError):
+            log.warning("outbox relay cannot LISTEN; polling only")
+            return None
+        return connection

@@ -1,0 +1,130 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``).
+
+Raise :class:`Problem` anywhere in a request; :func:`install_problem_handlers`
+turns it, FastAPI's validation errors and HTTP errors into problem documents.
+An unexpected exception still answers a problem document (500), without the
+internals; it is logged for the team.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error the caller can act on: status, short title, and a clear detail."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        type: str = "about:blank",
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.type = type
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            document["instance"] = instance
+        document.update(self.extensions)
+        return document
+
+
+def problem_response(problem: Problem, request: Request) -> JSONResponse:
+    return JSONResponse(
+        jsonable_encoder(problem.body(request.url.path)),
+        status_code=problem.status,
+        media_type=MEDIA_TYPE,
+        headers=problem.headers,
+    )
+
+
+def _describe(errors: list[Any]) -> str:
+    parts = []
+    for error in errors[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        parts.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
+    return "; ".join(parts)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Make every error of ``app`` a problem+json response."""
+
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Problem)
+        return problem_response(exc, request)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {k: v for k, v in error.items() if k in ("loc", "msg", "type")}
+            for error in exc.errors()
+        ]
+        problem = Problem(422, "Invalid request", _describe(errors), errors=errors)
+        return problem_response(problem, request)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        title = HTTPStatus(exc.status_code).phrase
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        problem = Problem(exc.status_code, title, detail, headers=exc.headers)
+        return problem_response(problem, request)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        problem = Problem(500, "Internal error", "the server failed; the team has been alerted")
+        return problem_response(problem, request)
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+class NotFound(Problem):
+    """404: what the caller named does not exist (or is not theirs to see)."""
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(404, "Not found", detail, **extensions)
+
+
+class Conflict(Problem):
+    """409: the request is valid but clashes with the current state."""
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(409, "Conflict", detail, **extensions)
+
+
+class Unprocessable(Problem):
+    """422: the request is well-formed but asks for something the rules forbid."""
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(422, "Unprocessable request", detail, **extensions)

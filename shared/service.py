@@ -1,0 +1,217 @@
+"""One way to run a service: the same start-up for its API, relay, consumers and workers.
+
+A service describes itself with a :class:`ServiceSpec` (settings, tables, routers,
+handlers, extra workers); :class:`Service` builds its FastAPI app and runs its
+background work, together (``serve``) or as separate processes (``relay``,
+``consume``, or a named worker such as notify's ``dispatch``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared import db, kafka
+from shared.clock import Clock, SystemClock
+from shared.consumer import EventConsumer, Handlers
+from shared.observability import health_router, instrument
+from shared.outbox import OutboxRelay
+from shared.problems import install_problem_handlers
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+RELAY = "relay"
+CONSUMER = "consumer"
+
+Worker = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    """What a running service's use cases need: settings, clock, database, producer."""
+
+    settings: ServiceSettings
+    clock: Clock
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    producer: AIOKafkaProducer
+    #: Anything a service adds at start (notify's Twilio client, for one).
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes one service: its settings, schema, API and event handling."""
+
+    settings: ServiceSettings
+    title: str
+    description: str
+    outbox: sa.Table
+    processed: sa.Table
+    migrations: Path
+    routers: Sequence[APIRouter]
+    consumes: Sequence[str]
+    handlers: Callable[[Runtime], Handlers]
+    #: Extra background workers: name (e.g. notify's "dispatch") -> factory.
+    extra_workers: Mapping[str, Callable[[Runtime], Worker]] = field(default_factory=dict)
+    #: Opened once the runtime is up, before workers start, closed after they stop:
+    #: what the service adds to it (notify's Twilio client, for one).
+    resources: Callable[[Runtime], AbstractAsyncContextManager[None]] | None = None
+    clock: Clock = field(default_factory=SystemClock)
+
+
+class Service:
+    """Builds and runs one service from its spec."""
+
+    def __init__(self, spec: ServiceSpec) -> None:
+        self.spec = spec
+        self.settings = spec.settings
+
+    @contextlib.asynccontextmanager
+    async def running(self, workers: Collection[str]) -> AsyncIterator[Runtime]:
+        """Connect to the database and broker, start ``workers``, stop all on exit."""
+        settings = self.settings
+        url = settings.resolved_database_url()
+        engine = db.create_engine(url, pool_size=settings.db_pool_size)
+        producer = kafka.new_producer(settings)
+        await _start_producer(producer, settings.kafka_bootstrap_servers)
+        runtime = Runtime(
+            settings=settings,
+            clock=self.spec.clock,
+            engine=engine,
+            sessions=db.session_factory(engine),
+            producer=producer,
+        )
+        try:
+            await kafka.ensure_topics(settings)
+            async with contextlib.AsyncExitStack() as stack:
+                if self.spec.resources is not None:
+                    await stack.enter_async_context(self.spec.resources(runtime))
+                tasks = self._start(runtime, url, workers)
+                try:
+                    yield runtime
+                finally:
+                    await _stop(tasks)
+        finally:
+            await producer.stop()
+            await engine.dispose()
+
+    def _start(
+        self, runtime: Runtime, url: str, workers: Collection[str]
+    ) -> list[asyncio.Task[None]]:
+        available = self._workers(runtime, url)
+        unknown = set(workers) - set(available)
+        if unknown:
+            raise ValueError(f"unknown worker(s): {', '.join(sorted(unknown))}")
+        return [
+            asyncio.create_task(_supervise(name, available[name]), name=name) for name in workers
+        ]
+
+    def _workers(self, runtime: Runtime, url: str) -> dict[str, Worker]:
+        spec = self.spec
+        listen_dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+        relay = OutboxRelay(runtime.sessions, spec.outbox, runtime.producer, listen_dsn=listen_dsn)
+
+        async def consume() -> None:
+            consumer = kafka.new_consumer(runtime.settings, spec.consumes)
+            await consumer.start()
+            try:
+                await EventConsumer(
+                    name=runtime.settings.service,
+                    consumer=consumer,
+                    producer=runtime.producer,
+                    sessions=runtime.sessions,
+                    processed=spec.processed,
+                    handlers=spec.handlers(runtime),
+                    max_attempts=runtime.settings.consumer_max_attempts,
+                ).run()
+            finally:
+                await consumer.stop()
+
+        workers: dict[str, Worker] = {RELAY: relay.run}
+        if spec.consumes:
+            workers[CONSUMER] = consume
+        workers.update({name: make(runtime) for name, make in spec.extra_workers.items()})
+        return workers
+
+    def app(self, *, workers: Collection[str] | None = None) -> FastAPI:
+        """The service's FastAPI app; its lifespan runs ``workers`` (all of them by default)."""
+        settings = self.settings
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            wanted = workers
+            if wanted is None:
+                wanted = self.worker_names() if settings.run_workers else ()
+            async with self.running(wanted) as runtime:
+                app.state.runtime = runtime
+                yield
+
+        app = FastAPI(
+            title=self.spec.title,
+            description=self.spec.description,
+            version="1.0.0",
+            lifespan=lifespan,
+        )
+        install_problem_handlers(app)
+        instrument(app, settings.service)
+
+        async def database_ready() -> None:
+            await db.ping(app.state.runtime.engine)
+
+        async def broker_ready() -> None:
+            await kafka.ping(app.state.runtime.producer)
+
+        app.include_router(health_router({"database": database_ready, "broker": broker_ready}))
+        for router in self.spec.routers:
+            app.include_router(router)
+        return app
+
+    def worker_names(self) -> list[str]:
+        names = [RELAY]
+        if self.spec.consumes:
+            names.append(CONSUMER)
+        return [*names, *self.spec.extra_workers]
+
+
+async def _start_producer(producer: AIOKafkaProducer, servers: str, attempts: int = 30) -> None:
+    # The broker may still be starting (compose, make dev): wait a little, then fail loudly.
+    for attempt in range(1, attempts + 1):
+        try:
+            await producer.start()
+            return
+        except Exception:
+            if attempt == attempts:
+                raise RuntimeError(f"Kafka broker at {servers} did not answer") from None
+            await asyncio.sleep(1.0)
+
+
+async def _stop(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _supervise(name: str, worker: Worker) -> None:
+    """Run a worker forever: a crash is logged and the worker restarted after a pause."""
+    while True:
+        try:
+            await worker()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("worker %s crashed; restarting in 1s", name)
+            await asyncio.sleep(1.0)

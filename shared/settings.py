@@ -1,0 +1,98 @@
+"""Settings shared by every service, read from the environment (and `.env` in dev).
+
+Each service subclasses :class:`ServiceSettings` with its own ``env_prefix``
+(``PLANS_``, ``BOOKING_``, ``NOTIFY_``) for what is its own; what all three read
+the same way (broker, secrets, logging) is unprefixed.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+DEV_JWT_SECRET = "dev-only-jwt-secret-do-not-use-in-production"  # noqa: S105
+
+
+def common(name: str) -> AliasChoices:
+    """An unprefixed environment variable, read alike by all services."""
+    return AliasChoices(name)
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs: its database, the broker, secrets, logging."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    #: The service's name: its database, consumer group and event source.
+    service: ClassVar[str]
+    #: The service's dev port (plans 8001, booking 8002, notify 8003).
+    default_port: ClassVar[int]
+
+    environment: Literal["dev", "test", "production"] = Field(
+        "dev", validation_alias=common("ENVIRONMENT")
+    )
+    # The service's own database; else derived from DATABASE_URL (same server,
+    # database `mesocycle_<service>`), so one server can host all three in dev.
+    database_url: str | None = None
+    server_database_url: str | None = Field(None, validation_alias=common("DATABASE_URL"))
+    db_pool_size: int = 10
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", validation_alias=common("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    # On for Apache Kafka; Tansu (dev, tests) does not implement InitProducerId.
+    kafka_idempotent_producer: bool = Field(
+        False, validation_alias=common("KAFKA_IDEMPOTENT_PRODUCER")
+    )
+    kafka_topic_partitions: int = Field(3, validation_alias=common("KAFKA_TOPIC_PARTITIONS"))
+    kafka_session_timeout_ms: int = Field(6000, validation_alias=common("KAFKA_SESSION_TIMEOUT_MS"))
+    kafka_heartbeat_interval_ms: int = Field(
+        500, validation_alias=common("KAFKA_HEARTBEAT_INTERVAL_MS")
+    )
+    kafka_rebalance_timeout_ms: int = Field(
+        2000, validation_alias=common("KAFKA_REBALANCE_TIMEOUT_MS")
+    )
+    #: A consumer group name suffix, so parallel test runs on one broker stay apart.
+    kafka_group_suffix: str = Field("", validation_alias=common("KAFKA_GROUP_SUFFIX"))
+    consumer_max_attempts: int = Field(3, validation_alias=common("CONSUMER_MAX_ATTEMPTS"))
+
+    jwt_secret: SecretStr = Field(SecretStr(DEV_JWT_SECRET), validation_alias=common("JWT_SECRET"))
+    log_level: str = Field("INFO", validation_alias=common("LOG_LEVEL"))
+    log_json: bool = Field(True, validation_alias=common("LOG_JSON"))
+
+    port: int | None = None
+    #: Run the outbox relay and the consumers inside the API process.
+    run_workers: bool = True
+
+    @model_validator(mode="after")
+    def _no_dev_secrets_in_production(self) -> ServiceSettings:
+        if (
+            self.environment == "production"
+            and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET
+        ):
+            raise ValueError("JWT_SECRET must be set in production")
+        return self
+
+    @property
+    def http_port(self) -> int:
+        return self.port or self.default_port
+
+    @property
+    def consumer_group(self) -> str:
+        return f"{self.service}{self.kafka_group_suffix}"
+
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL of this service's own database (asyncpg driver)."""
+        if self.database_url:
+            url = make_url(self.database_url)
+        elif self.server_database_url:
+            url = make_url(self.server_database_url).set(database=f"mesocycle_{self.service}")
+        else:
+            raise RuntimeError(
+                f"No database configured: set {self.service.upper()}_DATABASE_URL or "
+                "DATABASE_URL (`make dev` starts an embedded PostgreSQL and sets it)"
+            )
+        return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
