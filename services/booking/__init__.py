@@ -1,0 +1,1 @@
+"""The booking service: the clinic's resources, availability, booking requests and appointments."""

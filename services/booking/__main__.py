@@ -1,0 +1,4 @@
+from booking.app import service
+from shared.cli import main
+
+main(service)

@@ -1,0 +1,1 @@
+"""The booking HTTP API: thin routers that authenticate, parse, call a use case, answer."""

@@ -1,0 +1,36 @@
+"""The booking service: its spec, its FastAPI app (``python -m booking serve``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from booking.api import appointments, resources
+from booking.db import outbox, processed_event
+from booking.handlers import handlers
+from booking.settings import BookingSettings
+from shared.clock import Clock, SystemClock
+from shared.events import TOPICS
+from shared.service import Service, ServiceSpec
+
+
+def service(settings: BookingSettings | None = None, clock: Clock | None = None) -> Service:
+    return Service(
+        ServiceSpec(
+            settings=settings or BookingSettings(),
+            title="mesocycle booking",
+            description="Resources, availability, booking requests and appointments.",
+            outbox=outbox,
+            processed=processed_event,
+            migrations=Path(__file__).parent / "migrations",
+            routers=[resources.router, appointments.router],
+            consumes=[TOPICS["plans"], TOPICS["notify"]],
+            handlers=handlers,
+            clock=clock or SystemClock(),
+        )
+    )
+
+
+def create_app() -> FastAPI:
+    return service().app()

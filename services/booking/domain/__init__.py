@@ -1,0 +1,1 @@
+"""Pure booking domain: appointment lifecycle and availability arithmetic."""

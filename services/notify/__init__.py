@@ -1,0 +1,1 @@
+"""The notify service: SMS reminders and numbing-cream instructions through Twilio."""

@@ -1,0 +1,4 @@
+from notify.app import service
+from shared.cli import main
+
+main(service)

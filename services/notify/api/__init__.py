@@ -1,0 +1,1 @@
+"""The notify HTTP API: Twilio's webhooks and the staff message log."""

@@ -1,0 +1,71 @@
+"""The notify service: its spec, its FastAPI app (``python -m notify serve``)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from notify.api import messages, twilio_webhooks
+from notify.db import outbox, processed_event
+from notify.dispatcher import Dispatcher
+from notify.handlers import handlers
+from notify.settings import NotifySettings
+from notify.sms import TwilioGateway
+from shared.clock import Clock, SystemClock
+from shared.events import TOPICS
+from shared.service import Runtime, Service, ServiceSpec, Worker
+
+
+@contextlib.asynccontextmanager
+async def twilio(runtime: Runtime) -> AsyncIterator[None]:
+    settings = runtime.settings
+    assert isinstance(settings, NotifySettings)
+    gateway = TwilioGateway(settings)
+    runtime.extras["sms"] = gateway
+    try:
+        yield
+    finally:
+        await gateway.close()
+
+
+def dispatcher(runtime: Runtime) -> Worker:
+    settings = runtime.settings
+    assert isinstance(settings, NotifySettings)
+    gateway = runtime.extras["sms"]
+    assert isinstance(gateway, TwilioGateway)
+    return Dispatcher(
+        sessions=runtime.sessions,
+        gateway=gateway,
+        clock=runtime.clock,
+        status_callback=settings.public_url.rstrip("/") + twilio_webhooks.STATUS_CALLBACK_PATH,
+        batch_size=settings.dispatch_batch_size,
+        interval=settings.dispatch_interval_seconds,
+        lease=timedelta(seconds=settings.dispatch_lease_seconds),
+    ).run
+
+
+def service(settings: NotifySettings | None = None, clock: Clock | None = None) -> Service:
+    return Service(
+        ServiceSpec(
+            settings=settings or NotifySettings(),
+            title="mesocycle notify",
+            description="SMS reminders and numbing-cream instructions through Twilio.",
+            outbox=outbox,
+            processed=processed_event,
+            migrations=Path(__file__).parent / "migrations",
+            routers=[messages.router, twilio_webhooks.router],
+            consumes=[TOPICS["plans"], TOPICS["booking"]],
+            handlers=handlers,
+            extra_workers={"dispatch": dispatcher},
+            resources=twilio,
+            clock=clock or SystemClock(),
+        )
+    )
+
+
+def create_app() -> FastAPI:
+    return service().app()

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings, common
+
+SANDBOX_ACCOUNT_SID = "AC" + "0" * 32
+SANDBOX_AUTH_TOKEN = "sandbox-auth-token"  # noqa: S105
+
+
+class NotifySettings(ServiceSettings):
+    """Settings of the notify service (env prefix ``NOTIFY_``; Twilio's unprefixed)."""
+
+    model_config = SettingsConfigDict(env_prefix="NOTIFY_")
+    service = "notify"
+    default_port = 8003
+
+    twilio_account_sid: str = Field(
+        SANDBOX_ACCOUNT_SID, validation_alias=common("TWILIO_ACCOUNT_SID")
+    )
+    twilio_auth_token: SecretStr = Field(
+        SecretStr(SANDBOX_AUTH_TOKEN), validation_alias=common("TWILIO_AUTH_TOKEN")
+    )
+    twilio_from_number: str = Field("+15005550006", validation_alias=common("TWILIO_FROM_NUMBER"))
+    #: The Twilio API's base URL: unset in production; the repo's sandbox in dev and tests.
+    twilio_api_base_url: str | None = Field(None, validation_alias=common("TWILIO_API_BASE_URL"))
+    #: notify's public URL, as Twilio calls it: webhooks are signed against it.
+    public_url: str = "http://127.0.0.1:8003"
+    clinic_name: str = "the clinic"
+
+    dispatch_batch_size: int = 100
+    dispatch_interval_seconds: float = 0.5
+    #: How long a dispatcher owns a claimed message before another may look at it.
+    dispatch_lease_seconds: int = 60

@@ -1,0 +1,1 @@
+"""The plans service: patients, treatment protocols, plans and their cycles of sessions."""

@@ -1,0 +1,1 @@
+"""The plans HTTP API: thin routers that authenticate, parse, call a use case, answer."""

@@ -1,0 +1,1 @@
+"""Pure plans domain: no I/O, time comes in as arguments."""
