@@ -1,0 +1,82 @@
+"""``make dev``: the whole system on embedded defaults, seeded, until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+from devstack.demo import seed
+from devstack.stack import DEV_PORTS, running_stack
+
+WORKDIR = Path(".devstack")
+
+
+def main() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print("Starting broker, database, Twilio sandbox and the three services...", flush=True)
+    with running_stack(WORKDIR, ports=DEV_PORTS, broker_port=9092) as stack:
+        ids = seed(stack, WORKDIR / "seeded.json")
+        token = stack.staff_token()
+        print(WALKTHROUGH.format(token=token, logs=stack.logs, **stack.urls, **_flat(ids)))
+        stop.wait()
+        print("\nStopping every process make dev started...", flush=True)
+
+
+def _flat(ids: dict[str, object]) -> dict[str, object]:
+    protocols = ids["protocol_ids"]
+    assert isinstance(protocols, dict)
+    practitioners, rooms = ids["practitioner_ids"], ids["room_ids"]
+    assert isinstance(practitioners, list)
+    assert isinstance(rooms, list)
+    return {
+        "patient_id": ids["patient_id"],
+        "protocol_id": protocols["cellulite"],
+        "practitioner_id": practitioners[0],
+        "room_id": rooms[0],
+    }
+
+
+WALKTHROUGH = """
+mesocycle is running.
+
+  plans    {plans}/docs
+  booking  {booking}/docs
+  notify   {notify}/docs
+  Twilio sandbox (every SMS sent)  {sandbox}/_sandbox/
+  logs     {logs}/
+
+Staff token (admin, 12 h):
+  export TOKEN={token}
+
+Walkthrough (copy-paste; ID reads the "id" of a JSON answer, or of its first item):
+  ID() {{ python3 -c 'import json,sys; d=json.load(sys.stdin)
+print((d[0] if type(d) is list else d)["id"])'; }}
+  # 1. a cellulite plan for the needle-sensitive demo patient, starting tomorrow
+  PLAN=$(curl -s -X POST {plans}/v1/plans -H "Authorization: Bearer $TOKEN" \\
+    -H 'Content-Type: application/json' \\
+    -d '{{"patient_id": "{patient_id}", "protocol_id": "{protocol_id}",
+         "areas": ["thighs"], "start_date": "'$(date -d tomorrow +%F)'"}}' \\
+    | ID)
+  # 2. activate it: the cycle-scheduled event opens one booking request per session
+  curl -s -X POST {plans}/v1/plans/$PLAN/activate -H "Authorization: Bearer $TOKEN"
+  curl -s "{booking}/v1/booking-requests?patient_id={patient_id}" \\
+    -H "Authorization: Bearer $TOKEN"
+  # 3. book session 1 at 10:00 Paris time tomorrow (use its booking request id)
+  REQ=$(curl -s "{booking}/v1/booking-requests?patient_id={patient_id}&status=open" \\
+    -H "Authorization: Bearer $TOKEN" | ID)
+  curl -s -X POST {booking}/v1/appointments -H "Authorization: Bearer $TOKEN" \\
+    -H 'Content-Type: application/json' \\
+    -d '{{"booking_request_id": "'$REQ'", "practitioner_id": "{practitioner_id}",
+         "room_id": "{room_id}", "starts_at": "'$(date -d tomorrow +%F)'T10:00:00+01:00"}}'
+  # 4. the confirmation SMS, sent through the real twilio SDK to the sandbox
+  curl -s "{notify}/v1/messages?patient_id={patient_id}" -H "Authorization: Bearer $TOKEN"
+  open {sandbox}/_sandbox/
+
+Ctrl-C stops everything.
+"""
+
+if __name__ == "__main__":
+    main()

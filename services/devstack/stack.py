@@ -1,0 +1,149 @@
+"""The three services, the Twilio sandbox, a broker and a database, as real processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from devstack.infra import free_port, kafka_broker, postgres_server
+from shared.auth import Role, issue_staff_token
+from shared.settings import DEV_JWT_SECRET
+
+SERVICES = ("plans", "booking", "notify")
+DEV_PORTS = {"plans": 8001, "booking": 8002, "notify": 8003, "sandbox": 8099}
+SANDBOX_ACCOUNT_SID = "AC" + "0" * 32
+SANDBOX_AUTH_TOKEN = "sandbox-auth-token"  # noqa: S105
+
+
+@dataclass
+class Stack:
+    """A running system: where each part answers, and a staff token to call it with."""
+
+    urls: dict[str, str]
+    env: dict[str, str]
+    logs: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def staff_token(self, role: Role = Role.ADMIN, subject: str = "dev@clinic.example") -> str:
+        return issue_staff_token(
+            self.env["JWT_SECRET"],
+            subject=subject,
+            role=role,
+            now=datetime.now(UTC),
+            ttl=timedelta(hours=12),
+        )
+
+
+@contextlib.contextmanager
+def running_stack(
+    workdir: Path,
+    *,
+    ports: Mapping[str, int] | None = None,
+    broker_port: int | None = None,
+    bootstrap_servers: str | None = None,
+    database_url: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[Stack]:
+    """Start everything, wait until every service is ready, stop it all on exit.
+
+    The broker and database are the ones given, else those the environment names,
+    else started here (see :mod:`devstack.infra`); ``extra_env`` adds variables.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    logs = workdir / "logs"
+    logs.mkdir(exist_ok=True)
+    ports = dict(ports or {name: free_port() for name in (*SERVICES, "sandbox")})
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    with (
+        _given(bootstrap_servers)
+        or kafka_broker(logs / "broker.log", port=broker_port) as bootstrap,
+        _given(database_url) or postgres_server(workdir / "postgres") as server_url,
+    ):
+        env = {
+            **os.environ,
+            "DATABASE_URL": server_url,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "JWT_SECRET": os.environ.get("JWT_SECRET", DEV_JWT_SECRET),
+            "LOG_JSON": "false",
+            "TWILIO_ACCOUNT_SID": SANDBOX_ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": SANDBOX_AUTH_TOKEN,
+            "TWILIO_API_BASE_URL": urls["sandbox"],
+            "NOTIFY_PUBLIC_URL": urls["notify"],
+            "TWILIO_SANDBOX_ACCOUNT_SID": SANDBOX_ACCOUNT_SID,
+            "TWILIO_SANDBOX_AUTH_TOKEN": SANDBOX_AUTH_TOKEN,
+            "TWILIO_SANDBOX_HOST": "127.0.0.1",
+            "TWILIO_SANDBOX_PORT": str(ports["sandbox"]),
+            "TWILIO_SANDBOX_INBOUND_WEBHOOK_URL": urls["notify"] + "/v1/twilio/inbound",
+            **(extra_env or {}),
+        }
+        stack = Stack(urls=urls, env=env, logs=logs)
+        try:
+            _migrate(env, logs)
+            stack.processes["sandbox"] = _spawn(["-m", "twilio_sandbox"], env, logs / "sandbox.log")
+            for name in SERVICES:
+                command = ["-m", name, "serve", "--host", "127.0.0.1", "--port", str(ports[name])]
+                stack.processes[name] = _spawn(command, env, logs / f"{name}.log")
+            _wait_ready(stack)
+            yield stack
+        finally:
+            _stop(stack.processes.values())
+
+
+def _given(value: str | None) -> contextlib.AbstractContextManager[str] | None:
+    return contextlib.nullcontext(value) if value else None
+
+
+def _spawn(args: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(  # noqa: S603
+            [sys.executable, *args], env=dict(env), stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def _migrate(env: Mapping[str, str], logs: Path) -> None:
+    migrations = {
+        name: _spawn(["-m", name, "migrate"], env, logs / f"{name}-migrate.log")
+        for name in SERVICES
+    }
+    for name, process in migrations.items():
+        if process.wait(120) != 0:
+            raise RuntimeError(f"{name} migrations failed: see {logs / f'{name}-migrate.log'}")
+
+
+def _wait_ready(stack: Stack, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    pending = {name: stack.urls[name] + "/readyz" for name in SERVICES}
+    pending["sandbox"] = stack.urls["sandbox"] + "/_sandbox/messages"
+    while pending:
+        for name, url in list(pending.items()):
+            process = stack.processes[name]
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}: see {stack.logs}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=1.0).status_code == 200:
+                    del pending[name]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not ready after {timeout:.0f}s: {', '.join(pending)}")
+        time.sleep(0.2)
+
+
+def _stop(processes: Iterable[subprocess.Popen[bytes]]) -> None:
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for process in running:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(max(0.1, deadline - time.monotonic()))
+        if process.poll() is None:
+            process.kill()
