@@ -55,7 +55,11 @@ async def ensure_topics(settings: ServiceSettings, topics: Iterable[str] | None 
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name, num_partitions=settings.kafka_topic_partitions, replication_factor=1)
+            NewTopic(
+                name,
+                num_partitions=settings.kafka_topic_partitions,
+                replication_factor=settings.kafka_topic_replication,
+            )
             for name in wanted
             if name not in existing
         ]

@@ -48,6 +48,9 @@ class ServiceSettings(BaseSettings):
         False, validation_alias=common("KAFKA_IDEMPOTENT_PRODUCER")
     )
     kafka_topic_partitions: int = Field(3, validation_alias=common("KAFKA_TOPIC_PARTITIONS"))
+    kafka_topic_replication: int = Field(
+        1, validation_alias=common("KAFKA_TOPIC_REPLICATION_FACTOR")
+    )
     kafka_session_timeout_ms: int = Field(6000, validation_alias=common("KAFKA_SESSION_TIMEOUT_MS"))
     kafka_heartbeat_interval_ms: int = Field(
         500, validation_alias=common("KAFKA_HEARTBEAT_INTERVAL_MS")

@@ -1,0 +1,130 @@
+"""Bad input gets a clear 4xx problem document, never a 500, and changes nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from devstack.stack import Stack
+from shared.auth import Role
+from tests.e2e.test_plan_to_sms import new_patient, open_requests
+
+PARIS = ZoneInfo("Europe/Paris")
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response: httpx.Response, status: int, *words: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    detail = response.json()["detail"]
+    for word in words:
+        assert word in detail, detail
+
+
+async def test_staff_calls_need_a_valid_token_with_the_right_role(stack: Stack) -> None:
+    async with httpx.AsyncClient() as anonymous:
+        response = await anonymous.get(f"{stack.urls['plans']}/v1/protocols")
+        assert_problem(response, 401, "Bearer")
+        forged = {"Authorization": "Bearer not.a.jwt"}
+        response = await anonymous.get(f"{stack.urls['plans']}/v1/protocols", headers=forged)
+        assert_problem(response, 401, "not valid")
+        practitioner = {"Authorization": f"Bearer {stack.staff_token(Role.PRACTITIONER)}"}
+        response = await anonymous.post(
+            f"{stack.urls['booking']}/v1/rooms", json={}, headers=practitioner
+        )
+        assert_problem(response, 403, "admin")
+
+
+async def test_an_invalid_phone_number_is_refused_with_the_reason(
+    stack: Stack, staff: httpx.AsyncClient
+) -> None:
+    response = await staff.post(
+        f"{stack.urls['plans']}/v1/patients",
+        json={"full_name": "X", "phone": "+331", "time_zone": "Europe/Paris", "sms_consent": True},
+    )
+    assert_problem(response, 422, "phone")
+    response = await staff.post(
+        f"{stack.urls['plans']}/v1/patients",
+        json={"full_name": "X", "phone": "+33612345678", "time_zone": "Mars/Base",
+              "sms_consent": True},
+    )  # fmt: skip
+    assert_problem(response, 422, "time zone")
+    response = await staff.post(
+        f"{stack.urls['plans']}/v1/patients",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
+    assert_problem(response, 422)
+
+
+async def test_plans_refuse_unknown_protocols_past_dates_and_a_second_activation(
+    stack: Stack, clinic: dict[str, Any], staff: httpx.AsyncClient
+) -> None:
+    patient = await new_patient(staff, stack, "+33644556677")
+    plan: dict[str, Any] = {
+        "patient_id": patient["id"],
+        "protocol_id": clinic["protocol_ids"]["face-neck"],
+        "areas": ["face"],
+        "start_date": (datetime.now(PARIS).date() + timedelta(days=1)).isoformat(),
+    }
+    url = f"{stack.urls['plans']}/v1/plans"
+    response = await staff.post(url, json={**plan, "protocol_id": patient["id"]})
+    assert_problem(response, 422, "unknown protocol")
+    response = await staff.post(url, json={**plan, "areas": ["knees"]})
+    assert_problem(response, 422, "does not treat knees")
+    response = await staff.post(url, json={**plan, "start_date": "2020-01-01"})
+    assert_problem(response, 422, "in the past")
+    response = await staff.post(url, json=plan)
+    assert response.status_code == 201
+    plan_id = response.json()["id"]
+    assert (await staff.post(f"{url}/{plan_id}/activate")).status_code == 200
+    response = await staff.post(f"{url}/{plan_id}/activate")
+    assert_problem(response, 409, "only a draft plan")
+    response = await staff.get(f"{url}/{patient['id']}")
+    assert_problem(response, 404, "no plan")
+
+
+async def test_a_taken_slot_is_a_409_naming_what_is_taken(
+    stack: Stack, clinic: dict[str, Any], staff: httpx.AsyncClient
+) -> None:
+    starts = datetime.combine(datetime.now(PARIS).date() + timedelta(days=1), time(17, 0), PARIS)
+    requests = []
+    for phone in ("+33655667788", "+33666778899"):
+        patient = await new_patient(staff, stack, phone)
+        response = await staff.post(
+            f"{stack.urls['plans']}/v1/plans",
+            json={
+                "patient_id": patient["id"],
+                "protocol_id": clinic["protocol_ids"]["weight-loss"],
+                "areas": ["abdomen"],
+                "start_date": starts.date().isoformat(),
+            },
+        )
+        await staff.post(f"{stack.urls['plans']}/v1/plans/{response.json()['id']}/activate")
+        requests.append((await open_requests(staff, stack, patient["id"], count=10))[0])
+
+    def booking(request: dict[str, Any], room: int, at: datetime) -> dict[str, Any]:
+        return {
+            "booking_request_id": request["id"],
+            "practitioner_id": clinic["practitioner_ids"][1],
+            "room_id": clinic["room_ids"][room],
+            "starts_at": at.isoformat(),
+        }
+
+    url = f"{stack.urls['booking']}/v1/appointments"
+    assert (await staff.post(url, json=booking(requests[0], 0, starts))).status_code == 201
+    # Same practitioner, other room, starting inside the first one's buffer: taken.
+    response = await staff.post(url, json=booking(requests[1], 1, starts + timedelta(minutes=35)))
+    assert_problem(response, 409, "practitioner is already booked")
+    assert response.json()["conflict"] == "practitioner"
+    response = await staff.post(url, json=booking(requests[0], 1, starts + timedelta(hours=2)))
+    assert_problem(response, 409, "booked, not open")
+    response = await staff.post(url, json=booking(requests[1], 1, starts + timedelta(days=30)))
+    assert_problem(response, 422, "outside its window")
+    response = await staff.post(
+        url, json={**booking(requests[1], 1, starts), "starts_at": "tomorrow"}
+    )
+    assert_problem(response, 422, "starts_at")
