@@ -75,7 +75,8 @@ def configure_logging(service: str, *, level: str = "INFO", json_lines: bool = T
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "kafka", "httpx", "twilio.http_client"):
+    # The twilio SDK logs every request at INFO, phone numbers in the URL included.
+    for noisy in ("aiokafka", "kafka", "httpx", "twilio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

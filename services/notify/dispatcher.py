@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 SOURCE = "/mesocycle/notify"
 RETRY_DELAY = timedelta(seconds=30)
+# Events of different topics are not ordered: an appointment can arrive before its patient.
+AWAIT_PATIENT_DELAY = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Claimed:
     body: str
     expires_at: datetime | None
     attempts: int
+    patient_known: bool
     phone: str | None
     sms_consent: bool
     opted_out: bool
@@ -115,6 +118,7 @@ class Dispatcher:
                 body=message.body,
                 expires_at=message.expires_at,
                 attempts=message.attempts,
+                patient_known=patient is not None,
                 phone=patient.phone if patient else None,
                 sms_consent=bool(patient and patient.sms_consent),
                 opted_out=bool(patient and patient.opted_out_at),
@@ -133,6 +137,12 @@ class Dispatcher:
     async def _deliver(self, message: Claimed) -> None:
         now = self._clock.now()
         reason = _reason_not_to_send(message, now)
+        if reason is None and not message.patient_known:
+            await self._record(
+                message, now, status="pending", due_at=now + AWAIT_PATIENT_DELAY,
+                status_reason="waiting for the patient's contact details",
+            )  # fmt: skip
+            return
         if reason:
             await self._record(message, now, status="skipped", status_reason=reason)
             return
@@ -204,12 +214,14 @@ async def add_status_event(session: AsyncSession, *, message_id: uuid.UUID, now:
 
 
 def _reason_not_to_send(message: Claimed, now: datetime) -> str | None:
+    if message.expires_at is not None and message.expires_at <= now:
+        return "too late: the appointment has started"
+    if not message.patient_known:
+        return None
     if message.phone is None:
         return "no phone number for the patient"
     if not message.sms_consent:
         return "the patient has not consented to SMS"
     if message.opted_out:
         return "the patient opted out (STOP)"
-    if message.expires_at is not None and message.expires_at <= now:
-        return "too late: the appointment has started"
     return None

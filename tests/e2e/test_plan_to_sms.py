@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
@@ -12,6 +13,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from devstack.stack import Stack
+from shared.contracts.booking import AppointmentBooked
 from shared.contracts.plans import CycleScheduled, PatientRegistered, SessionWindow
 from shared.events import dlq_topic, new_event
 from tests.e2e.conftest import eventually
@@ -232,6 +234,44 @@ async def test_a_malformed_event_goes_to_the_dead_letter_topic_and_the_consumer_
     assert any("does not validate" in h["dlq_reason"] for h in dead)
 
 
+async def test_an_appointment_that_arrives_before_its_patient_is_still_confirmed(
+    stack: Stack, clinic: dict[str, Any]
+) -> None:
+    """Topics are not ordered with each other: notify waits for the contact details."""
+    phone = "+33677889900"
+    patient_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    starts_at = now + timedelta(days=2)
+    booked = AppointmentBooked(
+        appointment_id=uuid.uuid4(), version=1, status="booked", patient_id=patient_id,
+        plan_id=None, booking_request_id=None, session_number=2, total_sessions=6,
+        treatment="Face and neck rejuvenation", numbing_cream_advised=True,
+        practitioner_id=uuid.UUID(clinic["practitioner_ids"][0]),
+        room_id=uuid.UUID(clinic["room_ids"][0]), location_id=uuid.UUID(clinic["location_id"]),
+        location_time_zone="Europe/Paris", starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=45),
+    )  # fmt: skip
+    registered = PatientRegistered(
+        patient_id=patient_id, full_name="Inès Roux", phone=phone, time_zone="Europe/Paris",
+        language="fr", sms_consent=True, needle_sensitive=False,
+    )  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=stack.env["KAFKA_BOOTSTRAP_SERVERS"])
+    await producer.start()
+    try:
+        for payload in (booked, registered):
+            event = new_event(payload, source="/tests", key=str(patient_id), now=now)
+            await producer.send_and_wait(
+                event.topic, event.kafka_value(), key=event.key.encode(),
+                headers=event.kafka_headers(),
+            )  # fmt: skip
+            await asyncio.sleep(1.0)  # the appointment is in notify before the patient
+    finally:
+        await producer.stop()
+
+    sent = await eventually(lambda: sandbox_messages(stack, phone), what="the confirmation")
+    assert "session 2 of 6" in sent[0]["body"]
+
+
 def _window(k: int, n: int, day: date) -> SessionWindow:
     return SessionWindow(
         session_number=k, total_sessions=n, target_date=day,
@@ -241,8 +281,6 @@ def _window(k: int, n: int, day: date) -> SessionWindow:
 
 async def _settle() -> None:
     """Give a wrongly-duplicated message time to show up before counting."""
-    import asyncio
-
     await asyncio.sleep(2.0)
 
 
