@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import asyncpg
+import sqlalchemy as sa
 from sqlalchemy import MetaData, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -89,3 +91,24 @@ async def drop_database(url: str) -> None:
         await connection.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
     finally:
         await connection.close()
+
+
+async def upsert(
+    session: AsyncSession,
+    model: type[object],
+    *,
+    key: Mapping[str, object],
+    values: Mapping[str, object],
+    insert_only: Mapping[str, object] | None = None,
+    where: sa.ColumnElement[bool] | None = None,
+) -> None:
+    """Insert a row, or update ``values`` of the row with this ``key`` (if ``where`` holds).
+
+    ``insert_only`` columns are written when the row is new and never updated.
+    Projections of another service's data are kept this way.
+    """
+    await session.execute(
+        insert(model)
+        .values(**key, **values, **(insert_only or {}))
+        .on_conflict_do_update(index_elements=list(key), set_=dict(values), where=where)
+    )

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +23,7 @@ from booking.domain.appointments import local_date, slot
 from booking.schemas import AppointmentIn, LocationIn, PractitionerIn, RoomIn
 from shared.contracts.booking import AppointmentBooked
 from shared.contracts.plans import CycleScheduled, PatientContact
+from shared.db import upsert
 from shared.events import new_event
 from shared.outbox import add_events
 from shared.problems import Conflict, NotFound, Unprocessable
@@ -40,11 +40,7 @@ async def keep_patient(session: AsyncSession, *, contact: PatientContact) -> Non
         "time_zone": contact.time_zone,
         "needle_sensitive": contact.needle_sensitive,
     }
-    await session.execute(
-        insert(Patient)
-        .values(id=contact.patient_id, **values)
-        .on_conflict_do_update(index_elements=[Patient.id], set_=values)
-    )
+    await upsert(session, Patient, key={"id": contact.patient_id}, values=values)
 
 
 async def open_booking_requests(
@@ -58,28 +54,24 @@ async def open_booking_requests(
             "latest_date": window.latest_date,
             "total_sessions": window.total_sessions,
         }
-        await session.execute(
-            insert(BookingRequest)
-            .values(
-                id=uuid.uuid4(),
-                plan_id=cycle.plan_id,
-                patient_id=cycle.patient_id,
-                session_number=window.session_number,
-                indication=cycle.indication,
-                treatment=cycle.treatment,
-                session_minutes=cycle.session_minutes,
-                numbing_cream_advised=cycle.numbing_cream_advised,
-                preferred_practitioner_id=cycle.preferred_practitioner_id,
-                time_zone=cycle.time_zone,
-                status="open",
-                created_at=now,
-                **values,
-            )
-            .on_conflict_do_update(
-                index_elements=[BookingRequest.plan_id, BookingRequest.session_number],
-                set_=values,
-                where=BookingRequest.status == "open",
-            )
+        await upsert(
+            session,
+            BookingRequest,
+            key={"plan_id": cycle.plan_id, "session_number": window.session_number},
+            values=values,
+            insert_only={
+                "id": uuid.uuid4(),
+                "patient_id": cycle.patient_id,
+                "indication": cycle.indication,
+                "treatment": cycle.treatment,
+                "session_minutes": cycle.session_minutes,
+                "numbing_cream_advised": cycle.numbing_cream_advised,
+                "preferred_practitioner_id": cycle.preferred_practitioner_id,
+                "time_zone": cycle.time_zone,
+                "status": "open",
+                "created_at": now,
+            },
+            where=BookingRequest.status == "open",
         )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notify.db import Appointment, Message, Patient
 from shared.contracts.booking import AppointmentSnapshot
 from shared.contracts.plans import PatientContact
+from shared.db import upsert
 
 
 async def keep_patient(session: AsyncSession, *, contact: PatientContact) -> None:
@@ -25,11 +26,7 @@ async def keep_patient(session: AsyncSession, *, contact: PatientContact) -> Non
         "sms_consent": contact.sms_consent,
         "needle_sensitive": contact.needle_sensitive,
     }
-    await session.execute(
-        insert(Patient)
-        .values(id=contact.patient_id, **values)
-        .on_conflict_do_update(index_elements=[Patient.id], set_=values)
-    )
+    await upsert(session, Patient, key={"id": contact.patient_id}, values=values)
 
 
 async def keep_appointment(session: AsyncSession, *, snapshot: AppointmentSnapshot) -> None:
@@ -45,14 +42,12 @@ async def keep_appointment(session: AsyncSession, *, snapshot: AppointmentSnapsh
         "starts_at": snapshot.starts_at,
         "ends_at": snapshot.ends_at,
     }
-    await session.execute(
-        insert(Appointment)
-        .values(id=snapshot.appointment_id, **values)
-        .on_conflict_do_update(
-            index_elements=[Appointment.id],
-            set_=values,
-            where=Appointment.version < snapshot.version,
-        )
+    await upsert(
+        session,
+        Appointment,
+        key={"id": snapshot.appointment_id},
+        values=values,
+        where=Appointment.version < snapshot.version,
     )
 
 
