@@ -1,9 +1,14 @@
-"""Events of the booking service (topic ``booking.events``): appointments."""
+"""Events of the booking service (topic ``booking.events``): appointments and invitations.
+
+Every appointment event carries the whole appointment as it stands after the change
+(:class:`AppointmentSnapshot`), with a ``version`` that grows with each change, so a
+consumer can keep the newest and ignore a late older one.
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from shared.events import TOPICS, Payload, event_type
 
@@ -15,7 +20,7 @@ class AppointmentSnapshot(Payload):
 
     appointment_id: uuid.UUID
     version: int
-    status: str
+    status: str  # held | booked | confirmed | checked_in | completed | cancelled | no_show
     patient_id: uuid.UUID
     plan_id: uuid.UUID | None
     booking_request_id: uuid.UUID | None
@@ -29,11 +34,74 @@ class AppointmentSnapshot(Payload):
     location_time_zone: str
     starts_at: datetime
     ends_at: datetime
+    #: Until when a held slot is kept (status "held" only).
+    hold_expires_at: datetime | None = None
+    #: Who or what caused the change, when it matters (e.g. "patient", "staff", "plan").
+    changed_by: str | None = None
+    reason: str | None = None
 
     def subject(self) -> str:
         return str(self.appointment_id)
 
 
+@event_type("clinic.booking.appointment_held.v1", topic=TOPIC)
+class AppointmentHeld(AppointmentSnapshot):
+    """A slot is held for the patient until ``hold_expires_at`` (auto mode, self-booking)."""
+
+
 @event_type("clinic.booking.appointment_booked.v1", topic=TOPIC)
 class AppointmentBooked(AppointmentSnapshot):
-    pass
+    """The appointment is booked: notify sends the confirmation and schedules reminders."""
+
+
+@event_type("clinic.booking.appointment_confirmed.v1", topic=TOPIC)
+class AppointmentConfirmed(AppointmentSnapshot):
+    """The patient confirmed they will come (reply "C", or through their link)."""
+
+
+@event_type("clinic.booking.appointment_rescheduled.v1", topic=TOPIC)
+class AppointmentRescheduled(AppointmentSnapshot):
+    """Same appointment, new time (version bumped): its pending messages are replaced."""
+
+
+@event_type("clinic.booking.appointment_checked_in.v1", topic=TOPIC)
+class AppointmentCheckedIn(AppointmentSnapshot):
+    """The patient arrived."""
+
+
+@event_type("clinic.booking.appointment_completed.v1", topic=TOPIC)
+class AppointmentCompleted(AppointmentSnapshot):
+    """The session took place: plans counts it and re-anchors later windows."""
+
+
+@event_type("clinic.booking.appointment_no_show.v1", topic=TOPIC)
+class AppointmentNoShow(AppointmentSnapshot):
+    """The patient did not come: plans reopens the session's window."""
+
+
+@event_type("clinic.booking.appointment_cancelled.v1", topic=TOPIC)
+class AppointmentCancelled(AppointmentSnapshot):
+    """Cancelled by the patient, staff or a cancelled plan; a hold that expired too
+    (``reason`` "hold expired"). notify drops pending messages and sends a notice
+    for a booked appointment."""
+
+
+@event_type("clinic.booking.booking_invitation_issued.v1", topic=TOPIC)
+class BookingInvitationIssued(Payload):
+    """Time for the patient to book (invite mode, or after replying "R"): notify texts the
+    self-booking link. The link carries a token only the patient's SMS should see."""
+
+    patient_id: uuid.UUID
+    plan_id: uuid.UUID | None
+    booking_request_id: uuid.UUID | None
+    session_number: int | None
+    total_sessions: int | None
+    earliest_date: date | None
+    latest_date: date | None
+    link_url: str
+    link_expires_at: datetime
+    #: When the invitation follows a reschedule request, the appointment it is about.
+    appointment_id: uuid.UUID | None = None
+
+    def subject(self) -> str:
+        return str(self.booking_request_id or self.patient_id)

@@ -24,3 +24,38 @@ class MessageStatusChanged(Payload):
 
     def subject(self) -> str:
         return str(self.message_id)
+
+
+class PatientReply(Payload):
+    """A patient's SMS keyword about their next appointment."""
+
+    patient_id: uuid.UUID
+    appointment_id: uuid.UUID
+    appointment_version: int
+    received_at: datetime
+
+    def subject(self) -> str:
+        return str(self.appointment_id)
+
+
+@event_type("clinic.notify.confirmation_received.v1", topic=TOPIC)
+class ConfirmationReceived(PatientReply):
+    """The patient replied "C": booking confirms the appointment."""
+
+
+@event_type("clinic.notify.reschedule_requested.v1", topic=TOPIC)
+class RescheduleRequested(PatientReply):
+    """The patient replied "R": booking issues a self-booking link to move it."""
+
+
+@event_type("clinic.notify.sms_consent_changed.v1", topic=TOPIC)
+class SmsConsentChanged(Payload):
+    """The patient texted STOP (or another opt-out word), or START to resume."""
+
+    patient_id: uuid.UUID
+    opted_out: bool
+    keyword: str
+    changed_at: datetime
+
+    def subject(self) -> str:
+        return str(self.patient_id)

@@ -78,3 +78,56 @@ class CycleScheduled(Payload):
 
     def subject(self) -> str:
         return str(self.plan_id)
+
+
+@event_type("clinic.plans.windows_changed.v1", topic=TOPIC)
+class WindowsChanged(Payload):
+    """Some sessions' windows moved: re-anchored after a session done early or late,
+    reopened after a no-show or a cancellation, or re-planned when a paused plan resumes.
+
+    ``sessions`` holds only the sessions whose window changed, each with its new window;
+    booking moves (or reopens) the matching booking requests.
+    """
+
+    plan_id: uuid.UUID
+    patient_id: uuid.UUID
+    reason: str  # "reanchored" | "reopened" | "resumed"
+    sessions: list[SessionWindow]
+
+    def subject(self) -> str:
+        return str(self.plan_id)
+
+
+@event_type("clinic.plans.windows_withdrawn.v1", topic=TOPIC)
+class WindowsWithdrawn(Payload):
+    """The plan was paused: these sessions are no longer to be booked until it resumes."""
+
+    plan_id: uuid.UUID
+    patient_id: uuid.UUID
+    session_numbers: list[int]
+
+    def subject(self) -> str:
+        return str(self.plan_id)
+
+
+@event_type("clinic.plans.plan_cancelled.v1", topic=TOPIC)
+class PlanCancelled(Payload):
+    """Booking cancels the plan's open requests and future appointments."""
+
+    plan_id: uuid.UUID
+    patient_id: uuid.UUID
+    reason: str | None = None
+
+    def subject(self) -> str:
+        return str(self.plan_id)
+
+
+@event_type("clinic.plans.plan_completed.v1", topic=TOPIC)
+class PlanCompleted(Payload):
+    """The last session of the cycle was completed."""
+
+    plan_id: uuid.UUID
+    patient_id: uuid.UUID
+
+    def subject(self) -> str:
+        return str(self.plan_id)
