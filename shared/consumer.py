@@ -147,6 +147,9 @@ class EventConsumer:
 
 
 def _is_connection_loss(error: BaseException) -> bool:
+    """The database went away: not the event's fault, so never dead-letter for it."""
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(error, OSError | ConnectionError)
+    # Only a refused or reset connection: other OSErrors (a file, a timeout) are the
+    # handler's own failures and go through bounded retries to the DLQ.
+    return isinstance(error, ConnectionError)

@@ -168,7 +168,8 @@ def parse_payload(raw: RawEvent, model: type[P]) -> Event[P]:
     """Type a record's payload; a payload that does not fit its model is malformed."""
     try:
         data = model.model_validate(json.loads(raw.value))
-    except (ValueError, ValidationError) as error:
+    # RecursionError: a hostile, deeply nested JSON value must not stall a consumer.
+    except (ValueError, ValidationError, RecursionError) as error:
         raise MalformedEvent(f"{raw.type} payload does not validate: {error}") from error
     return Event(
         id=raw.id, source=raw.source, time=raw.time, key=raw.key, data=data, subject=raw.subject

@@ -16,9 +16,10 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-# An international number (+ then digits, maybe spaced) anywhere in a message;
-# every number the system keeps is E.164. Only the last two digits stay visible.
-_PHONE = re.compile(r"\+\d[\d \-]{6,}\d")
+# An international number in a message: compact E.164 (what the system stores), or
+# written in groups ("+33 6 12 34 56 78", "+1 415-555-0123"). A compact number never
+# runs on through a space, so a timestamp after it stays readable.
+_PHONE = re.compile(r"\+\d{7,15}(?!\d)|\+\d{1,3}(?:[ \-]\d{1,4}){2,5}(?!\d)")
 
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
