@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test install lint typecheck unit integration e2e token clean
+.PHONY: dev test install lint typecheck unit integration e2e token time clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ e2e: install
 ROLE ?= admin
 token: install
 	@$(BIN)/python -m shared.auth token --role $(ROLE)
+
+# Move the clock of a running `make dev`: make time SHIFT=+1d (SHIFT=0 resets)
+SHIFT ?=
+time: install
+	@$(BIN)/python -m devstack time $(SHIFT)
 
 clean:
 	rm -rf $(VENV) .devstack .mypy_cache .ruff_cache .pytest_cache

@@ -8,6 +8,7 @@ reads it from the injected :class:`Clock`. Tests and the demo swap in a
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 
@@ -18,13 +19,44 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """Wall-clock time, optionally shifted by a fixed offset (the demo's time travel)."""
-
-    def __init__(self, offset: timedelta = timedelta(0)) -> None:
-        self.offset = offset
+    """Wall-clock time."""
 
     def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
+        return datetime.now(UTC)
+
+
+class ShiftableClock:
+    """Wall-clock time shifted by the offset written in a file: the demo's time travel.
+
+    ``make dev`` points every service at one file, so ``python -m devstack time +1d``
+    moves all three forward together and reminders come due. The file holds the
+    offset in seconds; it is re-read only when it changes.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._seen: float | None = None
+        self._offset = timedelta(0)
+
+    def now(self) -> datetime:
+        try:
+            changed = self._path.stat().st_mtime
+        except FileNotFoundError:
+            return datetime.now(UTC)
+        if changed != self._seen:
+            self._seen = changed
+            text = self._path.read_text().strip()
+            self._offset = timedelta(seconds=float(text or 0))
+        return datetime.now(UTC) + self._offset
+
+    @property
+    def offset(self) -> timedelta:
+        self.now()
+        return self._offset
+
+    def shift(self, delta: timedelta) -> None:
+        """Move time forward (or back) for every process reading the file."""
+        self._path.write_text(str((self.offset + delta).total_seconds()))
 
 
 class ManualClock:

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import db, kafka
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock, ShiftableClock, SystemClock
 from shared.consumer import EventConsumer, Handlers
 from shared.observability import health_router, instrument
 from shared.outbox import OutboxRelay
@@ -69,7 +69,8 @@ class ServiceSpec:
     #: Opened once the runtime is up, before workers start, closed after they stop:
     #: what the service adds to it (notify's Twilio client, for one).
     resources: Callable[[Runtime], AbstractAsyncContextManager[None]] | None = None
-    clock: Clock = field(default_factory=SystemClock)
+    #: None: wall-clock time, shifted by CLOCK_FILE when set (dev and demos).
+    clock: Clock | None = None
 
 
 class Service:
@@ -89,7 +90,7 @@ class Service:
         await _start_producer(producer, settings.kafka_bootstrap_servers)
         runtime = Runtime(
             settings=settings,
-            clock=self.spec.clock,
+            clock=self.spec.clock or clock_from(settings),
             engine=engine,
             sessions=db.session_factory(engine),
             producer=producer,
@@ -184,6 +185,11 @@ class Service:
         if self.spec.consumes:
             names.append(CONSUMER)
         return [*names, *self.spec.extra_workers]
+
+
+def clock_from(settings: ServiceSettings) -> Clock:
+    """The clock settings ask for: the shiftable demo clock, else the wall clock."""
+    return ShiftableClock(settings.clock_file) if settings.clock_file else SystemClock()
 
 
 async def _start_producer(producer: AIOKafkaProducer, servers: str, attempts: int = 30) -> None:

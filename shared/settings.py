@@ -7,6 +7,7 @@ the same way (broker, secrets, logging) is unprefixed.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
@@ -66,17 +67,21 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=common("LOG_LEVEL"))
     log_json: bool = Field(True, validation_alias=common("LOG_JSON"))
 
+    #: Dev and demo only: a file holding a time offset in seconds (see ShiftableClock).
+    clock_file: Path | None = Field(None, validation_alias=common("CLOCK_FILE"))
+
     port: int | None = None
     #: Run the outbox relay and the consumers inside the API process.
     run_workers: bool = True
 
     @model_validator(mode="after")
-    def _no_dev_secrets_in_production(self) -> ServiceSettings:
-        if (
-            self.environment == "production"
-            and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET
-        ):
+    def _no_dev_shortcuts_in_production(self) -> ServiceSettings:
+        if self.environment != "production":
+            return self
+        if self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
             raise ValueError("JWT_SECRET must be set in production")
+        if self.clock_file is not None:
+            raise ValueError("CLOCK_FILE (time travel) is for dev and demos, not production")
         return self
 
     @property

@@ -2,17 +2,52 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 from devstack.demo import seed
 from devstack.stack import DEV_PORTS, running_stack
+from shared.clock import ShiftableClock
 
 WORKDIR = Path(".devstack")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m devstack")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="start everything (the default)")
+    travel = commands.add_parser("time", help="move every service's clock: +1d, +3h, -30m, 0")
+    travel.add_argument("shift", nargs="?", help="how far to move; none: show the offset")
+    args = parser.parse_args(argv)
+    if args.command == "time":
+        move_time(args.shift)
+    else:
+        run()
+
+
+def move_time(shift: str | None) -> None:
+    """Shift the clock every service of `make dev` reads (see shared.clock.ShiftableClock)."""
+    clock = ShiftableClock(WORKDIR / "clock")
+    if shift == "0":
+        clock.shift(-clock.offset)
+    elif shift:
+        clock.shift(parse_shift(shift))
+    print(f"services' clock: {clock.now():%Y-%m-%d %H:%M} UTC (offset {clock.offset})")
+
+
+def parse_shift(text: str) -> timedelta:
+    """``+1d``, ``+3h``, ``-30m``, ``+90s``: a signed amount and a unit."""
+    units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+    try:
+        return timedelta(**{units[text[-1]]: float(text[:-1])})
+    except (KeyError, ValueError):
+        raise SystemExit(f"cannot read {text!r}: use e.g. +1d, +3h, -30m, +90s") from None
+
+
+def run() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -76,6 +111,9 @@ print((d[0] if type(d) is list else d)["id"])'; }}
   sleep 3  # booking -> Kafka -> notify -> Twilio sandbox -> delivery callback
   curl -s "{notify}/v1/messages?patient_id={patient_id}" -H "Authorization: Bearer $TOKEN"
   open {sandbox}/_sandbox/
+
+Time travel (every service's clock at once; reminders come due):
+  make time SHIFT=+1d      # or: .venv/bin/python -m devstack time +3h; SHIFT=0 resets
 
 Ctrl-C stops everything.
 """

@@ -80,6 +80,7 @@ def running_stack(
             "TWILIO_API_BASE_URL": urls["sandbox"],
             "NOTIFY_PUBLIC_URL": urls["notify"],
             "NOTIFY_CLINIC_NAME": "Mesocycle Paris",
+            "CLOCK_FILE": str((workdir / "clock").resolve()),
             "TWILIO_SANDBOX_ACCOUNT_SID": SANDBOX_ACCOUNT_SID,
             "TWILIO_SANDBOX_AUTH_TOKEN": SANDBOX_AUTH_TOKEN,
             "TWILIO_SANDBOX_HOST": "127.0.0.1",
