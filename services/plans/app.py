@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from plans.api import patients, plans
+from plans.api import patients, plans, protocols
 from plans.db import outbox, processed_event
 from plans.handlers import handlers
 from plans.settings import PlansSettings
@@ -24,7 +24,7 @@ def service(settings: PlansSettings | None = None, clock: Clock | None = None) -
             outbox=outbox,
             processed=processed_event,
             migrations=Path(__file__).parent / "migrations",
-            routers=[patients.router, plans.router],
+            routers=[patients.router, protocols.router, plans.router],
             consumes=[TOPICS["booking"]],
             handlers=handlers,
             clock=clock or SystemClock(),

@@ -9,7 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from plans.domain.cycle import Cadence, Window
+from plans.domain.safety import SafetyRecord
 from shared.db import new_metadata
+from shared.idempotency import add_idempotency_table
 from shared.messaging_tables import add_messaging_tables
 
 
@@ -18,9 +21,11 @@ class Base(DeclarativeBase):
 
 
 outbox, processed_event = add_messaging_tables(Base.metadata)
+idempotency_key = add_idempotency_table(Base.metadata)
 
 Text = sa.Text
 TextList = ARRAY(sa.Text)
+Instant = sa.DateTime(timezone=True)
 
 
 class Patient(Base):
@@ -32,14 +37,22 @@ class Patient(Base):
     time_zone: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(Text)
     sms_consent: Mapped[bool]
-    sms_consent_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    sms_consent_at: Mapped[datetime | None] = mapped_column(Instant)
     sms_consent_source: Mapped[str | None] = mapped_column(Text)
     needle_sensitive: Mapped[bool]
     allergies: Mapped[list[str]] = mapped_column(TextList, server_default="{}")
+    allergy_notes: Mapped[str] = mapped_column(Text, server_default="", default="")
     medications: Mapped[list[str]] = mapped_column(TextList, server_default="{}")
+    medication_notes: Mapped[str] = mapped_column(Text, server_default="", default="")
     notes: Mapped[str] = mapped_column(Text, server_default="")
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    updated_at: Mapped[datetime] = mapped_column(Instant)
+    #: Set when the patient asked to be forgotten; their personal data is gone.
+    erased_at: Mapped[datetime | None] = mapped_column(Instant, default=None)
+
+    def safety(self) -> SafetyRecord:
+        notes = "\n".join(n for n in (self.allergy_notes, self.medication_notes) if n)
+        return SafetyRecord.of(self.allergies, self.medications, notes)
 
 
 class Protocol(Base):
@@ -50,6 +63,11 @@ class Protocol(Base):
         sa.UniqueConstraint("key", "version", name="uq_protocol_key_version"),
         sa.CheckConstraint("session_count BETWEEN 1 AND 30", name="session_count"),
         sa.CheckConstraint("tolerance_days * 2 < interval_days", name="windows_apart"),
+        sa.CheckConstraint("maintenance_sessions BETWEEN 0 AND 30", name="maintenance_sessions"),
+        sa.CheckConstraint(
+            "maintenance_sessions = 0 OR maintenance_interval_days >= interval_days",
+            name="maintenance_interval",
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -63,13 +81,30 @@ class Protocol(Base):
     tolerance_days: Mapped[int]
     session_minutes: Mapped[int]
     numbing_cream_advised: Mapped[bool]
-    created_at: Mapped[datetime] = mapped_column(
-        sa.DateTime(timezone=True), server_default=sa.func.now()
-    )
+    maintenance_sessions: Mapped[int] = mapped_column(server_default="0", default=0)
+    maintenance_interval_days: Mapped[int | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(Instant, server_default=sa.func.now())
+    created_by: Mapped[str | None] = mapped_column(Text, default=None)
+    #: A retired version starts no new plan; plans already on it keep it.
+    retired_at: Mapped[datetime | None] = mapped_column(Instant, default=None)
+
+    def cadence(self) -> Cadence:
+        return Cadence(
+            sessions=self.session_count,
+            interval_days=self.interval_days,
+            tolerance_days=self.tolerance_days,
+            maintenance_sessions=self.maintenance_sessions,
+            maintenance_interval_days=self.maintenance_interval_days,
+        )
 
 
 class Plan(Base):
     __tablename__ = "plan"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('draft', 'active', 'paused', 'completed', 'cancelled')", name="status"
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patient.id"), index=True)
@@ -77,12 +112,23 @@ class Plan(Base):
     areas: Mapped[list[str]] = mapped_column(TextList)
     start_date: Mapped[date]
     preferred_practitioner_id: Mapped[uuid.UUID | None]
-    status: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, index=True)
     time_zone: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
-    activated_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    activated_at: Mapped[datetime | None] = mapped_column(Instant)
+    paused_at: Mapped[datetime | None] = mapped_column(Instant, default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(Instant, default=None)
+    cancel_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # The staff acknowledgement of the patient's allergies and medications: who, when,
+    # what they saw, and a fingerprint of the record it holds for.
+    safety_acknowledged_by: Mapped[str | None] = mapped_column(Text, default=None)
+    safety_acknowledged_at: Mapped[datetime | None] = mapped_column(Instant, default=None)
+    acknowledged_allergies: Mapped[list[str] | None] = mapped_column(TextList, default=None)
+    acknowledged_medications: Mapped[list[str] | None] = mapped_column(TextList, default=None)
+    acknowledged_safety: Mapped[str | None] = mapped_column(Text, default=None)
 
     protocol: Mapped[Protocol] = relationship(lazy="joined", innerjoin=True)
+    patient: Mapped[Patient] = relationship(lazy="joined", innerjoin=True)
     sessions: Mapped[list[PlanSession]] = relationship(
         order_by="PlanSession.session_number", lazy="selectin", cascade="all, delete-orphan"
     )
@@ -90,10 +136,42 @@ class Plan(Base):
 
 class PlanSession(Base):
     __tablename__ = "plan_session"
+    __table_args__ = (
+        sa.CheckConstraint("earliest_date <= target_date", name="target_in_window"),
+        sa.CheckConstraint("target_date <= latest_date", name="window_ordered"),
+        # The staff worklist: open sessions by the day their window closes.
+        sa.Index(
+            "ix_plan_session_open_by_latest",
+            "latest_date",
+            postgresql_where=sa.text("status = 'open'"),
+        ),
+    )
 
     plan_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("plan.id"), primary_key=True)
     session_number: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(Text, server_default="cycle", default="cycle")
     target_date: Mapped[date]
     earliest_date: Mapped[date]
     latest_date: Mapped[date]
     status: Mapped[str] = mapped_column(Text)
+    #: The appointment booked (or last booked) for this session, as booking last told us.
+    appointment_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    appointment_version: Mapped[int | None] = mapped_column(default=None)
+    appointment_starts_at: Mapped[datetime | None] = mapped_column(Instant, default=None)
+    completed_on: Mapped[date | None] = mapped_column(default=None)
+    missed_count: Mapped[int] = mapped_column(server_default="0", default=0)
+
+    def window(self, total_sessions: int) -> Window:
+        return Window(
+            session_number=self.session_number,
+            total_sessions=total_sessions,
+            target=self.target_date,
+            earliest=self.earliest_date,
+            latest=self.latest_date,
+            kind=self.kind,
+        )
+
+    def move_to(self, window: Window) -> None:
+        self.target_date = window.target
+        self.earliest_date = window.earliest
+        self.latest_date = window.latest

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from plans.db import Plan, PlanSession
+from plans.domain.cycle import Cadence, CadenceError
+from plans.domain.progress import Progress
 from shared.contacts import Phone, TimeZone
+
+Area = Literal[
+    "abdomen", "thighs", "buttocks", "knees", "ankles", "face",
+    "neck", "scalp", "arms", "back", "legs", "hands",
+]  # fmt: skip
+Item = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+Indication = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
 
 class PatientIn(BaseModel):
@@ -16,13 +29,35 @@ class PatientIn(BaseModel):
     full_name: str = Field(min_length=1, max_length=200)
     phone: Phone
     time_zone: TimeZone
-    language: str = Field("en", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+    language: Language = "en"
     sms_consent: bool
+    #: How consent was given ("signed intake form", "verbal, at the desk"...).
     sms_consent_source: str | None = Field(None, max_length=200)
     needle_sensitive: bool = False
-    allergies: list[str] = Field(default_factory=list, max_length=50)
-    medications: list[str] = Field(default_factory=list, max_length=50)
+    allergies: list[Item] = Field(default_factory=list, max_length=50)
+    allergy_notes: str = Field("", max_length=5000)
+    medications: list[Item] = Field(default_factory=list, max_length=50)
+    medication_notes: str = Field("", max_length=5000)
     notes: str = Field("", max_length=5000)
+
+
+class PatientPatch(BaseModel):
+    """Only the fields sent change; ``null`` is refused where a value is required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    full_name: str | None = Field(None, min_length=1, max_length=200)
+    phone: Phone | None = None
+    time_zone: TimeZone | None = None
+    language: Language | None = None
+    sms_consent: bool | None = None
+    sms_consent_source: str | None = Field(None, max_length=200)
+    needle_sensitive: bool | None = None
+    allergies: list[Item] | None = Field(None, max_length=50)
+    allergy_notes: str | None = Field(None, max_length=5000)
+    medications: list[Item] | None = Field(None, max_length=50)
+    medication_notes: str | None = Field(None, max_length=5000)
+    notes: str | None = Field(None, max_length=5000)
 
 
 class PatientOut(BaseModel):
@@ -38,10 +73,69 @@ class PatientOut(BaseModel):
     sms_consent_source: str | None
     needle_sensitive: bool
     allergies: list[str]
+    allergy_notes: str
     medications: list[str]
+    medication_notes: str
     notes: str
     created_at: datetime
     updated_at: datetime
+
+
+class ProtocolFields(BaseModel):
+    """A protocol's clinical numbers, checked together: windows must not overlap."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    indication: Indication = Field(
+        description="e.g. cellulite, weight_loss, hair_regrowth, medical"
+    )
+    areas: list[Area] = Field(min_length=1)
+    session_count: int = Field(ge=1, le=30)
+    interval_days: int = Field(ge=1, le=365)
+    tolerance_days: int = Field(ge=0, le=182)
+    session_minutes: int = Field(ge=5, le=480)
+    numbing_cream_advised: bool
+    maintenance_sessions: int = Field(0, ge=0, le=30)
+    maintenance_interval_days: int | None = Field(None, ge=1, le=730)
+
+    @model_validator(mode="after")
+    def _makes_a_cycle(self) -> ProtocolFields:
+        try:
+            self.cadence()
+        except CadenceError as error:
+            raise ValueError(str(error)) from None
+        return self
+
+    def cadence(self) -> Cadence:
+        return Cadence(
+            sessions=self.session_count,
+            interval_days=self.interval_days,
+            tolerance_days=self.tolerance_days,
+            maintenance_sessions=self.maintenance_sessions,
+            maintenance_interval_days=self.maintenance_interval_days,
+        )
+
+
+class ProtocolIn(ProtocolFields):
+    #: Stable across versions, e.g. "cellulite" or "scalp-intensive".
+    key: Slug
+
+
+class ProtocolChanges(BaseModel):
+    """A new version: what differs from the version it is based on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    areas: list[Area] | None = Field(None, min_length=1)
+    session_count: int | None = Field(None, ge=1, le=30)
+    interval_days: int | None = Field(None, ge=1, le=365)
+    tolerance_days: int | None = Field(None, ge=0, le=182)
+    session_minutes: int | None = Field(None, ge=5, le=480)
+    numbing_cream_advised: bool | None = None
+    maintenance_sessions: int | None = Field(None, ge=0, le=30)
+    maintenance_interval_days: int | None = Field(None, ge=1, le=730)
 
 
 class ProtocolOut(BaseModel):
@@ -58,6 +152,10 @@ class ProtocolOut(BaseModel):
     tolerance_days: int
     session_minutes: int
     numbing_cream_advised: bool
+    maintenance_sessions: int
+    maintenance_interval_days: int | None
+    created_at: datetime
+    retired_at: datetime | None
 
 
 class PlanIn(BaseModel):
@@ -65,24 +163,76 @@ class PlanIn(BaseModel):
 
     patient_id: uuid.UUID
     protocol_id: uuid.UUID
-    areas: list[str] = Field(min_length=1)
+    areas: list[str] = Field(min_length=1, max_length=12)
     start_date: date
     preferred_practitioner_id: uuid.UUID | None = None
+
+
+class PlanPatch(BaseModel):
+    """Changes to a draft plan; an active plan changes through its lifecycle actions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    protocol_id: uuid.UUID | None = None
+    areas: list[str] | None = Field(None, min_length=1, max_length=12)
+    start_date: date | None = None
+    preferred_practitioner_id: uuid.UUID | None = None
+
+
+class AcknowledgementIn(BaseModel):
+    """The allergies and medications the staff member has read, as recorded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allergies: list[str] = Field(max_length=50)
+    medications: list[str] = Field(max_length=50)
+
+
+class ResumeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: The day sessions may start again (today, in the clinic, when left out).
+    resume_on: date | None = None
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=500)
 
 
 class SessionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     session_number: int
+    kind: str
     target_date: date
     earliest_date: date
     latest_date: date
     status: str
+    appointment_id: uuid.UUID | None
+    appointment_starts_at: datetime | None
+    completed_on: date | None
+    missed_count: int
+
+
+class SafetyOut(BaseModel):
+    """The patient's allergies and medications, and the staff acknowledgement of them."""
+
+    flagged: bool
+    allergies: list[str]
+    medications: list[str]
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    acknowledged_allergies: list[str] | None
+    acknowledged_medications: list[str] | None
+    #: Whether the acknowledgement holds for the record as it is now.
+    acknowledgement_current: bool
+    #: Whether activation needs a (new) acknowledgement first.
+    acknowledgement_required: bool
 
 
 class PlanOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
     id: uuid.UUID
     patient_id: uuid.UUID
     protocol: ProtocolOut
@@ -93,4 +243,126 @@ class PlanOut(BaseModel):
     time_zone: str
     created_at: datetime
     activated_at: datetime | None
+    paused_at: datetime | None
+    ended_at: datetime | None
+    cancel_reason: str | None
+    safety: SafetyOut
     sessions: list[SessionOut]
+
+    @classmethod
+    def of(cls, plan: Plan) -> PlanOut:
+        record = plan.patient.safety()
+        current = plan.acknowledged_safety == record.fingerprint()
+        return cls(
+            id=plan.id,
+            patient_id=plan.patient_id,
+            protocol=ProtocolOut.model_validate(plan.protocol),
+            areas=plan.areas,
+            start_date=plan.start_date,
+            preferred_practitioner_id=plan.preferred_practitioner_id,
+            status=plan.status,
+            time_zone=plan.time_zone,
+            created_at=plan.created_at,
+            activated_at=plan.activated_at,
+            paused_at=plan.paused_at,
+            ended_at=plan.ended_at,
+            cancel_reason=plan.cancel_reason,
+            safety=SafetyOut(
+                flagged=record.flagged,
+                allergies=plan.patient.allergies,
+                medications=plan.patient.medications,
+                acknowledged_by=plan.safety_acknowledged_by,
+                acknowledged_at=plan.safety_acknowledged_at,
+                acknowledged_allergies=plan.acknowledged_allergies,
+                acknowledged_medications=plan.acknowledged_medications,
+                acknowledgement_current=current,
+                acknowledgement_required=record.flagged and not current,
+            ),
+            sessions=[SessionOut.model_validate(s) for s in plan.sessions],
+        )
+
+
+class WindowOut(BaseModel):
+    session_number: int
+    kind: str
+    target_date: date
+    earliest_date: date
+    latest_date: date
+
+
+class ProgressOut(BaseModel):
+    plan_id: uuid.UUID
+    status: str
+    total: int
+    completed: int
+    booked: int
+    open: int
+    withdrawn: int
+    skipped: int
+    cancelled: int
+    missed: int
+    overdue: int
+    next_window: WindowOut | None
+
+    @classmethod
+    def of(cls, plan: Plan, progress: Progress) -> ProgressOut:
+        window = progress.next_window
+        return cls(
+            plan_id=plan.id,
+            status=plan.status,
+            total=progress.total,
+            completed=progress.completed,
+            booked=progress.booked,
+            open=progress.open,
+            withdrawn=progress.withdrawn,
+            skipped=progress.skipped,
+            cancelled=progress.cancelled,
+            missed=progress.missed,
+            overdue=progress.overdue,
+            next_window=None
+            if window is None
+            else WindowOut(
+                session_number=window.session_number,
+                kind=window.kind,
+                target_date=window.target,
+                earliest_date=window.earliest,
+                latest_date=window.latest,
+            ),
+        )
+
+
+class WorklistItemOut(BaseModel):
+    """An open session whose window closes soon (or already has) with nothing booked."""
+
+    plan_id: uuid.UUID
+    patient_id: uuid.UUID
+    patient_name: str
+    protocol_key: str
+    session_number: int
+    total_sessions: int
+    target_date: date
+    earliest_date: date
+    latest_date: date
+    days_left: int
+    overdue: bool
+    missed_count: int
+    preferred_practitioner_id: uuid.UUID | None
+
+    @classmethod
+    def of(cls, plan: Plan, session: PlanSession, *, today: date) -> WorklistItemOut:
+        days_left = (session.latest_date - today).days
+        return cls(
+            plan_id=plan.id,
+            patient_id=plan.patient_id,
+            patient_name=plan.patient.full_name,
+            protocol_key=plan.protocol.key,
+            session_number=session.session_number,
+            total_sessions=len(plan.sessions),
+            target_date=session.target_date,
+            earliest_date=session.earliest_date,
+            latest_date=session.latest_date,
+            days_left=days_left,
+            overdue=days_left < 0,
+            missed_count=session.missed_count,
+            preferred_practitioner_id=plan.preferred_practitioner_id,
+        )

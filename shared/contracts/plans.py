@@ -57,6 +57,8 @@ class SessionWindow(BaseModel):
     target_date: date
     earliest_date: date
     latest_date: date
+    #: "cycle", or "maintenance" for the protocol's sessions after the cycle.
+    kind: str = "cycle"
 
 
 @event_type("clinic.plans.cycle_scheduled.v1", topic=TOPIC)

@@ -1,0 +1,110 @@
+"""A plan's life across the whole system: booking follows every window plans moves, and
+plans follows booking's appointments (real processes, broker and database)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from devstack.stack import Stack
+from tests.e2e.conftest import eventually
+from tests.e2e.test_plan_to_sms import new_patient, open_requests
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+async def _requests(staff: httpx.AsyncClient, stack: Stack, plan_id: str) -> list[dict[str, Any]]:
+    response = await staff.get(
+        f"{stack.urls['booking']}/v1/booking-requests", params={"plan_id": plan_id}
+    )
+    found: list[dict[str, Any]] = sorted(response.json(), key=lambda r: r["session_number"])
+    return found
+
+
+async def _plan(staff: httpx.AsyncClient, stack: Stack, plan_id: str) -> dict[str, Any]:
+    plan: dict[str, Any] = (await staff.get(f"{stack.urls['plans']}/v1/plans/{plan_id}")).json()
+    return plan
+
+
+async def test_a_cancelled_appointment_reopens_its_session_in_plans(
+    stack: Stack, clinic: dict[str, Any], staff: httpx.AsyncClient
+) -> None:
+    patient = await new_patient(staff, stack, "+33699887766")
+    start = datetime.now(PARIS).date() + timedelta(days=2)
+    plans = f"{stack.urls['plans']}/v1/plans"
+    response = await staff.post(
+        plans,
+        json={"patient_id": patient["id"], "protocol_id": clinic["protocol_ids"]["medical"],
+              "areas": ["back"], "start_date": start.isoformat()},
+    )  # fmt: skip
+    plan_id = response.json()["id"]
+    await staff.post(f"{plans}/{plan_id}/activate")
+    await open_requests(staff, stack, patient["id"], count=5)
+    first = next(r for r in await _requests(staff, stack, plan_id) if r["session_number"] == 1)
+    response = await staff.post(
+        f"{stack.urls['booking']}/v1/appointments",
+        json={"booking_request_id": first["id"], "practitioner_id": clinic["practitioner_ids"][1],
+              "room_id": clinic["room_ids"][1],
+              "starts_at": datetime.combine(start, time(11, 0), PARIS).isoformat()},
+    )  # fmt: skip
+    assert response.status_code == 201, response.text
+    appointment_id = response.json()["id"]
+
+    async def session_one(status: str) -> dict[str, Any] | None:
+        plan = await _plan(staff, stack, plan_id)
+        return plan if plan["sessions"][0]["status"] == status else None
+
+    booked = await eventually(lambda: session_one("booked"), what="session 1 booked in plans")
+    assert booked["sessions"][0]["appointment_id"] == appointment_id
+
+    response = await staff.post(
+        f"{stack.urls['booking']}/v1/appointments/{appointment_id}/cancel",
+        json={"reason": "patient called"},
+    )
+    assert response.status_code == 200, response.text
+    await eventually(lambda: session_one("open"), what="session 1 reopened in plans")
+    progress = (await staff.get(f"{plans}/{plan_id}/progress")).json()
+    assert (progress["open"], progress["booked"]) == (5, 0)
+
+
+async def test_pausing_resuming_and_cancelling_a_plan_reach_its_booking_requests(
+    stack: Stack, clinic: dict[str, Any], staff: httpx.AsyncClient
+) -> None:
+    patient = await new_patient(staff, stack, "+33688776655")
+    start = datetime.now(PARIS).date() + timedelta(days=1)
+    plans = f"{stack.urls['plans']}/v1/plans"
+    response = await staff.post(
+        plans,
+        json={"patient_id": patient["id"], "protocol_id": clinic["protocol_ids"]["face-neck"],
+              "areas": ["face"], "start_date": start.isoformat()},
+    )  # fmt: skip
+    plan_id = response.json()["id"]
+    await staff.post(f"{plans}/{plan_id}/activate")
+    await open_requests(staff, stack, patient["id"], count=6)
+
+    async def requests_are(status: str, **first: Any) -> list[dict[str, Any]] | None:
+        found = await _requests(staff, stack, plan_id)
+        if {r["status"] for r in found} != {status}:
+            return None
+        return found if all(found[0][k] == v for k, v in first.items()) else None
+
+    assert (await staff.post(f"{plans}/{plan_id}/pause")).status_code == 200
+    await eventually(lambda: requests_are("withdrawn"), what="requests withdrawn in booking")
+
+    resume_on = start + timedelta(days=30)
+    response = await staff.post(
+        f"{plans}/{plan_id}/resume", json={"resume_on": resume_on.isoformat()}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["sessions"][0]["target_date"] == resume_on.isoformat()
+    await eventually(
+        lambda: requests_are("open", target_date=resume_on.isoformat()),
+        what="requests reopened from the resume date in booking",
+    )
+
+    response = await staff.post(f"{plans}/{plan_id}/cancel", json={"reason": "changed her mind"})
+    assert response.json()["status"] == "cancelled"
+    await eventually(lambda: requests_are("cancelled"), what="requests cancelled in booking")
