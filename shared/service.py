@@ -127,8 +127,9 @@ class Service:
 
         async def consume() -> None:
             consumer = kafka.new_consumer(runtime.settings, spec.consumes)
-            await consumer.start()
             try:
+                # Inside the try: a cancel while joining the group still closes the consumer.
+                await consumer.start()
                 await EventConsumer(
                     name=runtime.settings.service,
                     consumer=consumer,
