@@ -6,10 +6,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from booking.api import appointments, resources
+from booking.api import appointments, requests, resources, schedule, self_booking
 from booking.db import outbox, processed_event
 from booking.handlers import handlers
 from booking.settings import BookingSettings
+from booking.sweeper import SWEEP, sweeper
 from shared.clock import Clock, SystemClock
 from shared.events import TOPICS
 from shared.service import Service, ServiceSpec
@@ -24,9 +25,16 @@ def service(settings: BookingSettings | None = None, clock: Clock | None = None)
             outbox=outbox,
             processed=processed_event,
             migrations=Path(__file__).parent / "migrations",
-            routers=[resources.router, appointments.router],
+            routers=[
+                resources.router,
+                requests.router,
+                appointments.router,
+                schedule.router,
+                self_booking.router,
+            ],
             consumes=[TOPICS["plans"], TOPICS["notify"]],
             handlers=handlers,
+            extra_workers={SWEEP: sweeper},
             clock=clock or SystemClock(),
         )
     )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import new_metadata
+from shared.idempotency import add_idempotency_table
 from shared.messaging_tables import add_messaging_tables
 
 
@@ -18,6 +19,7 @@ class Base(DeclarativeBase):
 
 
 outbox, processed_event = add_messaging_tables(Base.metadata)
+idempotency_key = add_idempotency_table(Base.metadata)
 
 Text = sa.Text
 Instant = sa.DateTime(timezone=True)
@@ -71,7 +73,15 @@ class BookingRequest(Base):
     """One session of a cycle waiting to be booked inside its window."""
 
     __tablename__ = "booking_request"
-    __table_args__ = (sa.UniqueConstraint("plan_id", "session_number"),)
+    __table_args__ = (
+        sa.UniqueConstraint("plan_id", "session_number"),
+        # The staff list of requests whose window is closing.
+        sa.Index(
+            "ix_booking_request_open_latest_date",
+            "latest_date",
+            postgresql_where=sa.text("status = 'open'"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     plan_id: Mapped[uuid.UUID]
@@ -87,6 +97,7 @@ class BookingRequest(Base):
     numbing_cream_advised: Mapped[bool]
     preferred_practitioner_id: Mapped[uuid.UUID | None]
     time_zone: Mapped[str] = mapped_column(Text)
+    #: open | held | booked | completed | withdrawn (plan paused) | cancelled (plan cancelled)
     status: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Instant)
 
@@ -118,6 +129,22 @@ class Appointment(Base):
             using="gist",
             where=_ACTIVE,
         ),
+        # One active appointment per session of a cycle.
+        sa.Index(
+            "uq_appointment_active_booking_request",
+            "booking_request_id",
+            unique=True,
+            postgresql_where=_ACTIVE,
+        ),
+        # The sweeper finds expired holds without scanning the table.
+        sa.Index(
+            "ix_appointment_held_expiry",
+            "hold_expires_at",
+            postgresql_where=sa.text("status = 'held'"),
+        ),
+        sa.Index("ix_appointment_practitioner_starts", "practitioner_id", "starts_at"),
+        sa.Index("ix_appointment_room_starts", "room_id", "starts_at"),
+        sa.Index("ix_appointment_location_starts", "location_id", "starts_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -138,3 +165,70 @@ class Appointment(Base):
     blocked_until: Mapped[datetime] = mapped_column(Instant)
     created_at: Mapped[datetime] = mapped_column(Instant)
     updated_at: Mapped[datetime] = mapped_column(Instant)
+    hold_expires_at: Mapped[datetime | None] = mapped_column(Instant)
+    #: Who made the last change (patient, staff, plan, system) and why, when it matters.
+    changed_by: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    #: Where notify's messages about it stand (from MessageStatusChanged), for the schedule.
+    confirmation_status: Mapped[str | None] = mapped_column(Text)
+    reminder_status: Mapped[str | None] = mapped_column(Text)
+
+
+class WorkingHours(Base):
+    """A weekly opening span of a location, a practitioner or a room (wall clock there).
+
+    A practitioner or room without spans of its own follows its location's; a location
+    without any is open every day 08:00-20:00.
+    """
+
+    __tablename__ = "working_hours"
+    __table_args__ = (
+        sa.CheckConstraint("opens < closes", name="opens_before_closes"),
+        sa.CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
+        sa.Index("ix_working_hours_resource", "resource_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    resource_kind: Mapped[str] = mapped_column(Text)  # location | practitioner | room
+    resource_id: Mapped[uuid.UUID]
+    weekday: Mapped[int] = mapped_column(sa.SmallInteger)  # 0 = Monday
+    opens: Mapped[time]
+    closes: Mapped[time]
+
+
+class TimeOff(Base):
+    """A practitioner's leave, a room out of use, or a location closed."""
+
+    __tablename__ = "time_off"
+    __table_args__ = (
+        sa.CheckConstraint("starts_at < ends_at", name="starts_before_ends"),
+        sa.Index("ix_time_off_resource_starts", "resource_id", "starts_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    resource_kind: Mapped[str] = mapped_column(Text)
+    resource_id: Mapped[uuid.UUID]
+    starts_at: Mapped[datetime] = mapped_column(Instant)
+    ends_at: Mapped[datetime] = mapped_column(Instant)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class PatientLink(Base):
+    """A self-booking link: only the token's hash is stored, scoped to one patient."""
+
+    __tablename__ = "patient_link"
+
+    token_hash: Mapped[str] = mapped_column(Text, primary_key=True)
+    patient_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    expires_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class RateLimitHit(Base):
+    """Requests counted per caller and fixed window, shared by every replica."""
+
+    __tablename__ = "rate_limit_hit"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(Instant, primary_key=True)
+    hits: Mapped[int]

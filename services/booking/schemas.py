@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, time
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -87,6 +88,90 @@ class AppointmentIn(BaseModel):
     practitioner_id: uuid.UUID
     room_id: uuid.UUID
     starts_at: AwareDatetime
+    #: Hold the slot (for the patient to confirm) instead of booking it.
+    hold: bool = False
+
+
+class HoldIn(BaseModel):
+    """A patient holds a slot found by the slot search."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    booking_request_id: uuid.UUID
+    practitioner_id: uuid.UUID
+    room_id: uuid.UUID
+    starts_at: AwareDatetime
+
+
+class CourseIn(BaseModel):
+    """Every open session of a plan, each on a practitioner, a room and a time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sessions: list[HoldIn] = Field(min_length=1, max_length=52)
+
+
+class TransitionIn(BaseModel):
+    """An optional reason, and the version the caller saw (409 if it moved on since)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=500)
+    expected_version: int | None = None
+
+
+class MoveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    starts_at: AwareDatetime
+    practitioner_id: uuid.UUID | None = None
+    room_id: uuid.UUID | None = None
+    expected_version: int | None = None
+
+
+class ShiftOut(BaseModel):
+    """A later session the move pushes, and the first day it may now be on."""
+
+    session_number: int
+    day: date
+    on_or_after: date
+
+
+class SlotOut(BaseModel):
+    starts_at: datetime
+    ends_at: datetime
+    #: The same start at the location and in the patient's own time zone.
+    local_starts_at: datetime
+    patient_starts_at: datetime
+    practitioner_id: uuid.UUID
+    room_id: uuid.UUID
+
+
+ResourceKind = Literal["location", "practitioner", "room"]
+
+
+class WeeklyHoursIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    weekday: int = Field(ge=0, le=6, description="0 = Monday")
+    opens: time
+    closes: time
+
+
+class TimeOffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resource_kind: ResourceKind
+    resource_id: uuid.UUID
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    reason: str | None = Field(None, max_length=200)
+
+
+class TimeOffOut(TimeOffIn):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
 
 
 class AppointmentOut(BaseModel):
@@ -102,3 +187,24 @@ class AppointmentOut(BaseModel):
     location_id: uuid.UUID
     starts_at: datetime
     ends_at: datetime
+    hold_expires_at: datetime | None = None
+    reason: str | None = None
+
+
+class MovedOut(AppointmentOut):
+    """The moved appointment, and the later sessions of its course it now pushes."""
+
+    later_sessions_to_move: list[ShiftOut]
+
+
+class ScheduleEntryOut(BaseModel):
+    """One line of the day: who, which session, and where their messages stand."""
+
+    appointment: AppointmentOut
+    patient_name: str | None
+    session_number: int | None
+    total_sessions: int | None
+    treatment: str | None
+    numbing_cream_advised: bool
+    confirmation_status: str | None
+    reminder_status: str | None

@@ -1,55 +1,167 @@
-"""Booking requests and appointments, for staff."""
+"""Appointments for staff: book, list, and run each one's life."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter
+import sqlalchemy as sa
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
-from booking import use_cases
-from booking.schemas import AppointmentIn, AppointmentOut, BookingRequestOut
-from booking.settings import BookingSettings
+from booking.api.deps import SettingsDep, own_practitioner, staff_name
+from booking.api.idempotent import create_once
+from booking.db import Appointment
+from booking.domain.lifecycle import Action
+from booking.schemas import AppointmentIn, AppointmentOut, MovedOut, MoveIn, ShiftOut, TransitionIn
+from booking.use_cases import moves, reservations
+from booking.use_cases.records import get_or_404
 from shared.api import DeskDep, RuntimeDep, StaffDep
+from shared.auth import Role
+from shared.idempotency import IdempotencyKeyHeader
+from shared.problems import Problem
 
 router = APIRouter(prefix="/v1", tags=["appointments"])
 
-
-@router.get("/booking-requests")
-async def list_booking_requests(
-    runtime: RuntimeDep,
-    _: StaffDep,
-    patient_id: uuid.UUID | None = None,
-    status: str | None = None,
-) -> list[BookingRequestOut]:
-    """Sessions waiting to be booked (or booked), one per session of each cycle."""
-    async with runtime.sessions() as session:
-        requests = await use_cases.list_booking_requests(
-            session, patient_id=patient_id, status=status
-        )
-    return [BookingRequestOut.model_validate(r) for r in requests]
+#: The URL verb of each staff step.
+STEPS = {
+    "book": Action.BOOK,
+    "confirm": Action.CONFIRM,
+    "check-in": Action.CHECK_IN,
+    "complete": Action.COMPLETE,
+    "no-show": Action.MARK_NO_SHOW,
+    "cancel": Action.CANCEL,
+}
 
 
 @router.post("/appointments", status_code=201)
-async def book_appointment(body: AppointmentIn, runtime: RuntimeDep, _: DeskDep) -> AppointmentOut:
-    """Book a session; 409 names what is already taken at that time."""
-    settings = runtime.settings
-    assert isinstance(settings, BookingSettings)
-    async with runtime.sessions.begin() as session:
-        appointment = await use_cases.book_appointment(
+async def book_appointment(
+    body: AppointmentIn,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    user: DeskDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Book (or hold) a session; 409 names what is already taken at that time. The same
+    ``Idempotency-Key`` answers the same appointment; with another body, 422."""
+    now = runtime.clock.now()
+    choice = reservations.Choice(
+        body.booking_request_id, body.practitioner_id, body.room_id, body.starts_at
+    )
+
+    async def create() -> AppointmentOut:
+        appointment = await reservations.reserve(
             session,
-            booking=body,
-            buffer_before=timedelta(minutes=settings.buffer_before_minutes),
-            buffer_after=timedelta(minutes=settings.buffer_after_minutes),
-            now=runtime.clock.now(),
+            choice=choice,
+            settings=settings,
+            now=now,
+            by=staff_name(user),
+            hold_until=now + settings.hold_ttl if body.hold else None,
         )
-    return AppointmentOut.model_validate(appointment)
+        return AppointmentOut.model_validate(appointment)
+
+    async with runtime.sessions.begin() as session:
+        return await create_once(
+            session, key=idempotency_key, scope="appointments", body=body, create=create
+        )
+
+
+@router.get("/appointments")
+async def list_appointments(
+    runtime: RuntimeDep,
+    user: StaffDep,
+    patient_id: uuid.UUID | None = None,
+    practitioner_id: uuid.UUID | None = None,
+    status: str | None = None,
+    starts_from: datetime | None = None,
+    starts_before: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[AppointmentOut]:
+    if user.role is Role.PRACTITIONER:
+        practitioner_id = own_practitioner(user, practitioner_id)
+    query = sa.select(Appointment).order_by(Appointment.starts_at, Appointment.id)
+    for column, value in (
+        (Appointment.patient_id, patient_id),
+        (Appointment.practitioner_id, practitioner_id),
+        (Appointment.status, status),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if starts_from is not None:
+        query = query.where(Appointment.starts_at >= starts_from)
+    if starts_before is not None:
+        query = query.where(Appointment.starts_at < starts_before)
+    async with runtime.sessions() as session:
+        found = await session.scalars(query.limit(limit).offset(offset))
+        return [AppointmentOut.model_validate(a) for a in found]
 
 
 @router.get("/appointments/{appointment_id}")
 async def get_appointment(
-    appointment_id: uuid.UUID, runtime: RuntimeDep, _: StaffDep
+    appointment_id: uuid.UUID, runtime: RuntimeDep, user: StaffDep
 ) -> AppointmentOut:
     async with runtime.sessions() as session:
-        appointment = await use_cases.get_appointment(session, appointment_id=appointment_id)
+        appointment = await get_or_404(session, Appointment, appointment_id, "appointment")
+    if user.role is Role.PRACTITIONER:
+        own_practitioner(user, appointment.practitioner_id)
+    return AppointmentOut.model_validate(appointment)
+
+
+@router.post("/appointments/{appointment_id}/reschedule")
+async def reschedule(
+    appointment_id: uuid.UUID,
+    body: MoveIn,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    user: DeskDep,
+) -> MovedOut:
+    """Move the session (same appointment, version bumped) inside its window and the
+    course's intervals; the answer lists later sessions the move pushes."""
+    move = moves.Move(
+        appointment_id, body.starts_at, body.practitioner_id, body.room_id, body.expected_version
+    )
+    async with runtime.sessions.begin() as session:
+        appointment, shifts = await moves.reschedule(
+            session, move=move, settings=settings, now=runtime.clock.now(), by=staff_name(user)
+        )
+    return MovedOut.model_validate(
+        {
+            **AppointmentOut.model_validate(appointment).model_dump(),
+            "later_sessions_to_move": [ShiftOut(**vars(s)) for s in shifts],
+        }
+    )
+
+
+@router.post("/appointments/{appointment_id}/{step}")
+async def change(
+    appointment_id: uuid.UUID,
+    step: str,
+    runtime: RuntimeDep,
+    user: StaffDep,
+    body: TransitionIn | None = None,
+) -> AppointmentOut:
+    """One step of the appointment's life: book (a hold), confirm, check-in, complete,
+    no-show, cancel. 409 with the reason when the step does not apply now. Practitioners
+    may check in, complete and mark no-shows of their own appointments only."""
+    action = STEPS.get(step)
+    if action is None:
+        raise Problem(404, "Not found", f"no step {step!r}; one of {', '.join(STEPS)}")
+    body = body or TransitionIn()
+    async with runtime.sessions.begin() as session:
+        if user.role is Role.PRACTITIONER:
+            if action not in (Action.CHECK_IN, Action.COMPLETE, Action.MARK_NO_SHOW):
+                raise Problem(403, "Forbidden", f"a practitioner may not {step} appointments")
+            current = await get_or_404(session, Appointment, appointment_id, "appointment")
+            own_practitioner(user, current.practitioner_id)
+        appointment = await reservations.change(
+            session,
+            appointment_id=appointment_id,
+            action=action,
+            now=runtime.clock.now(),
+            by=staff_name(user),
+            reason=body.reason,
+            expected_version=body.expected_version,
+        )
     return AppointmentOut.model_validate(appointment)

@@ -1,19 +1,25 @@
-"""The clinic's resources: locations, practitioners, rooms."""
+"""The clinic's resources: locations, practitioners, rooms, weekly hours, time off."""
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter
 
-from booking import use_cases
 from booking.schemas import (
     LocationIn,
     LocationOut,
     PractitionerIn,
     PractitionerOut,
+    ResourceKind,
     RoomIn,
     RoomOut,
+    TimeOffIn,
+    TimeOffOut,
+    WeeklyHoursIn,
 )
-from shared.api import AdminDep, RuntimeDep
+from booking.use_cases import resources
+from shared.api import AdminDep, DeskDep, RuntimeDep, StaffDep
 
 router = APIRouter(prefix="/v1", tags=["resources"])
 
@@ -21,7 +27,7 @@ router = APIRouter(prefix="/v1", tags=["resources"])
 @router.post("/locations", status_code=201)
 async def create_location(body: LocationIn, runtime: RuntimeDep, _: AdminDep) -> LocationOut:
     async with runtime.sessions.begin() as session:
-        location = await use_cases.create_location(session, location=body)
+        location = await resources.create_location(session, location=body)
     return LocationOut.model_validate(location)
 
 
@@ -30,12 +36,58 @@ async def create_practitioner(
     body: PractitionerIn, runtime: RuntimeDep, _: AdminDep
 ) -> PractitionerOut:
     async with runtime.sessions.begin() as session:
-        practitioner = await use_cases.create_practitioner(session, practitioner=body)
+        practitioner = await resources.create_practitioner(session, practitioner=body)
     return PractitionerOut.model_validate(practitioner)
+
+
+@router.get("/practitioners")
+async def list_practitioners(
+    runtime: RuntimeDep,
+    _: StaffDep,
+    location_id: uuid.UUID | None = None,
+    indication: str | None = None,
+) -> list[PractitionerOut]:
+    async with runtime.sessions() as session:
+        found = await resources.list_practitioners(
+            session, location_id=location_id, indication=indication
+        )
+    return [PractitionerOut.model_validate(p) for p in found]
 
 
 @router.post("/rooms", status_code=201)
 async def create_room(body: RoomIn, runtime: RuntimeDep, _: AdminDep) -> RoomOut:
     async with runtime.sessions.begin() as session:
-        room = await use_cases.create_room(session, room=body)
+        room = await resources.create_room(session, room=body)
     return RoomOut.model_validate(room)
+
+
+@router.get("/rooms")
+async def list_rooms(
+    runtime: RuntimeDep, _: StaffDep, location_id: uuid.UUID | None = None
+) -> list[RoomOut]:
+    async with runtime.sessions() as session:
+        found = await resources.list_rooms(session, location_id=location_id)
+    return [RoomOut.model_validate(r) for r in found]
+
+
+@router.put("/{kind}s/{resource_id}/weekly-hours")
+async def set_weekly_hours(
+    kind: ResourceKind,
+    resource_id: uuid.UUID,
+    body: list[WeeklyHoursIn],
+    runtime: RuntimeDep,
+    _: AdminDep,
+) -> list[WeeklyHoursIn]:
+    """Replace the weekly hours of a location, practitioner or room (wall clock there)."""
+    async with runtime.sessions.begin() as session:
+        hours = await resources.set_weekly_hours(
+            session, kind=kind, resource_id=resource_id, hours=body
+        )
+    return [WeeklyHoursIn.model_validate(h) for h in hours]
+
+
+@router.post("/time-off", status_code=201)
+async def add_time_off(body: TimeOffIn, runtime: RuntimeDep, _: DeskDep) -> TimeOffOut:
+    async with runtime.sessions.begin() as session:
+        record = await resources.add_time_off(session, time_off=body)
+    return TimeOffOut.model_validate(record)

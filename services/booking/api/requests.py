@@ -1,0 +1,156 @@
+"""Booking requests for staff: lists, slots, invitations, booking a whole course."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking.api.deps import SettingsDep, staff_name
+from booking.api.idempotent import create_once
+from booking.db import BookingRequest, Location, Patient, Practitioner
+from booking.domain.availability import Offer
+from booking.schemas import AppointmentOut, BookingRequestOut, CourseIn, SlotOut
+from booking.use_cases import availability, courses, invitations
+from booking.use_cases import requests as use_cases
+from booking.use_cases.records import get_or_404
+from booking.use_cases.reservations import Choice
+from shared.api import DeskDep, RuntimeDep, StaffDep
+from shared.idempotency import IdempotencyKeyHeader
+
+router = APIRouter(prefix="/v1", tags=["booking requests"])
+
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+@router.get("/booking-requests")
+async def list_booking_requests(
+    runtime: RuntimeDep,
+    _: StaffDep,
+    patient_id: uuid.UUID | None = None,
+    plan_id: uuid.UUID | None = None,
+    status: str | None = None,
+    closing_within_days: Annotated[int | None, Query(ge=0, le=365)] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[BookingRequestOut]:
+    """Sessions waiting to be booked (or booked), one per session of each cycle.
+    ``closing_within_days``: the open ones whose window closes that soon, soonest first."""
+    now = runtime.clock.now()
+    closing_by = None
+    if closing_within_days is not None:
+        closing_by = now.date() + timedelta(days=closing_within_days)
+    async with runtime.sessions() as session:
+        found = await use_cases.list_booking_requests(
+            session,
+            patient_id=patient_id,
+            plan_id=plan_id,
+            status=status,
+            closing_by=closing_by,
+            limit=limit,
+            offset=offset,
+        )
+    return [BookingRequestOut.model_validate(r) for r in found]
+
+
+@router.get("/booking-requests/{request_id}/slots")
+async def find_slots(
+    request_id: uuid.UUID,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    _: StaffDep,
+    practitioner_id: uuid.UUID | None = None,
+    limit: Limit = 100,
+) -> list[SlotOut]:
+    """Free start times inside the session's window, at the location and in the patient's
+    own time zone as well as UTC."""
+    async with runtime.sessions() as session:
+        request = await get_or_404(session, BookingRequest, request_id, "booking request")
+        offers = await availability.find_slots(
+            session,
+            request=request,
+            settings=settings,
+            now=runtime.clock.now(),
+            practitioner_id=practitioner_id,
+            limit=limit,
+        )
+        return await slots_out(session, request, offers)
+
+
+async def slots_out(
+    session: AsyncSession, request: BookingRequest, offers: list[Offer]
+) -> list[SlotOut]:
+    """Each offer at UTC, at its location and where the patient lives."""
+    patient = await session.get(Patient, request.patient_id)
+    patient_zone = ZoneInfo(patient.time_zone if patient else request.time_zone)
+    zones: dict[uuid.UUID, ZoneInfo] = {}
+    out = []
+    for offer in offers:
+        if offer.practitioner_id not in zones:
+            practitioner = await session.get(Practitioner, offer.practitioner_id)
+            assert practitioner is not None
+            location = await session.get(Location, practitioner.location_id)
+            assert location is not None
+            zones[offer.practitioner_id] = ZoneInfo(location.time_zone)
+        out.append(
+            SlotOut(
+                starts_at=offer.starts_at,
+                ends_at=offer.ends_at,
+                local_starts_at=offer.starts_at.astimezone(zones[offer.practitioner_id]),
+                patient_starts_at=offer.starts_at.astimezone(patient_zone),
+                practitioner_id=offer.practitioner_id,
+                room_id=offer.room_id,
+            )
+        )
+    return out
+
+
+@router.post("/booking-requests/{request_id}/invitations", status_code=201)
+async def invite(
+    request_id: uuid.UUID, runtime: RuntimeDep, settings: SettingsDep, _: DeskDep
+) -> dict[str, str]:
+    """Text the patient a fresh self-booking link (notify sends it)."""
+    async with runtime.sessions.begin() as session:
+        request = await get_or_404(session, BookingRequest, request_id, "booking request")
+        sent = await invitations.issue_invitation(
+            session, request=request, settings=settings, now=runtime.clock.now()
+        )
+    return {"link_expires_at": sent.link_expires_at.isoformat()}
+
+
+@router.post("/plans/{plan_id}/course", status_code=201)
+async def book_course(
+    plan_id: uuid.UUID,
+    body: CourseIn,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    user: DeskDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Book every open session of a plan in one transaction: all of them, or none."""
+    choices = [
+        Choice(s.booking_request_id, s.practitioner_id, s.room_id, s.starts_at)
+        for s in body.sessions
+    ]
+
+    async def create() -> list[AppointmentOut]:
+        booked = await courses.book_course(
+            session,
+            plan_id=plan_id,
+            choices=choices,
+            settings=settings,
+            now=runtime.clock.now(),
+            by=staff_name(user),
+        )
+        return [AppointmentOut.model_validate(a) for a in booked]
+
+    async with runtime.sessions.begin() as session:
+        return await create_once(
+            session, key=idempotency_key, scope=f"course:{plan_id}", body=body, create=create
+        )

@@ -1,0 +1,90 @@
+"""The staff's day and week, and a practitioner's iCalendar feed."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, time, timedelta
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from booking.api.deps import own_practitioner
+from booking.domain.availability import wall_clock
+from booking.domain.calendar import ical_feed
+from booking.schemas import AppointmentOut, ScheduleEntryOut
+from booking.use_cases import schedule as use_cases
+from shared.api import RuntimeDep, StaffDep
+from shared.auth import Role
+
+router = APIRouter(prefix="/v1", tags=["schedule"])
+
+
+@router.get("/schedule")
+async def schedule(
+    runtime: RuntimeDep,
+    user: StaffDep,
+    day: date,
+    view: Literal["day", "week"] = "day",
+    location_id: uuid.UUID | None = None,
+    practitioner_id: uuid.UUID | None = None,
+    room_id: uuid.UUID | None = None,
+    status: Annotated[list[str] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ScheduleEntryOut]:
+    """A day (or the Monday-to-Sunday week of ``day``) at a location, for a practitioner or
+    in a room, cut at midnight where the location is. Practitioners see only their own."""
+    if user.role is Role.PRACTITIONER:
+        practitioner_id = own_practitioner(user, practitioner_id)
+    async with runtime.sessions() as session:
+        zone = await use_cases.time_zone_of(
+            session, location_id=location_id, practitioner_id=practitioner_id, room_id=room_id
+        )
+        first = day if view == "day" else day - timedelta(days=day.weekday())
+        days = 1 if view == "day" else 7
+        start = wall_clock(first, time(0), ZoneInfo(zone))
+        end = wall_clock(first + timedelta(days=days), time(0), ZoneInfo(zone))
+        lines = await use_cases.schedule(
+            session,
+            start=start,
+            end=end,
+            location_id=location_id,
+            practitioner_id=practitioner_id,
+            room_id=room_id,
+            statuses=status,
+            limit=limit,
+            offset=offset,
+        )
+    return [
+        ScheduleEntryOut(
+            appointment=AppointmentOut.model_validate(line.appointment),
+            patient_name=line.patient_name,
+            session_number=line.request.session_number if line.request else None,
+            total_sessions=line.request.total_sessions if line.request else None,
+            treatment=line.request.treatment if line.request else None,
+            numbing_cream_advised=bool(line.request and line.request.numbing_cream_advised),
+            confirmation_status=line.appointment.confirmation_status,
+            reminder_status=line.appointment.reminder_status,
+        )
+        for line in lines
+    ]
+
+
+@router.get("/practitioners/{practitioner_id}/calendar.ics")
+async def calendar(
+    practitioner_id: uuid.UUID,
+    runtime: RuntimeDep,
+    user: StaffDep,
+    past_days: Annotated[int, Query(ge=0, le=365)] = 30,
+) -> Response:
+    """The practitioner's appointments as an RFC 5545 feed (from ``past_days`` ago on)."""
+    if user.role is Role.PRACTITIONER:
+        own_practitioner(user, practitioner_id)
+    now = runtime.clock.now()
+    async with runtime.sessions() as session:
+        name, entries = await use_cases.calendar_entries(
+            session, practitioner_id=practitioner_id, since=now - timedelta(days=past_days)
+        )
+    return Response(ical_feed(name, entries, now=now), media_type="text/calendar; charset=utf-8")

@@ -1,0 +1,198 @@
+"""Self-booking: a patient, through the signed link texted to them, books their own sessions.
+
+The link's token travels in the ``X-Patient-Token`` header (the patient's page reads it
+from the link), opens that patient's requests and appointments and nothing else, expires,
+and is rate-limited per link.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Header
+from fastapi.responses import JSONResponse
+
+from booking.api.deps import SettingsDep
+from booking.api.idempotent import create_once
+from booking.api.requests import slots_out
+from booking.db import Appointment, BookingRequest
+from booking.domain.lifecycle import Action
+from booking.schemas import (
+    AppointmentOut,
+    BookingRequestOut,
+    HoldIn,
+    MovedOut,
+    MoveIn,
+    ShiftOut,
+    SlotOut,
+)
+from booking.use_cases import availability, moves, reservations
+from booking.use_cases.requests import list_booking_requests
+from booking.use_cases.self_booking import count_hit, patient_of_link
+from shared.api import RuntimeDep
+from shared.auth import hash_patient_token
+from shared.idempotency import IdempotencyKeyHeader
+from shared.problems import NotFound
+
+router = APIRouter(prefix="/v1/self-booking", tags=["self-booking"])
+
+PATIENT = "patient"
+
+
+async def link_patient(
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    token: Annotated[str, Header(alias="X-Patient-Token", min_length=16, max_length=200)],
+) -> uuid.UUID:
+    """The patient the link opens; every call counts against the link's rate limit, in a
+    transaction of its own so refused calls count too."""
+    now = runtime.clock.now()
+    async with runtime.sessions.begin() as session:
+        await count_hit(
+            session,
+            key=f"link:{hash_patient_token(token)}",
+            limit=settings.link_requests_per_minute,
+            now=now,
+        )
+    async with runtime.sessions() as session:
+        return await patient_of_link(session, token=token, now=now)
+
+
+PatientDep = Annotated[uuid.UUID, Depends(link_patient)]
+
+
+@router.get("/requests")
+async def my_requests(runtime: RuntimeDep, patient_id: PatientDep) -> list[BookingRequestOut]:
+    """The patient's sessions still to book."""
+    async with runtime.sessions() as session:
+        found = await list_booking_requests(session, patient_id=patient_id, status="open")
+    return [BookingRequestOut.model_validate(r) for r in found]
+
+
+@router.get("/requests/{request_id}/slots")
+async def my_slots(
+    request_id: uuid.UUID, runtime: RuntimeDep, settings: SettingsDep, patient_id: PatientDep
+) -> list[SlotOut]:
+    """Free times inside the session's window, in the patient's own time zone too."""
+    async with runtime.sessions() as session:
+        request = await session.get(BookingRequest, request_id)
+        if request is None or request.patient_id != patient_id:
+            raise NotFound(f"no booking request {request_id}")
+        offers = await availability.find_slots(
+            session, request=request, settings=settings, now=runtime.clock.now(), limit=200
+        )
+        return await slots_out(session, request, offers)
+
+
+@router.get("/appointments")
+async def my_appointments(runtime: RuntimeDep, patient_id: PatientDep) -> list[AppointmentOut]:
+    since = runtime.clock.now()
+    async with runtime.sessions() as session:
+        found = await session.scalars(
+            sa.select(Appointment)
+            .where(Appointment.patient_id == patient_id, Appointment.starts_at >= since)
+            .order_by(Appointment.starts_at)
+            .limit(100)
+        )
+        return [AppointmentOut.model_validate(a) for a in found]
+
+
+@router.post("/holds", status_code=201)
+async def hold(
+    body: HoldIn,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    patient_id: PatientDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Hold a slot for a few minutes while the patient confirms it."""
+    now = runtime.clock.now()
+    choice = reservations.Choice(
+        body.booking_request_id, body.practitioner_id, body.room_id, body.starts_at
+    )
+
+    async def create() -> AppointmentOut:
+        appointment = await reservations.reserve(
+            session,
+            choice=choice,
+            settings=settings,
+            now=now,
+            by=PATIENT,
+            hold_until=now + settings.hold_ttl,
+            patient_id=patient_id,
+        )
+        return AppointmentOut.model_validate(appointment)
+
+    async with runtime.sessions.begin() as session:
+        return await create_once(
+            session, key=idempotency_key, scope=f"hold:{patient_id}", body=body, create=create
+        )
+
+
+@router.post("/appointments/{appointment_id}/confirm")
+async def confirm(
+    appointment_id: uuid.UUID, runtime: RuntimeDep, patient_id: PatientDep
+) -> AppointmentOut:
+    """A held slot becomes booked (if the hold still stands); a booked one, confirmed."""
+    async with runtime.sessions.begin() as session:
+        current = await reservations.locked_appointment(session, appointment_id, patient_id)
+        action = Action.BOOK if current.status == "held" else Action.CONFIRM
+        appointment = await reservations.change(
+            session,
+            appointment_id=appointment_id,
+            action=action,
+            now=runtime.clock.now(),
+            by=PATIENT,
+            patient_id=patient_id,
+        )
+    return AppointmentOut.model_validate(appointment)
+
+
+@router.post("/appointments/{appointment_id}/cancel")
+async def cancel(
+    appointment_id: uuid.UUID, runtime: RuntimeDep, settings: SettingsDep, patient_id: PatientDep
+) -> AppointmentOut:
+    """Cancel, unless the session is closer than the clinic's cut-off (then call)."""
+    async with runtime.sessions.begin() as session:
+        appointment = await reservations.change(
+            session,
+            appointment_id=appointment_id,
+            action=Action.CANCEL,
+            now=runtime.clock.now(),
+            by=PATIENT,
+            patient_id=patient_id,
+            cutoff=timedelta(hours=settings.patient_change_cutoff_hours),
+        )
+    return AppointmentOut.model_validate(appointment)
+
+
+@router.post("/appointments/{appointment_id}/reschedule")
+async def reschedule(
+    appointment_id: uuid.UUID,
+    body: MoveIn,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    patient_id: PatientDep,
+) -> MovedOut:
+    """Move the session inside its window, unless it is closer than the cut-off."""
+    move = moves.Move(
+        appointment_id, body.starts_at, body.practitioner_id, body.room_id, body.expected_version
+    )
+    async with runtime.sessions.begin() as session:
+        appointment, shifts = await moves.reschedule(
+            session,
+            move=move,
+            settings=settings,
+            now=runtime.clock.now(),
+            by=PATIENT,
+            patient_id=patient_id,
+        )
+    return MovedOut.model_validate(
+        {
+            **AppointmentOut.model_validate(appointment).model_dump(),
+            "later_sessions_to_move": [ShiftOut(**vars(s)) for s in shifts],
+        }
+    )

@@ -1,0 +1,213 @@
+"""Free start times: weekly hours in the clinic's zone, minus time off and what is taken.
+
+Everything is computed on UTC instants. Weekly hours are wall-clock times at the
+location, turned into instants day by day, so 10:00 in Paris is 09:00 UTC in winter
+and 08:00 UTC in summer, and the night the clocks change has the right length.
+Candidate starts step forward from each opening instant in real elapsed minutes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+#: When a location, practitioner or room has no weekly hours of its own: open 08:00-20:00.
+DEFAULT_OPENS = time(8, 0)
+DEFAULT_CLOSES = time(20, 0)
+
+
+@dataclass(frozen=True)
+class WeeklyHours:
+    """Open from ``opens`` to ``closes`` (wall clock at the location) on ``weekday`` (0=Mon)."""
+
+    weekday: int
+    opens: time
+    closes: time
+
+
+EVERY_DAY = tuple(WeeklyHours(d, DEFAULT_OPENS, DEFAULT_CLOSES) for d in range(7))
+
+
+@dataclass(frozen=True, order=True)
+class Interval:
+    """A half-open span of time ``[start, end)`` in UTC."""
+
+    start: datetime
+    end: datetime
+
+    def overlaps(self, other: Interval) -> bool:
+        return self.start < other.end and other.start < self.end
+
+    def contains(self, other: Interval) -> bool:
+        return self.start <= other.start and other.end <= self.end
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A practitioner or a room as availability sees it."""
+
+    id: uuid.UUID
+    hours: Sequence[WeeklyHours]
+    #: Time off and closures, in UTC.
+    away: Sequence[Interval]
+    #: Blocked spans of its active appointments (buffers included), in UTC.
+    taken: Sequence[Interval]
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A free start time with who and where."""
+
+    starts_at: datetime
+    ends_at: datetime
+    practitioner_id: uuid.UUID
+    room_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Search:
+    """What to look for: a session of ``minutes`` on a day between ``first_day`` and
+    ``last_day`` (dates at the location), starting on a ``granularity`` grid."""
+
+    first_day: date
+    last_day: date
+    time_zone: str
+    minutes: int
+    buffer_before: timedelta
+    buffer_after: timedelta
+    granularity: timedelta
+    #: Nothing before this instant (now + minimum notice) nor after ``latest_start``.
+    earliest_start: datetime
+    latest_start: datetime
+
+
+def wall_clock(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """The UTC instant of a wall-clock time at the location.
+
+    A time the clocks skip (02:30 the spring night) is read with the offset before the
+    change, i.e. as 03:30; a time that happens twice (the autumn night) is its first one.
+    """
+    return datetime.combine(day, at, zone).astimezone(UTC)
+
+
+def opening_intervals(
+    hours: Iterable[WeeklyHours], first_day: date, last_day: date, time_zone: str
+) -> list[Interval]:
+    """The spans open on each day from ``first_day`` to ``last_day``, in UTC."""
+    zone = ZoneInfo(time_zone)
+    by_day: dict[int, list[WeeklyHours]] = {}
+    for rule in hours:
+        by_day.setdefault(rule.weekday, []).append(rule)
+    spans = []
+    day = first_day
+    while day <= last_day:
+        for rule in by_day.get(day.weekday(), []):
+            start, end = wall_clock(day, rule.opens, zone), wall_clock(day, rule.closes, zone)
+            if start < end:
+                spans.append(Interval(start, end))
+        day += timedelta(days=1)
+    return sorted(spans)
+
+
+def intersect(left: Sequence[Interval], right: Sequence[Interval]) -> list[Interval]:
+    """Where both are open (both sorted, each without overlaps)."""
+    spans = []
+    for a in left:
+        for b in right:
+            start, end = max(a.start, b.start), min(a.end, b.end)
+            if start < end:
+                spans.append(Interval(start, end))
+    return sorted(spans)
+
+
+def candidate_starts(open_spans: Sequence[Interval], search: Search) -> Iterator[datetime]:
+    """Grid starts whose whole session lies inside an open span, within notice and horizon."""
+    length = timedelta(minutes=search.minutes)
+    for span in open_spans:
+        start = span.start
+        while start + length <= span.end:
+            if search.earliest_start <= start <= search.latest_start:
+                yield start
+            start += search.granularity
+
+
+def _free(resource: Resource, session: Interval, blocked: Interval) -> bool:
+    return not any(session.overlaps(a) for a in resource.away) and not any(
+        blocked.overlaps(t) for t in resource.taken
+    )
+
+
+def find_offers(
+    search: Search,
+    practitioners: Sequence[Resource],
+    rooms: Sequence[Resource],
+    *,
+    limit: int = 200,
+) -> list[Offer]:
+    """Free starts, earliest first, per practitioner with the first room free then.
+
+    A start is offered when the session lies inside both the practitioner's and the
+    room's hours, away from their time off, and its blocked span (buffers included)
+    meets none of their appointments' blocked spans: the same rule PostgreSQL's
+    exclusion constraints enforce.
+    """
+    length = timedelta(minutes=search.minutes)
+    # One room per practitioner and start: the patient (or auto mode) chooses who.
+    offers: dict[tuple[datetime, uuid.UUID], Offer] = {}
+    for practitioner in practitioners:
+        practitioner_open = opening_intervals(
+            practitioner.hours, search.first_day, search.last_day, search.time_zone
+        )
+        for room in rooms:
+            room_open = opening_intervals(
+                room.hours, search.first_day, search.last_day, search.time_zone
+            )
+            for start in candidate_starts(intersect(practitioner_open, room_open), search):
+                if (start, practitioner.id) in offers:
+                    continue
+                session = Interval(start, start + length)
+                blocked = Interval(start - search.buffer_before, session.end + search.buffer_after)
+                if _free(practitioner, session, blocked) and _free(room, session, blocked):
+                    offers[start, practitioner.id] = Offer(
+                        start, session.end, practitioner.id, room.id
+                    )
+    return sorted(offers.values(), key=lambda o: (o.starts_at, str(o.practitioner_id)))[:limit]
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The patient's previous session, to keep the same practitioner and a similar time."""
+
+    practitioner_id: uuid.UUID
+    starts_at: datetime
+
+
+def best_offer(
+    offers: Sequence[Offer], *, target_day: date, time_zone: str, previous: Previous | None
+) -> Offer | None:
+    """The slot booking holds by itself: the previous session's practitioner if possible,
+    then the nearest time of day to the previous session's, then the nearest day to the
+    target date, then the earliest."""
+    if not offers:
+        return None
+    zone = ZoneInfo(time_zone)
+
+    def minutes_of_day(instant: datetime) -> int:
+        local = instant.astimezone(zone)
+        return local.hour * 60 + local.minute
+
+    def rank(offer: Offer) -> tuple[int, int, int, datetime]:
+        day = offer.starts_at.astimezone(zone).date()
+        if previous is None:
+            return (0, 0, abs((day - target_day).days), offer.starts_at)
+        return (
+            0 if offer.practitioner_id == previous.practitioner_id else 1,
+            abs(minutes_of_day(offer.starts_at) - minutes_of_day(previous.starts_at)),
+            abs((day - target_day).days),
+            offer.starts_at,
+        )
+
+    return min(offers, key=rank)

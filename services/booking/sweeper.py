@@ -1,0 +1,33 @@
+"""The hold sweeper: expired holds stop blocking even when nobody collides with them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from booking.settings import BookingSettings
+from booking.use_cases.reservations import expire_holds
+from booking.use_cases.self_booking import forget_old_hits
+from shared.service import Runtime, Worker
+
+log = logging.getLogger(__name__)
+
+SWEEP = "sweep"
+
+
+def sweeper(runtime: Runtime) -> Worker:
+    settings = runtime.settings
+    assert isinstance(settings, BookingSettings)
+
+    async def sweep() -> None:
+        while True:
+            async with runtime.sessions.begin() as session:
+                now = runtime.clock.now()
+                expired = await expire_holds(session, now=now)
+                await forget_old_hits(session, now=now)
+            if expired:
+                log.info("expired %d holds", expired)
+                continue  # maybe more than one batch
+            await asyncio.sleep(settings.sweep_seconds)
+
+    return sweep

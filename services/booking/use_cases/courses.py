@@ -1,0 +1,116 @@
+"""Booking the whole remaining course of a plan at once: all of it, or none of it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking.db import ACTIVE_STATUSES, Appointment, BookingRequest, Location, Practitioner
+from booking.domain.appointments import local_date
+from booking.domain.course import CourseDoesNotFit, Placement, check_course
+from booking.settings import BookingSettings
+from booking.use_cases.records import get_or_404
+from booking.use_cases.reservations import Choice, reserve, window_of
+from shared.problems import Conflict, Unprocessable
+
+
+async def book_course(
+    session: AsyncSession,
+    *,
+    plan_id: uuid.UUID,
+    choices: list[Choice],
+    settings: BookingSettings,
+    now: datetime,
+    by: str,
+) -> list[Appointment]:
+    """Book every open session of a plan in one transaction.
+
+    All of the plan's open sessions must be given, each inside its own window and far
+    enough from its neighbours (booked ones included); each is then reserved against
+    PostgreSQL's constraints. One failure (a taken time names its session) rolls back
+    every booking of the course.
+    """
+    requests = list(
+        await session.scalars(
+            sa.select(BookingRequest)
+            .where(BookingRequest.plan_id == plan_id)
+            .order_by(BookingRequest.session_number)
+            .with_for_update()
+        )
+    )
+    if not requests:
+        raise Unprocessable(f"no booking requests for plan {plan_id}")
+    by_id = {r.id: r for r in requests}
+    open_ids = {r.id for r in requests if r.status == "open"}
+    given = [c.booking_request_id for c in choices]
+    if len(set(given)) != len(given):
+        raise Unprocessable("a session is given twice")
+    strangers = set(given) - set(by_id)
+    if strangers:
+        raise Unprocessable(f"not sessions of plan {plan_id}: {sorted(map(str, strangers))}")
+    missing = sorted(by_id[i].session_number for i in open_ids - set(given))
+    if missing:
+        raise Unprocessable(f"the course is booked whole: session(s) {missing} are missing")
+    not_open = sorted(by_id[i].session_number for i in set(given) - open_ids)
+    if not_open:
+        raise Conflict(f"session(s) {not_open} are not open for booking")
+    await _check_intervals(session, requests, choices)
+    appointments = []
+    for choice in sorted(choices, key=lambda c: by_id[c.booking_request_id].session_number):
+        try:
+            appointments.append(
+                await reserve(session, choice=choice, settings=settings, now=now, by=by)
+            )
+        except (Conflict, Unprocessable) as error:
+            number = by_id[choice.booking_request_id].session_number
+            error.detail = f"session {number}: {error.detail}; nothing was booked"
+            error.extensions["session_number"] = number
+            raise
+    return appointments
+
+
+async def _check_intervals(
+    session: AsyncSession, requests: list[BookingRequest], choices: list[Choice]
+) -> None:
+    """Every chosen day inside its window and apart from its neighbours, booked ones too."""
+    practitioner_ids = {c.practitioner_id for c in choices}
+    zones = dict(
+        (
+            await session.execute(
+                sa.select(Practitioner.id, Location.time_zone)
+                .join(Location, Location.id == Practitioner.location_id)
+                .where(Practitioner.id.in_(practitioner_ids))
+            )
+        ).all()
+    )
+    by_id = {r.id: r for r in requests}
+    placements = []
+    for choice in choices:
+        zone = zones.get(choice.practitioner_id)
+        if zone is None:
+            await get_or_404(session, Practitioner, choice.practitioner_id, "practitioner")
+            raise AssertionError("unreachable")
+        placements.append(
+            Placement(
+                by_id[choice.booking_request_id].session_number, local_date(choice.starts_at, zone)
+            )
+        )
+    booked = (
+        await session.execute(
+            sa.select(BookingRequest.session_number, Appointment.starts_at, Location.time_zone)
+            .join(Appointment, Appointment.booking_request_id == BookingRequest.id)
+            .join(Location, Location.id == Appointment.location_id)
+            .where(
+                BookingRequest.id.in_(list(by_id)),
+                Appointment.status.in_(ACTIVE_STATUSES),
+            )
+        )
+    ).all()
+    placements += [Placement(n, local_date(at, zone)) for n, at, zone in booked]
+    try:
+        check_course([window_of(r) for r in requests], placements)
+    except CourseDoesNotFit as error:
+        raise Unprocessable(str(error)) from None

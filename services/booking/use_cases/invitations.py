@@ -1,0 +1,121 @@
+"""Asking the patient to book: a self-booking link (invite mode) or a held slot (auto mode)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking.db import Appointment, BookingRequest, PatientLink, outbox
+from booking.domain.availability import Previous, best_offer
+from booking.domain.lifecycle import ACTIVE, Status
+from booking.settings import BookingSettings
+from booking.use_cases.availability import find_slots
+from booking.use_cases.records import SOURCE
+from booking.use_cases.reservations import Choice, reserve
+from shared.auth import new_patient_token
+from shared.contracts.booking import BookingInvitationIssued
+from shared.events import new_event
+from shared.outbox import add_events
+from shared.problems import Problem
+
+
+async def issue_invitation(
+    session: AsyncSession,
+    *,
+    request: BookingRequest,
+    settings: BookingSettings,
+    now: datetime,
+    appointment_id: uuid.UUID | None = None,
+) -> BookingInvitationIssued:
+    """A fresh self-booking link for the patient, texted by notify.
+
+    Only the token's hash is kept; the token itself travels once, in the event notify
+    turns into the SMS.
+    """
+    token, token_hash = new_patient_token()
+    expires_at = now + timedelta(days=settings.link_days)
+    session.add(
+        PatientLink(
+            token_hash=token_hash,
+            patient_id=request.patient_id,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    invitation = BookingInvitationIssued(
+        patient_id=request.patient_id,
+        plan_id=request.plan_id,
+        booking_request_id=request.id,
+        session_number=request.session_number,
+        total_sessions=request.total_sessions,
+        earliest_date=request.earliest_date,
+        latest_date=request.latest_date,
+        link_url=f"{settings.self_booking_url}?{urlencode({'token': token})}",
+        link_expires_at=expires_at,
+        appointment_id=appointment_id,
+    )
+    event = new_event(invitation, source=SOURCE, key=str(request.patient_id), now=now)
+    await add_events(session, outbox, [event])
+    return invitation
+
+
+async def hold_best_slot(
+    session: AsyncSession, *, request: BookingRequest, settings: BookingSettings, now: datetime
+) -> Appointment | None:
+    """Auto mode: hold the slot the patient most likely wants (their previous session's
+    practitioner at a similar time of day, near the target date) for them to confirm."""
+    previous_row = (
+        await session.execute(
+            sa.select(Appointment.practitioner_id, Appointment.starts_at)
+            .join(BookingRequest, BookingRequest.id == Appointment.booking_request_id)
+            .where(
+                BookingRequest.plan_id == request.plan_id,
+                BookingRequest.session_number < request.session_number,
+                Appointment.status.in_([*ACTIVE, Status.COMPLETED]),
+            )
+            .order_by(BookingRequest.session_number.desc())
+            .limit(1)
+        )
+    ).first()
+    previous = Previous(previous_row[0], previous_row[1]) if previous_row else None
+    offers = await find_slots(session, request=request, settings=settings, now=now)
+    # Read before any savepoint rolls back: an expired attribute cannot load lazily here.
+    request_id, target_day, zone = request.id, request.target_date, request.time_zone
+    # Try the best few: another booking may take the first between search and insert.
+    for _ in range(3):
+        offer = best_offer(offers, target_day=target_day, time_zone=zone, previous=previous)
+        if offer is None:
+            return None
+        choice = Choice(request_id, offer.practitioner_id, offer.room_id, offer.starts_at)
+        try:
+            async with session.begin_nested():
+                return await reserve(
+                    session,
+                    choice=choice,
+                    settings=settings,
+                    now=now,
+                    by="booking",
+                    hold_until=now + timedelta(hours=settings.auto_hold_hours),
+                )
+        except Problem:
+            offers = [o for o in offers if o is not offer]
+    return None
+
+
+async def invite_or_hold(
+    session: AsyncSession, *, request: BookingRequest, settings: BookingSettings, now: datetime
+) -> None:
+    """What a newly open session leads to, by the clinic's setting: a link, or a held slot
+    (falling back to a link when nothing fits)."""
+    if settings.booking_mode == "auto":
+        hold = await hold_best_slot(session, request=request, settings=settings, now=now)
+        if hold is not None:
+            await issue_invitation(
+                session, request=request, settings=settings, now=now, appointment_id=hold.id
+            )
+            return
+    await issue_invitation(session, request=request, settings=settings, now=now)

@@ -1,0 +1,179 @@
+"""Booking requests: one per session of a cycle, kept in step with plans' events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking.db import Appointment, BookingRequest
+from booking.domain.lifecycle import ACTIVE, Action
+from booking.settings import BookingSettings
+from booking.use_cases.invitations import invite_or_hold
+from booking.use_cases.reservations import change
+from shared.contracts.plans import CycleScheduled, PlanCancelled, WindowsChanged, WindowsWithdrawn
+from shared.db import upsert
+
+#: Request statuses a window change still applies to.
+_LIVE = ("open", "held", "booked", "withdrawn")
+
+
+async def open_booking_requests(
+    session: AsyncSession, *, cycle: CycleScheduled, settings: BookingSettings, now: datetime
+) -> None:
+    """One booking request per scheduled session (a re-sent window moves the open request);
+    then the first new open session is offered to the patient: a link, or a held slot."""
+    known = set(
+        await session.scalars(
+            sa.select(BookingRequest.session_number).where(BookingRequest.plan_id == cycle.plan_id)
+        )
+    )
+    for window in cycle.sessions:
+        values = {
+            "target_date": window.target_date,
+            "earliest_date": window.earliest_date,
+            "latest_date": window.latest_date,
+            "total_sessions": window.total_sessions,
+        }
+        await upsert(
+            session,
+            BookingRequest,
+            key={"plan_id": cycle.plan_id, "session_number": window.session_number},
+            values=values,
+            insert_only={
+                "id": uuid.uuid4(),
+                "patient_id": cycle.patient_id,
+                "indication": cycle.indication,
+                "treatment": cycle.treatment,
+                "session_minutes": cycle.session_minutes,
+                "numbing_cream_advised": cycle.numbing_cream_advised,
+                "preferred_practitioner_id": cycle.preferred_practitioner_id,
+                "time_zone": cycle.time_zone,
+                "status": "open",
+                "created_at": now,
+            },
+            where=BookingRequest.status == "open",
+        )
+    new = sorted(w.session_number for w in cycle.sessions if w.session_number not in known)
+    if new:
+        first = await session.scalar(
+            sa.select(BookingRequest).where(
+                BookingRequest.plan_id == cycle.plan_id, BookingRequest.session_number == new[0]
+            )
+        )
+        if first is not None and first.status == "open":
+            await invite_or_hold(session, request=first, settings=settings, now=now)
+
+
+async def move_windows(session: AsyncSession, *, change_: WindowsChanged) -> None:
+    """Plans moved (or reopened) some windows: the matching requests follow. A withdrawn
+    request (paused plan) is open again; a booked one keeps its appointment."""
+    for window in change_.sessions:
+        request = await session.scalar(
+            sa.select(BookingRequest)
+            .where(
+                BookingRequest.plan_id == change_.plan_id,
+                BookingRequest.session_number == window.session_number,
+            )
+            .with_for_update()
+        )
+        if request is None or request.status not in _LIVE:
+            continue
+        request.target_date = window.target_date
+        request.earliest_date = window.earliest_date
+        request.latest_date = window.latest_date
+        request.total_sessions = window.total_sessions
+        if request.status == "withdrawn":
+            request.status = "open"
+
+
+async def withdraw_windows(
+    session: AsyncSession, *, withdrawn: WindowsWithdrawn, now: datetime
+) -> None:
+    """A paused plan: these sessions are not to be booked; their future appointments go."""
+    await _close_sessions(
+        session,
+        plan_id=withdrawn.plan_id,
+        numbers=withdrawn.session_numbers,
+        status="withdrawn",
+        reason="plan paused",
+        now=now,
+    )
+
+
+async def cancel_plan(session: AsyncSession, *, cancelled: PlanCancelled, now: datetime) -> None:
+    """A cancelled plan cancels its open requests and its future appointments."""
+    await _close_sessions(
+        session,
+        plan_id=cancelled.plan_id,
+        numbers=None,
+        status="cancelled",
+        reason=cancelled.reason or "plan cancelled",
+        now=now,
+    )
+
+
+async def _close_sessions(
+    session: AsyncSession,
+    *,
+    plan_id: uuid.UUID,
+    numbers: list[int] | None,
+    status: str,
+    reason: str,
+    now: datetime,
+) -> None:
+    query = sa.select(BookingRequest).where(
+        BookingRequest.plan_id == plan_id, BookingRequest.status.in_(_LIVE)
+    )
+    if numbers is not None:
+        query = query.where(BookingRequest.session_number.in_(numbers))
+    requests = list(await session.scalars(query.with_for_update()))
+    future = await session.scalars(
+        sa.select(Appointment.id).where(
+            Appointment.booking_request_id.in_([r.id for r in requests]),
+            Appointment.status.in_(ACTIVE),
+            Appointment.starts_at > now,
+        )
+    )
+    for appointment_id in list(future):
+        await change(
+            session,
+            appointment_id=appointment_id,
+            action=Action.CANCEL,
+            now=now,
+            by="plan",
+            reason=reason,
+        )
+    for request in requests:
+        request.status = status
+
+
+async def list_booking_requests(
+    session: AsyncSession,
+    *,
+    patient_id: uuid.UUID | None = None,
+    plan_id: uuid.UUID | None = None,
+    status: str | None = None,
+    closing_by: date | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[BookingRequest]:
+    """Requests by patient, plan and status; ``closing_by``: open ones whose window ends
+    by that date, the soonest first (the staff's "book these now" list)."""
+    query = sa.select(BookingRequest)
+    if patient_id is not None:
+        query = query.where(BookingRequest.patient_id == patient_id)
+    if plan_id is not None:
+        query = query.where(BookingRequest.plan_id == plan_id)
+    if status is not None:
+        query = query.where(BookingRequest.status == status)
+    if closing_by is not None:
+        query = query.where(
+            BookingRequest.status == "open", BookingRequest.latest_date <= closing_by
+        ).order_by(BookingRequest.latest_date)
+    query = query.order_by(
+        BookingRequest.patient_id, BookingRequest.plan_id, BookingRequest.session_number
+    )
+    return list(await session.scalars(query.limit(limit).offset(offset)))

@@ -1,0 +1,147 @@
+"""The booking service in-process against a fresh PostgreSQL and the real broker.
+
+Tests drive it over HTTP (httpx's ASGI transport) and feed it plans' events through its
+own use cases or the broker; time is a ManualClock the test moves.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from booking.app import service
+from booking.db import outbox
+from booking.settings import BookingSettings
+from booking.use_cases.requests import open_booking_requests
+from shared.auth import Role, issue_staff_token
+from shared.clock import ManualClock
+from shared.contracts.plans import CycleScheduled, SessionWindow
+from shared.migrate import upgrade
+from shared.service import Runtime
+from shared.settings import DEV_JWT_SECRET
+
+MIGRATIONS = service().spec.migrations
+#: A Monday in winter, 08:00 in Paris.
+START = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
+
+
+@dataclass
+class Booking:
+    client: httpx.AsyncClient
+    runtime: Runtime
+    clock: ManualClock
+    settings: BookingSettings
+    location_id: str = ""
+    practitioner_ids: tuple[str, ...] = ()
+    room_ids: tuple[str, ...] = ()
+
+    def token(self, role: Role = Role.ADMIN, practitioner_id: str | None = None) -> str:
+        return issue_staff_token(
+            DEV_JWT_SECRET, subject="t@clinic.example", role=role, now=datetime.now(UTC),
+            practitioner_id=practitioner_id,
+        )  # fmt: skip
+
+    async def post(self, path: str, body: Any = None, **kw: Any) -> httpx.Response:
+        return await self.client.post(path, json=body, **kw)
+
+    async def seed_clinic(self, practitioners: int = 2, rooms: int = 2) -> None:
+        location = await self.post("/v1/locations", {"name": "Paris", "time_zone": "Europe/Paris"})
+        assert location.status_code == 201, location.text
+        self.location_id = location.json()["id"]
+        every = ["cellulite", "weight_loss", "hair_regrowth", "medical"]
+        practitioner_ids, room_ids = [], []
+        for i in range(practitioners):
+            body = {"location_id": self.location_id, "full_name": f"Dr {i}", "indications": every}
+            practitioner_ids.append((await self.post("/v1/practitioners", body)).json()["id"])
+        for i in range(rooms):
+            body = {"location_id": self.location_id, "name": f"Room {i}"}
+            room_ids.append((await self.post("/v1/rooms", body)).json()["id"])
+        self.practitioner_ids, self.room_ids = tuple(practitioner_ids), tuple(room_ids)
+
+    async def cycle(
+        self,
+        *,
+        sessions: int = 1,
+        first: date | None = None,
+        every_days: int = 7,
+        slack_days: int = 2,
+        patient_id: uuid.UUID | None = None,
+        minutes: int = 30,
+    ) -> CycleScheduled:
+        """Plans' cycle-scheduled event applied through booking's own use case."""
+        first = first or (self.clock.now() + timedelta(days=2)).date()
+        cycle = CycleScheduled(
+            plan_id=uuid.uuid4(), patient_id=patient_id or uuid.uuid4(),
+            protocol_id=uuid.uuid4(), protocol_version=1, indication="cellulite",
+            treatment="Cellulite mesotherapy", areas=["thighs"], session_minutes=minutes,
+            numbing_cream_advised=True, preferred_practitioner_id=None,
+            time_zone="Europe/Paris",
+            sessions=[
+                SessionWindow(
+                    session_number=k + 1, total_sessions=sessions,
+                    target_date=first + timedelta(days=k * every_days),
+                    earliest_date=first + timedelta(days=k * every_days - slack_days),
+                    latest_date=first + timedelta(days=k * every_days + slack_days),
+                )
+                for k in range(sessions)
+            ],
+        )  # fmt: skip
+        async with self.runtime.sessions.begin() as session:
+            await open_booking_requests(
+                session, cycle=cycle, settings=self.settings, now=self.clock.now()
+            )
+        return cycle
+
+    async def requests(self, cycle: CycleScheduled) -> list[dict[str, Any]]:
+        response = await self.client.get(
+            "/v1/booking-requests", params={"plan_id": str(cycle.plan_id)}
+        )
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json()
+        return found
+
+    async def events(self, type_suffix: str = "") -> list[dict[str, Any]]:
+        """Booking's outbox, oldest first: type and payload of each staged event."""
+        async with self.runtime.sessions() as session:
+            rows = await session.execute(
+                sa.select(outbox.c.type, outbox.c.data).order_by(outbox.c.id)
+            )
+        return [
+            {"type": t, **d} for t, d in rows if t.endswith(type_suffix)
+        ]  # fmt: skip
+
+
+def settings_for(database_url: str, bootstrap_servers: str, **extra: Any) -> BookingSettings:
+    return BookingSettings.model_validate(
+        {
+            "database_url": database_url,
+            "kafka_bootstrap_servers": bootstrap_servers,
+            "kafka_group_suffix": f"-{uuid.uuid4().hex[:8]}",
+            "db_pool_size": 20,
+            **extra,
+        }
+    )
+
+
+@asynccontextmanager
+async def running_booking(
+    database_url: str, bootstrap_servers: str, *, workers: tuple[str, ...] = (), **extra: Any
+) -> AsyncIterator[Booking]:
+    """Migrate a fresh database and run the booking app in-process with ``workers``."""
+    await upgrade(MIGRATIONS, database_url)
+    settings = settings_for(database_url, bootstrap_servers, **extra)
+    clock = ManualClock(START)
+    app = service(settings, clock=clock).app(workers=workers)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://booking") as client:
+            booking = Booking(client, app.state.runtime, clock, settings)
+            client.headers["Authorization"] = f"Bearer {booking.token()}"
+            yield booking
