@@ -19,6 +19,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -169,6 +170,14 @@ class Service:
         )
         install_problem_handlers(app)
         instrument(app, settings.service)
+        if settings.allowed_origins:
+            app.add_middleware(
+                CORSMiddleware,
+                allow_origins=settings.allowed_origins,
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+                expose_headers=["X-Total-Count"],
+            )
 
         async def database_ready() -> None:
             await db.ping(app.state.runtime.engine)

@@ -64,6 +64,9 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(3, validation_alias=common("CONSUMER_MAX_ATTEMPTS"))
 
     jwt_secret: SecretStr = Field(SecretStr(DEV_JWT_SECRET), validation_alias=common("JWT_SECRET"))
+    #: Browser origins allowed to call the API (the staff board and self-booking pages
+    #: are served by booking and call plans and notify too), comma-separated.
+    cors_origins: str = Field("", validation_alias=common("CORS_ORIGINS"))
     log_level: str = Field("INFO", validation_alias=common("LOG_LEVEL"))
     log_json: bool = Field(True, validation_alias=common("LOG_JSON"))
 
@@ -87,6 +90,10 @@ class ServiceSettings(BaseSettings):
     @property
     def http_port(self) -> int:
         return self.port or self.default_port
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def consumer_group(self) -> str:

@@ -81,6 +81,8 @@ def running_stack(
             "NOTIFY_PUBLIC_URL": urls["notify"],
             "NOTIFY_CLINIC_NAME": "Mesocycle Paris",
             "CLOCK_FILE": str((workdir / "clock").resolve()),
+            # The staff board and self-booking pages are served by booking.
+            "CORS_ORIGINS": urls["booking"],
             "TWILIO_SANDBOX_ACCOUNT_SID": SANDBOX_ACCOUNT_SID,
             "TWILIO_SANDBOX_AUTH_TOKEN": SANDBOX_AUTH_TOKEN,
             "TWILIO_SANDBOX_HOST": "127.0.0.1",
