@@ -27,11 +27,13 @@ MEDIA_TYPE = "application/problem+json"
 class Problem(Exception):
     """An error the caller can act on: status, short title, and a clear detail."""
 
+    # Positional-only, so an extension may be named like them (e.g. status="booked").
     def __init__(
         self,
         status: int,
         title: str,
         detail: str,
+        /,
         *,
         type: str = "about:blank",
         headers: Mapping[str, str] | None = None,
@@ -54,8 +56,8 @@ class Problem(Exception):
         }
         if instance:
             document["instance"] = instance
-        document.update(self.extensions)
-        return document
+        # Extensions add members; they never replace the standard ones.
+        return {**self.extensions, **document}
 
 
 def problem_response(problem: Problem, request: Request) -> JSONResponse:
@@ -112,19 +114,19 @@ def install_problem_handlers(app: FastAPI) -> None:
 class NotFound(Problem):
     """404: what the caller named does not exist (or is not theirs to see)."""
 
-    def __init__(self, detail: str, **extensions: Any) -> None:
+    def __init__(self, detail: str, /, **extensions: Any) -> None:
         super().__init__(404, "Not found", detail, **extensions)
 
 
 class Conflict(Problem):
     """409: the request is valid but clashes with the current state."""
 
-    def __init__(self, detail: str, **extensions: Any) -> None:
+    def __init__(self, detail: str, /, **extensions: Any) -> None:
         super().__init__(409, "Conflict", detail, **extensions)
 
 
 class Unprocessable(Problem):
     """422: the request is well-formed but asks for something the rules forbid."""
 
-    def __init__(self, detail: str, **extensions: Any) -> None:
+    def __init__(self, detail: str, /, **extensions: Any) -> None:
         super().__init__(422, "Unprocessable request", detail, **extensions)

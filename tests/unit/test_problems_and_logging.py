@@ -236,3 +236,10 @@ def test_a_phone_number_followed_by_a_timestamp_keeps_the_timestamp() -> None:
     assert mask_phone("reminder +33612345678 2026-11-24 22:18:49") == (
         "reminder +*********78 2026-11-24 22:18:49"
     )
+
+
+def test_an_extension_named_like_a_standard_member_adds_without_replacing_it() -> None:
+    problem = Conflict("appointment is booked", status="booked", title="x")
+    body = problem.body()
+    assert (body["status"], body["title"]) == (409, "Conflict")
+    assert problem.extensions == {"status": "booked", "title": "x"}
