@@ -64,12 +64,27 @@ def seed(stack: Stack, marker: Path) -> dict[str, Any]:
                 "needle_sensitive": True,
             },
         )
+        # A patient whose plans need staff to acknowledge her allergy before activation.
+        allergic = post(
+            "plans",
+            "/v1/patients",
+            {
+                "full_name": "Nora Petit",
+                "phone": "+33698765432",
+                "time_zone": "Europe/Paris",
+                "language": "fr",
+                "sms_consent": True,
+                "sms_consent_source": "signed intake form",
+                "allergies": ["lidocaine"],
+            },
+        )
         protocols = client.get(stack.urls["plans"] + "/v1/protocols").json()
     seeded = {
         "location_id": location["id"],
         "practitioner_ids": [p["id"] for p in practitioners],
         "room_ids": [r["id"] for r in rooms],
         "patient_id": patient["id"],
+        "allergic_patient_id": allergic["id"],
         "protocol_ids": {p["key"]: p["id"] for p in protocols},
     }
     marker.write_text(json.dumps(seeded, indent=2))
