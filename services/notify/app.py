@@ -9,10 +9,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from notify.api import messages, twilio_webhooks
+from notify.api import messages, policy, twilio_webhooks
 from notify.db import outbox, processed_event
-from notify.dispatcher import Dispatcher
+from notify.dispatcher import Dispatcher, Retrying
 from notify.handlers import handlers
+from notify.rate_limit import SegmentRate
+from notify.reconciler import Reconciler
 from notify.settings import NotifySettings
 from notify.sms import TwilioGateway
 from shared.clock import Clock, SystemClock
@@ -32,11 +34,16 @@ async def twilio(runtime: Runtime) -> AsyncIterator[None]:
         await gateway.close()
 
 
-def dispatcher(runtime: Runtime) -> Worker:
+def _gateway(runtime: Runtime) -> tuple[NotifySettings, TwilioGateway]:
     settings = runtime.settings
     assert isinstance(settings, NotifySettings)
     gateway = runtime.extras["sms"]
     assert isinstance(gateway, TwilioGateway)
+    return settings, gateway
+
+
+def dispatcher(runtime: Runtime) -> Worker:
+    settings, gateway = _gateway(runtime)
     return Dispatcher(
         sessions=runtime.sessions,
         gateway=gateway,
@@ -45,6 +52,23 @@ def dispatcher(runtime: Runtime) -> Worker:
         batch_size=settings.dispatch_batch_size,
         interval=settings.dispatch_interval_seconds,
         lease=timedelta(seconds=settings.dispatch_lease_seconds),
+        rate=SegmentRate(settings.sms_segments_per_second, settings.sms_burst_segments),
+        retrying=Retrying(
+            base=timedelta(seconds=settings.retry_base_seconds),
+            cap=timedelta(seconds=settings.retry_max_seconds),
+            max_attempts=settings.max_send_attempts,
+        ),
+    ).run
+
+
+def reconciler(runtime: Runtime) -> Worker:
+    settings, gateway = _gateway(runtime)
+    return Reconciler(
+        sessions=runtime.sessions,
+        gateway=gateway,
+        clock=runtime.clock,
+        grace=timedelta(seconds=settings.reconcile_grace_seconds),
+        interval=settings.reconcile_interval_seconds,
     ).run
 
 
@@ -57,10 +81,10 @@ def service(settings: NotifySettings | None = None, clock: Clock | None = None) 
             outbox=outbox,
             processed=processed_event,
             migrations=Path(__file__).parent / "migrations",
-            routers=[messages.router, twilio_webhooks.router],
+            routers=[messages.router, policy.router, twilio_webhooks.router],
             consumes=[TOPICS["plans"], TOPICS["booking"]],
             handlers=handlers,
-            extra_workers={"dispatch": dispatcher},
+            extra_workers={"dispatch": dispatcher, "reconcile": reconciler},
             resources=twilio,
             clock=clock or SystemClock(),
         )

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import new_metadata
@@ -36,6 +37,8 @@ class Patient(Base):
     needle_sensitive: Mapped[bool]
     #: Set when the patient texted STOP (or another opt-out word).
     opted_out_at: Mapped[datetime | None] = mapped_column(Instant)
+    #: The patient asked to be forgotten: contact data dropped, nothing more is sent.
+    erased_at: Mapped[datetime | None] = mapped_column(Instant)
 
 
 class Appointment(Base):
@@ -50,6 +53,8 @@ class Appointment(Base):
     session_number: Mapped[int | None]
     total_sessions: Mapped[int | None]
     numbing_cream_advised: Mapped[bool]
+    #: Named in an SMS only when the clinic's policy opts in to full text.
+    treatment: Mapped[str | None] = mapped_column(Text)
     location_time_zone: Mapped[str] = mapped_column(Text)
     starts_at: Mapped[datetime] = mapped_column(Instant)
     ends_at: Mapped[datetime] = mapped_column(Instant)
@@ -60,12 +65,27 @@ class Message(Base):
 
     __tablename__ = "message"
     __table_args__ = (
-        # One message of a kind per version of an appointment: a redelivered or
-        # replayed event cannot schedule it twice.
-        sa.UniqueConstraint(
-            "appointment_id", "kind", "appointment_version", name="uq_message_per_version"
+        # One live message of a kind per version of an appointment: a replayed event
+        # cannot schedule it twice; a replaced one leaves room for its successor.
+        sa.Index(
+            "uq_message_live_per_version",
+            "appointment_id",
+            "kind",
+            "appointment_version",
+            unique=True,
+            postgresql_where=sa.text("status <> 'replaced'"),
         ),
         sa.Index("ix_message_due", "due_at", postgresql_where=sa.text("status = 'pending'")),
+        sa.Index(
+            "ix_message_attention",
+            "updated_at",
+            postgresql_where=sa.text("status IN ('unknown', 'undelivered', 'failed')"),
+        ),
+        sa.Index(
+            "ix_message_in_flight",
+            "lease_until",
+            postgresql_where=sa.text("status = 'sending'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -77,6 +97,17 @@ class Message(Base):
     due_at: Mapped[datetime] = mapped_column(Instant)
     #: Past this instant the message is useless (the session has started): never send it.
     expires_at: Mapped[datetime | None] = mapped_column(Instant)
+    #: The session time the message is about: what was already said stays said.
+    session_starts_at: Mapped[datetime | None] = mapped_column(Instant)
+    language: Mapped[str | None] = mapped_column(Text)
+    #: Kinds whose content this message carries (late-booking and quiet-hours folds).
+    carries: Mapped[list[str]] = mapped_column(
+        sa.ARRAY(Text), server_default=sa.text("'{}'::text[]")
+    )
+    #: The number it went to (reconciliation asks Twilio about it); dropped on erasure.
+    sent_to: Mapped[str | None] = mapped_column(Text)
+    #: When the last send request left: lateness is this minus due_at.
+    attempted_at: Mapped[datetime | None] = mapped_column(Instant)
     status: Mapped[str] = mapped_column(Text)
     status_reason: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(server_default="0")
@@ -86,3 +117,40 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(Instant)
     sent_at: Mapped[datetime | None] = mapped_column(Instant)
     updated_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class PolicyDocument(Base):
+    """The clinic's message policy (one row), as admins last saved it."""
+
+    __tablename__ = "message_policy"
+    __table_args__ = (sa.CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document: Mapped[dict[str, object]] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = mapped_column(Instant)
+    updated_by: Mapped[str] = mapped_column(Text)
+
+
+class TemplateOverride(Base):
+    """A clinic's own text for one kind of message in one language."""
+
+    __tablename__ = "message_template"
+
+    language: Mapped[str] = mapped_column(Text, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text, primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(Instant)
+    updated_by: Mapped[str] = mapped_column(Text)
+
+
+class InboundSms(Base):
+    """A patient's SMS to the clinic: what it asked for and what notify did (no body kept)."""
+
+    __tablename__ = "inbound_sms"
+
+    #: Twilio's MessageSid: a webhook Twilio retries is applied once.
+    sid: Mapped[str] = mapped_column(Text, primary_key=True)
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    keyword: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(Instant)

@@ -2,34 +2,65 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notify import messages
 from notify.settings import NotifySettings
-from shared.consumer import Handlers
-from shared.contracts.booking import AppointmentBooked
-from shared.contracts.plans import PatientRegistered, PatientUpdated
+from notify.use_cases import scheduling
+from shared.consumer import Handler, Handlers
+from shared.contracts import booking
+from shared.contracts.plans import PatientErased, PatientRegistered, PatientUpdated
 from shared.events import Event
 from shared.service import Runtime
+
+#: Appointment events and the change each reports.
+APPOINTMENT_CHANGES: dict[type[booking.AppointmentSnapshot], str] = {
+    booking.AppointmentHeld: "held",
+    booking.AppointmentBooked: "booked",
+    booking.AppointmentConfirmed: "confirmed",
+    booking.AppointmentRescheduled: "rescheduled",
+    booking.AppointmentCheckedIn: "checked_in",
+    booking.AppointmentCompleted: "completed",
+    booking.AppointmentNoShow: "no_show",
+    booking.AppointmentCancelled: "cancelled",
+}
 
 
 def handlers(runtime: Runtime) -> Handlers:
     settings = runtime.settings
     assert isinstance(settings, NotifySettings)
+    clinic = scheduling.Clinic(name=settings.clinic_name, time_zone=settings.clinic_time_zone)
 
     async def keep_patient(session: AsyncSession, event: Event[Any]) -> None:
-        await messages.keep_patient(session, contact=event.data)
-
-    async def confirm_booking(session: AsyncSession, event: Event[Any]) -> None:
-        await messages.keep_appointment(session, snapshot=event.data)
-        await messages.schedule_confirmation(
-            session, snapshot=event.data, clinic=settings.clinic_name, now=runtime.clock.now()
+        await scheduling.keep_patient(
+            session, contact=event.data, clinic=clinic, now=runtime.clock.now()
         )
 
-    return {
+    async def erase_patient(session: AsyncSession, event: Event[Any]) -> None:
+        await scheduling.erase_patient(
+            session, patient_id=event.data.patient_id, now=runtime.clock.now()
+        )
+
+    def appointment_changed(change: str) -> Handler:
+        async def replan(session: AsyncSession, event: Event[Any]) -> None:
+            await scheduling.apply_appointment_change(
+                session, change=change, snapshot=event.data, clinic=clinic, now=runtime.clock.now()
+            )
+
+        return replan
+
+    async def text_invitation(session: AsyncSession, event: Event[Any]) -> None:
+        await scheduling.schedule_invitation(
+            session, invitation=event.data, clinic=clinic, now=runtime.clock.now()
+        )
+
+    table: dict[Any, Callable[[AsyncSession, Event[Any]], Awaitable[None]]] = {
         PatientRegistered: keep_patient,
         PatientUpdated: keep_patient,
-        AppointmentBooked: confirm_booking,
+        PatientErased: erase_patient,
+        booking.BookingInvitationIssued: text_invitation,
     }
+    table.update({model: appointment_changed(c) for model, c in APPOINTMENT_CHANGES.items()})
+    return table

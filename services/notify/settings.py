@@ -1,3 +1,5 @@
+"""Settings of the notify service."""
+
 from __future__ import annotations
 
 from pydantic import Field, SecretStr
@@ -29,7 +31,23 @@ class NotifySettings(ServiceSettings):
     public_url: str = "http://127.0.0.1:8003"
     clinic_name: str = "the clinic"
 
+    #: The zone of messages to a patient notify knows nothing of yet.
+    clinic_time_zone: str = "Europe/Paris"
+
     dispatch_batch_size: int = 100
-    dispatch_interval_seconds: float = 0.5
+    dispatch_interval_seconds: float = 0.2
     #: How long a dispatcher owns a claimed message before another may look at it.
     dispatch_lease_seconds: int = 60
+    #: SMS segments per second this dispatcher sends from its number (a long code: ~1).
+    #: With N dispatcher replicas, give each 1/N of the sender's rate. None: no limit.
+    sms_segments_per_second: float | None = 1.0
+    sms_burst_segments: int = 10
+    #: A send with no answer after this long may have reached Twilio: it becomes unknown.
+    send_timeout_seconds: float = 10.0
+    #: Backoff of sends Twilio refused for now (429): base, cap, and when to give up.
+    retry_base_seconds: float = 5.0
+    retry_max_seconds: float = 300.0
+    max_send_attempts: int = 8
+    #: An unknown send Twilio still does not list after this long never reached it.
+    reconcile_grace_seconds: float = 600.0
+    reconcile_interval_seconds: float = 30.0

@@ -21,6 +21,8 @@ class MessageStatusChanged(Payload):
     status: str
     error_code: int | None
     changed_at: datetime
+    #: Why, when notify decided it (skipped, unknown...): for the staff schedule. Optional.
+    reason: str | None = None
 
     def subject(self) -> str:
         return str(self.message_id)

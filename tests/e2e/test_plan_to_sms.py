@@ -106,7 +106,7 @@ async def test_activated_plan_reaches_booking_and_booking_confirmation_reaches_t
 
     sent = await eventually(confirmation_sent, what="the confirmation SMS in the sandbox")
     assert len(sent) == 1
-    assert "session 1 of 10" in sent[0]["body"]
+    assert "séance 1 sur 10" in sent[0]["body"]  # the patient reads French
     assert f"{starts_at:%H:%M}" in sent[0]["body"]
     assert "thigh" not in sent[0]["body"].lower()  # no body area in an SMS by default
 
@@ -269,7 +269,7 @@ async def test_an_appointment_that_arrives_before_its_patient_is_still_confirmed
         await producer.stop()
 
     sent = await eventually(lambda: sandbox_messages(stack, phone), what="the confirmation")
-    assert "session 2 of 6" in sent[0]["body"]
+    assert "séance 2 sur 6" in sent[0]["body"]
 
 
 def _window(k: int, n: int, day: date) -> SessionWindow:

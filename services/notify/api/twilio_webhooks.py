@@ -1,32 +1,35 @@
-"""Twilio's calls to us: delivery status callbacks. Refused without a valid signature."""
+"""Twilio's calls to us: delivery status callbacks and patients' SMS.
+
+Both are refused (403) without a valid X-Twilio-Signature, checked with the SDK's
+RequestValidator against the URL Twilio called (our configured public URL).
+"""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+import uuid
+
 from fastapi import APIRouter, Request, Response
 from twilio.request_validator import RequestValidator
 
-from notify.db import Message
-from notify.dispatcher import add_status_event
+from notify.domain import status
 from notify.settings import NotifySettings
+from notify.use_cases.deliveries import record_twilio_status
+from notify.use_cases.replies import receive_sms
+from notify.use_cases.scheduling import Clinic
 from shared.api import RuntimeDep
 from shared.problems import Problem
 
 router = APIRouter(prefix="/v1/twilio", tags=["twilio"])
 
 STATUS_CALLBACK_PATH = "/v1/twilio/status"
+#: An empty TwiML answer: replies go through the dispatcher, logged like any message.
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
-# Status only moves forward: a late or repeated callback never undoes a newer one.
-STATUS_RANK = {
-    "pending": 0,
-    "sending": 1,
-    "unknown": 1,
-    "queued": 2,
-    "sent": 3,
-    "delivered": 4,
-    "undelivered": 4,
-    "failed": 4,
-}
+
+def notify_settings(runtime: RuntimeDep) -> NotifySettings:
+    settings = runtime.settings
+    assert isinstance(settings, NotifySettings)
+    return settings
 
 
 async def signed_form(request: Request, settings: NotifySettings) -> dict[str, str]:
@@ -44,24 +47,49 @@ async def signed_form(request: Request, settings: NotifySettings) -> dict[str, s
 
 @router.post("/status", include_in_schema=False)
 async def status_callback(request: Request, runtime: RuntimeDep) -> Response:
-    settings = runtime.settings
-    assert isinstance(settings, NotifySettings)
-    form = await signed_form(request, settings)
-    sid, status = form.get("MessageSid"), form.get("MessageStatus")
-    if not sid or status not in STATUS_RANK:
+    """A message moved on at Twilio (queued, sent, delivered, undelivered, failed)."""
+    form = await signed_form(request, notify_settings(runtime))
+    sid, twilio_status = form.get("MessageSid"), form.get("MessageStatus", "")
+    if not sid or twilio_status not in status.TWILIO_STATUSES:
         raise Problem(400, "Bad callback", "MessageSid and a known MessageStatus are required")
-    now = runtime.clock.now()
+    error_code = form.get("ErrorCode")
+    if error_code is not None and not error_code.isdigit():
+        raise Problem(400, "Bad callback", "ErrorCode must be a number")
+    message_id = _uuid_or_none(request.query_params.get("message"))
     async with runtime.sessions.begin() as session:
-        message = await session.scalar(
-            sa.select(Message).where(Message.twilio_sid == sid).with_for_update()
+        await record_twilio_status(
+            session,
+            sid=sid,
+            twilio_status=twilio_status,
+            error_code=int(error_code) if error_code else None,
+            message_id=message_id,
+            now=runtime.clock.now(),
         )
-        if message is None:  # not ours, or already erased: acknowledge, nothing to do
-            return Response(status_code=204)
-        if STATUS_RANK[status] > STATUS_RANK.get(message.status, 0):
-            message.status = status
-            message.updated_at = now
-            if form.get("ErrorCode"):
-                message.error_code = int(form["ErrorCode"])
-            await session.flush()
-            await add_status_event(session, message_id=message.id, now=now)
     return Response(status_code=204)
+
+
+@router.post("/inbound", include_in_schema=False)
+async def inbound_sms(request: Request, runtime: RuntimeDep) -> Response:
+    """A patient texted the clinic: STOP/START, HELP, C (confirm) or R (reschedule)."""
+    settings = notify_settings(runtime)
+    form = await signed_form(request, settings)
+    sid, sender = form.get("MessageSid"), form.get("From")
+    if not sid or not sender:
+        raise Problem(400, "Bad inbound SMS", "MessageSid and From are required")
+    async with runtime.sessions.begin() as session:
+        await receive_sms(
+            session,
+            sid=sid,
+            sender=sender,
+            body=form.get("Body", ""),
+            clinic=Clinic(name=settings.clinic_name, time_zone=settings.clinic_time_zone),
+            now=runtime.clock.now(),
+        )
+    return Response(EMPTY_TWIML, media_type="application/xml")
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,112 @@
+"""The clinic's message policy and SMS templates: staff read them, admins change them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel, Field
+
+from notify.api.twilio_webhooks import notify_settings
+from notify.domain.kinds import Kind
+from notify.domain.policy import MessagePolicy
+from notify.templates.defaults import DEFAULT_TEMPLATES
+from notify.use_cases import clinic_policy
+from shared.api import AdminDep, RuntimeDep, StaffDep
+
+router = APIRouter(prefix="/v1", tags=["policy"])
+
+Language = Annotated[str, Path(pattern=r"^[a-z]{2}$", description="ISO 639-1, e.g. fr")]
+
+
+class TemplateOut(BaseModel):
+    language: str
+    kind: Kind
+    body: str
+    #: The clinic's own text rather than the default.
+    customized: bool
+
+
+class TemplateIn(BaseModel):
+    body: str = Field(min_length=1, max_length=2000)
+
+
+class TemplateSaved(TemplateOut):
+    #: The template rendered against sample facts.
+    sample: str
+
+
+@router.get("/policy")
+async def get_policy(runtime: RuntimeDep, _: StaffDep) -> MessagePolicy:
+    """The message policy in force (the defaults until an admin saves one)."""
+    async with runtime.sessions() as session:
+        return await clinic_policy.load_policy(session)
+
+
+@router.put("/policy")
+async def put_policy(policy: MessagePolicy, runtime: RuntimeDep, admin: AdminDep) -> MessagePolicy:
+    """Replace the policy; refused (422) when a template no longer renders under it.
+
+    It applies to messages planned from now on; those already planned keep their times.
+    """
+    settings = notify_settings(runtime)
+    async with runtime.sessions.begin() as session:
+        return await clinic_policy.save_policy(
+            session,
+            policy=policy,
+            clinic=settings.clinic_name,
+            by=admin.subject,
+            now=runtime.clock.now(),
+        )
+
+
+@router.get("/templates")
+async def list_templates(runtime: RuntimeDep, _: StaffDep) -> list[TemplateOut]:
+    """Every SMS text in force, per language and kind."""
+    async with runtime.sessions() as session:
+        book = await clinic_policy.load_templates(session)
+    return [
+        TemplateOut(
+            language=language,
+            kind=kind,
+            body=body,
+            customized=DEFAULT_TEMPLATES.get(language, {}).get(kind) != body,
+        )
+        for language, kinds in sorted(book.items())
+        for kind, body in kinds.items()
+    ]
+
+
+@router.put("/templates/{language}/{kind}")
+async def put_template(
+    language: Language, kind: Kind, template: TemplateIn, runtime: RuntimeDep, admin: AdminDep
+) -> TemplateSaved:
+    """Save the clinic's text for one kind of SMS in one language.
+
+    Refused (422) with the reason when it does not render (syntax, an unknown name, the
+    treatment without full_text) or renders past two SMS segments.
+    """
+    settings = notify_settings(runtime)
+    async with runtime.sessions.begin() as session:
+        sample = await clinic_policy.save_template(
+            session,
+            language=language,
+            kind=kind,
+            body=template.body,
+            clinic=settings.clinic_name,
+            by=admin.subject,
+            now=runtime.clock.now(),
+        )
+    return TemplateSaved(
+        language=language, kind=kind, body=template.body, customized=True, sample=sample
+    )
+
+
+@router.delete("/templates/{language}/{kind}", status_code=204)
+async def reset_template(
+    language: Language, kind: Kind, runtime: RuntimeDep, _: AdminDep
+) -> Response:
+    """Go back to the default text."""
+    async with runtime.sessions.begin() as session:
+        await clinic_policy.reset_template(session, language=language, kind=kind)
+    return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""notify's use cases: one transaction each, the state change and its events together."""

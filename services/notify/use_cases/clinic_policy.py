@@ -1,0 +1,90 @@
+"""The clinic's message policy and templates: read (defaults when never saved) and update."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notify.db import PolicyDocument, TemplateOverride
+from notify.domain.kinds import Kind
+from notify.domain.policy import DEFAULT_POLICY, MessagePolicy
+from notify.templates.render import TemplateBook, check_template, template_book
+from shared.db import upsert
+from shared.problems import NotFound, Unprocessable
+
+
+async def load_policy(session: AsyncSession) -> MessagePolicy:
+    """The policy in force: the saved one, else the defaults."""
+    saved = await session.get(PolicyDocument, 1)
+    if saved is None:
+        return DEFAULT_POLICY
+    return MessagePolicy.model_validate(saved.document)
+
+
+async def load_templates(session: AsyncSession) -> TemplateBook:
+    """Every template in force: the defaults with the clinic's own laid over them."""
+    rows = await session.execute(
+        sa.select(TemplateOverride.language, TemplateOverride.kind, TemplateOverride.body)
+    )
+    return template_book({(language, kind): body for language, kind, body in rows.tuples()})
+
+
+async def save_policy(
+    session: AsyncSession, *, policy: MessagePolicy, clinic: str, by: str, now: datetime
+) -> MessagePolicy:
+    """Store a new policy, once every template still renders under it (privacy included)."""
+    for language, kinds in (await load_templates(session)).items():
+        for kind, source in kinds.items():
+            _check(source, kind=kind, language=language, policy=policy, clinic=clinic)
+    await upsert(
+        session,
+        PolicyDocument,
+        key={"id": 1},
+        values={"document": policy.model_dump(mode="json"), "updated_at": now, "updated_by": by},
+    )
+    return policy
+
+
+async def save_template(
+    session: AsyncSession,
+    *,
+    language: str,
+    kind: Kind,
+    body: str,
+    clinic: str,
+    by: str,
+    now: datetime,
+) -> str:
+    """Store the clinic's text for ``kind`` in ``language``; returns a sample rendering.
+
+    Refused (422) with the reason when it does not render or runs past two segments.
+    """
+    policy = await load_policy(session)
+    sample = _check(body, kind=kind, language=language, policy=policy, clinic=clinic)
+    await upsert(
+        session,
+        TemplateOverride,
+        key={"language": language, "kind": kind.value},
+        values={"body": body, "updated_at": now, "updated_by": by},
+    )
+    return sample
+
+
+async def reset_template(session: AsyncSession, *, language: str, kind: Kind) -> None:
+    """Drop the clinic's own text: the default applies again."""
+    deleted = await session.execute(
+        sa.delete(TemplateOverride)
+        .where(TemplateOverride.language == language, TemplateOverride.kind == kind.value)
+        .returning(TemplateOverride.kind)
+    )
+    if deleted.first() is None:
+        raise NotFound(f"the clinic has no template of its own for {kind} in {language}")
+
+
+def _check(source: str, *, kind: Kind, language: str, policy: MessagePolicy, clinic: str) -> str:
+    try:
+        return check_template(source, kind=kind, policy=policy, clinic=clinic)
+    except ValueError as error:
+        raise Unprocessable(f"template {language}/{kind} is refused: {error}") from error

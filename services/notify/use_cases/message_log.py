@@ -1,0 +1,46 @@
+"""The message log staff read: per patient, per appointment, and what needs attention."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notify.db import Message
+from notify.domain import status
+
+LOG_LIMIT = 500
+
+
+async def list_messages(
+    session: AsyncSession,
+    *,
+    patient_id: uuid.UUID | None = None,
+    appointment_id: uuid.UUID | None = None,
+    statuses: list[str] | None = None,
+) -> list[Message]:
+    """Messages, newest first; those written together in the order they go out."""
+    query = (
+        sa.select(Message)
+        .order_by(Message.created_at.desc(), Message.due_at, Message.kind)
+        .limit(LOG_LIMIT)
+    )
+    if patient_id is not None:
+        query = query.where(Message.patient_id == patient_id)
+    if appointment_id is not None:
+        query = query.where(Message.appointment_id == appointment_id)
+    if statuses:
+        query = query.where(Message.status.in_(statuses))
+    return list(await session.scalars(query))
+
+
+async def needing_attention(session: AsyncSession) -> list[Message]:
+    """Failed, undelivered and unknown messages, newest first: the patient may not know."""
+    query = (
+        sa.select(Message)
+        .where(Message.status.in_(status.NEEDS_ATTENTION))
+        .order_by(Message.updated_at.desc())
+        .limit(LOG_LIMIT)
+    )
+    return list(await session.scalars(query))

@@ -1,0 +1,144 @@
+"""Patients' SMS to the clinic: opt out and back in, ask for help, confirm, reschedule.
+
+Keywords follow Twilio's: the standard opt-out words stop everything to that number,
+START resumes. "C" and "R" (not YES or CANCEL, which carriers treat as opt-in/opt-out)
+confirm or move the patient's next appointment, through events to booking.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notify.db import Appointment, InboundSms, Message, Patient, outbox
+from notify.domain import status
+from notify.use_cases.deliveries import SOURCE
+from notify.use_cases.scheduling import Clinic, schedule_help
+from shared.contracts.notify import (
+    ConfirmationReceived,
+    PatientReply,
+    RescheduleRequested,
+    SmsConsentChanged,
+)
+from shared.events import Payload, new_event
+from shared.outbox import add_events
+
+OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
+OPT_IN = frozenset({"START", "UNSTOP", "YES"})
+HELP = frozenset({"HELP", "INFO"})
+CONFIRM = "C"
+RESCHEDULE = "R"
+
+
+def keyword_of(body: str) -> str:
+    """The reply's keyword: trimmed, upper case, without trailing punctuation."""
+    return body.strip().strip(".!?").strip().upper()
+
+
+async def receive_sms(
+    session: AsyncSession, *, sid: str, sender: str, body: str, clinic: Clinic, now: datetime
+) -> str:
+    """Act on a patient's SMS once (Twilio may retry its webhook); returns what was done."""
+    keyword = keyword_of(body)
+    patients = list(
+        await session.scalars(
+            sa.select(Patient)
+            .where(Patient.phone == sender, Patient.erased_at.is_(None))
+            .with_for_update()
+        )
+    )
+    first = await session.scalar(
+        insert(InboundSms)
+        .values(
+            sid=sid,
+            patient_id=patients[0].id if patients else None,
+            keyword=keyword[:20],
+            action="received",
+            received_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(InboundSms.sid)
+    )
+    if first is None:
+        return "already handled"
+    action = await _act(session, keyword=keyword, patients=patients, clinic=clinic, now=now)
+    await session.execute(sa.update(InboundSms).where(InboundSms.sid == sid).values(action=action))
+    return action
+
+
+async def _act(
+    session: AsyncSession, *, keyword: str, patients: list[Patient], clinic: Clinic, now: datetime
+) -> str:
+    if not patients:
+        return "ignored: number of no known patient"
+    events: list[tuple[Payload, uuid.UUID]] = []  # each event with its patient (the key)
+    if keyword in OPT_OUT or keyword in OPT_IN:
+        opting_out = keyword in OPT_OUT
+        for patient in patients:
+            patient.opted_out_at = now if opting_out else None
+            consent = SmsConsentChanged(
+                patient_id=patient.id, opted_out=opting_out, keyword=keyword, changed_at=now
+            )
+            events.append((consent, patient.id))
+        if opting_out:
+            await session.execute(
+                sa.update(Message)
+                .where(
+                    Message.patient_id.in_([p.id for p in patients]),
+                    Message.status == status.PENDING,
+                )
+                .values(
+                    status=status.SKIPPED,
+                    status_reason="the patient opted out (STOP)",
+                    updated_at=now,
+                )
+            )
+        action = "opted out" if opting_out else "opted back in"
+    elif keyword in HELP:
+        await schedule_help(session, patient=patients[0], clinic=clinic, now=now)
+        action = "help sent"
+    elif keyword in (CONFIRM, RESCHEDULE):
+        appointment = await _next_appointment(session, patients, now=now, keyword=keyword)
+        if appointment is None:
+            return "ignored: no upcoming appointment"
+        reply: type[PatientReply] = (
+            ConfirmationReceived if keyword == CONFIRM else RescheduleRequested
+        )
+        answer = reply(
+            patient_id=appointment.patient_id,
+            appointment_id=appointment.id,
+            appointment_version=appointment.version,
+            received_at=now,
+        )
+        events.append((answer, appointment.patient_id))
+        action = "confirmation requested" if keyword == CONFIRM else "reschedule requested"
+    else:
+        return "ignored: not a keyword"
+    await add_events(
+        session,
+        outbox,
+        [new_event(e, source=SOURCE, key=str(key), now=now) for e, key in events],
+    )
+    return action
+
+
+async def _next_appointment(
+    session: AsyncSession, patients: list[Patient], *, now: datetime, keyword: str
+) -> Appointment | None:
+    # Confirming needs a booked one; a confirmed appointment may still be moved.
+    statuses = ["booked"] if keyword == CONFIRM else ["booked", "confirmed"]
+    appointment: Appointment | None = await session.scalar(
+        sa.select(Appointment)
+        .where(
+            Appointment.patient_id.in_([p.id for p in patients]),
+            Appointment.status.in_(statuses),
+            Appointment.starts_at > now,
+        )
+        .order_by(Appointment.starts_at)
+        .limit(1)
+    )
+    return appointment

@@ -1,0 +1,308 @@
+"""Scheduling: keep notify's copies of patients and appointments, and after every change
+replace the appointment's pending messages so exactly those of its final state remain.
+
+Each function runs inside the caller's transaction (the idempotent consumer's), so the
+projection, the message rows and their events commit together.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notify.db import Appointment, Message, Patient
+from notify.domain import status
+from notify.domain.kinds import Kind
+from notify.domain.policy import MessagePolicy
+from notify.domain.quiet_hours import quiet_hours_end_after
+from notify.domain.schedule import (
+    Decision,
+    PlannedMessage,
+    Session,
+    cancellation_notice,
+    plan_session_messages,
+)
+from notify.templates.render import MessageFacts, TemplateBook, context_of, language_for, render
+from notify.use_cases.clinic_policy import load_policy, load_templates
+from shared.contracts.booking import AppointmentSnapshot, BookingInvitationIssued
+from shared.contracts.plans import PatientContact
+from shared.db import upsert
+
+#: Appointment states whose session is still to come and to be reminded of.
+UPCOMING = frozenset({"booked", "confirmed"})
+#: Changes that call for a (new) confirmation.
+CONFIRMING_EVENTS = frozenset({"booked", "rescheduled"})
+#: How far around a session other messages count against the patient's caps.
+CAP_HORIZON = timedelta(days=8)
+
+
+@dataclass(frozen=True)
+class Clinic:
+    """What the texts need of the clinic itself."""
+
+    name: str
+    time_zone: str
+
+
+async def keep_patient(
+    session: AsyncSession, *, contact: PatientContact, clinic: Clinic, now: datetime
+) -> None:
+    """Create or refresh notify's copy of a patient, then re-plan their upcoming sessions
+    (time zone, language or needle sensitivity may have changed)."""
+    values = {
+        "full_name": contact.full_name,
+        "phone": contact.phone,
+        "time_zone": contact.time_zone,
+        "language": contact.language,
+        "sms_consent": contact.sms_consent,
+        "needle_sensitive": contact.needle_sensitive,
+    }
+    await upsert(
+        session, Patient, key={"id": contact.patient_id}, values=values,
+        where=Patient.erased_at.is_(None),
+    )  # fmt: skip
+    upcoming = await session.scalars(
+        sa.select(Appointment.id).where(
+            Appointment.patient_id == contact.patient_id,
+            Appointment.status.in_(UPCOMING),
+            Appointment.starts_at > now,
+        )
+    )
+    for appointment_id in list(upcoming):
+        await replan(session, appointment_id=appointment_id, change=None, clinic=clinic, now=now)
+
+
+async def erase_patient(session: AsyncSession, *, patient_id: uuid.UUID, now: datetime) -> None:
+    """Drop every copy of the patient's contact data; nothing more is sent to them."""
+    await upsert(
+        session,
+        Patient,
+        key={"id": patient_id},
+        values={"full_name": "", "phone": None, "sms_consent": False, "erased_at": now},
+        insert_only={"time_zone": "UTC", "language": "en", "needle_sensitive": False},
+    )
+    await session.execute(
+        sa.update(Message)
+        .where(Message.patient_id == patient_id, Message.status == status.PENDING)
+        .values(status=status.SKIPPED, status_reason="the patient was erased", updated_at=now)
+    )
+    await session.execute(
+        sa.update(Message).where(Message.patient_id == patient_id).values(sent_to=None)
+    )
+
+
+async def apply_appointment_change(
+    session: AsyncSession,
+    *,
+    change: str,
+    snapshot: AppointmentSnapshot,
+    clinic: Clinic,
+    now: datetime,
+) -> None:
+    """Keep the newest version of an appointment and re-plan its messages.
+
+    ``change`` names the event ("booked", "rescheduled", "cancelled"...). An event older
+    than what notify holds changes nothing: the newer one already planned.
+    """
+    held = await session.get(Appointment, snapshot.appointment_id, with_for_update=True)
+    if held is not None and held.version >= snapshot.version:
+        return
+    values = {
+        "version": snapshot.version,
+        "status": snapshot.status,
+        "patient_id": snapshot.patient_id,
+        "session_number": snapshot.session_number,
+        "total_sessions": snapshot.total_sessions,
+        "numbing_cream_advised": snapshot.numbing_cream_advised,
+        "treatment": snapshot.treatment,
+        "location_time_zone": snapshot.location_time_zone,
+        "starts_at": snapshot.starts_at,
+        "ends_at": snapshot.ends_at,
+    }
+    await upsert(session, Appointment, key={"id": snapshot.appointment_id}, values=values)
+    await replan(
+        session, appointment_id=snapshot.appointment_id, change=change, clinic=clinic, now=now
+    )
+
+
+async def replan(
+    session: AsyncSession,
+    *,
+    appointment_id: uuid.UUID,
+    change: str | None,
+    clinic: Clinic,
+    now: datetime,
+) -> None:
+    """Replace the appointment's pending messages with those its current state needs."""
+    appointment = await session.get(Appointment, appointment_id, populate_existing=True)
+    assert appointment is not None
+    patient = await session.get(Patient, appointment.patient_id)
+    existing = list(
+        await session.scalars(
+            sa.select(Message).where(Message.appointment_id == appointment_id).with_for_update()
+        )
+    )
+    why = f"replaced: appointment {change or 'patient details changed'}"
+    owed_confirmation = False
+    for message in existing:
+        if message.status == status.PENDING:
+            owed_confirmation |= message.kind == Kind.CONFIRMATION
+            message.status, message.status_reason, message.updated_at = status.REPLACED, why, now
+    await session.flush()
+    if patient is not None and patient.erased_at is not None:
+        return
+    policy = await load_policy(session)
+    templates = await load_templates(session)
+    time_zone = patient.time_zone if patient else appointment.location_time_zone
+    planned: list[PlannedMessage] = []
+    if appointment.status == "cancelled":
+        told = any(m.kind == Kind.CONFIRMATION and m.status in status.LEFT_US for m in existing)
+        notice = cancellation_notice(starts_at=appointment.starts_at, now=now)
+        if told and notice is not None:
+            planned.append(notice)
+    elif appointment.status in UPCOMING:
+        said = frozenset(
+            Kind(m.kind)
+            for m in existing
+            if m.status not in (status.PENDING, status.REPLACED)
+            and m.session_starts_at == appointment.starts_at
+        )
+        facts = Session(
+            starts_at=appointment.starts_at,
+            time_zone=time_zone,
+            numbing_cream=appointment.numbing_cream_advised
+            or bool(patient and patient.needle_sensitive),
+            confirm=change in CONFIRMING_EVENTS or owed_confirmation,
+            already_sent=said,
+        )
+        other_sends = await _other_sends(session, appointment)
+        planned = plan_session_messages(facts, policy, now=now, other_sends=other_sends)
+    language = patient.language if patient else policy.default_language
+    for plan in planned:
+        text_facts = MessageFacts(
+            clinic=clinic.name,
+            language=language,
+            time_zone=time_zone,
+            starts_at=appointment.starts_at,
+            session_number=appointment.session_number,
+            total_sessions=appointment.total_sessions,
+            confirmed=appointment.status == "confirmed",
+            rescheduled=change == "rescheduled",
+            carries=plan.carries,
+            apply_at=plan.apply_at,
+            treatment=appointment.treatment,
+        )
+        await _add_message(
+            session, planned=plan, facts=text_facts, policy=policy, templates=templates,
+            patient_id=appointment.patient_id, appointment=appointment, now=now,
+        )  # fmt: skip
+
+
+async def schedule_invitation(
+    session: AsyncSession, *, invitation: BookingInvitationIssued, clinic: Clinic, now: datetime
+) -> None:
+    """Text the patient their self-booking link, outside quiet hours."""
+    patient = await session.get(Patient, invitation.patient_id)
+    if patient is not None and patient.erased_at is not None:
+        return
+    policy = await load_policy(session)
+    time_zone = patient.time_zone if patient else clinic.time_zone
+    zone = ZoneInfo(time_zone)
+    due = quiet_hours_end_after(now, zone, policy.quiet_hours_start, policy.quiet_hours_end)
+    planned = PlannedMessage(
+        kind=Kind.INVITATION,
+        decision=Decision.SEND,
+        due_at=due,
+        useful_until=invitation.link_expires_at,
+        reason=None if due == now else "held until quiet hours end",
+    )
+    facts = MessageFacts(
+        clinic=clinic.name,
+        language=patient.language if patient else policy.default_language,
+        time_zone=time_zone,
+        session_number=invitation.session_number,
+        total_sessions=invitation.total_sessions,
+        link=invitation.link_url,
+        latest_date=invitation.latest_date,
+    )
+    await _add_message(
+        session, planned=planned, facts=facts, policy=policy,
+        templates=await load_templates(session), patient_id=invitation.patient_id,
+        appointment=None, now=now,
+    )  # fmt: skip
+
+
+async def schedule_help(
+    session: AsyncSession, *, patient: Patient, clinic: Clinic, now: datetime
+) -> None:
+    """Answer HELP with what the patient can reply and the clinic's contact."""
+    policy = await load_policy(session)
+    planned = PlannedMessage(
+        kind=Kind.HELP, decision=Decision.SEND, due_at=now, useful_until=now + timedelta(hours=12)
+    )
+    facts = MessageFacts(clinic=clinic.name, language=patient.language, time_zone=patient.time_zone)
+    await _add_message(
+        session, planned=planned, facts=facts, policy=policy,
+        templates=await load_templates(session), patient_id=patient.id, appointment=None,
+        now=now,
+    )  # fmt: skip
+
+
+async def _other_sends(session: AsyncSession, appointment: Appointment) -> list[datetime]:
+    """When the patient's messages about other things go (or went) out: the caps count them."""
+    when = sa.func.coalesce(Message.attempted_at, Message.due_at)
+    rows = await session.scalars(
+        sa.select(when).where(
+            Message.patient_id == appointment.patient_id,
+            Message.appointment_id.is_distinct_from(appointment.id),
+            Message.status.in_([status.PENDING, *status.LEFT_US]),
+            when.between(appointment.starts_at - CAP_HORIZON, appointment.starts_at + CAP_HORIZON),
+        )
+    )
+    return list(rows)
+
+
+async def _add_message(
+    session: AsyncSession,
+    *,
+    planned: PlannedMessage,
+    facts: MessageFacts,
+    policy: MessagePolicy,
+    templates: TemplateBook,
+    patient_id: uuid.UUID,
+    appointment: Appointment | None,
+    now: datetime,
+) -> None:
+    language = language_for(templates, facts.language, planned.kind, policy)
+    body = render(templates[language][planned.kind], context_of(facts, policy))
+    sending = planned.decision is Decision.SEND
+    await session.execute(
+        insert(Message)
+        .values(
+            id=uuid.uuid4(),
+            patient_id=patient_id,
+            appointment_id=appointment.id if appointment else None,
+            appointment_version=appointment.version if appointment else None,
+            session_starts_at=appointment.starts_at if appointment else None,
+            kind=planned.kind.value,
+            language=language,
+            body=body,
+            carries=[kind.value for kind in planned.carries],
+            due_at=planned.due_at if planned.due_at is not None else now,
+            expires_at=planned.useful_until,
+            status=status.PENDING if sending else status.SKIPPED,
+            status_reason=planned.reason,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(
+            index_elements=["appointment_id", "kind", "appointment_version"],
+            index_where=sa.text("status <> 'replaced'"),
+        )
+    )

@@ -1,0 +1,91 @@
+"""What notify's integration tests share: a migrated database, the sandbox, the real SDK."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import notify
+from notify.db import Message
+from notify.settings import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, NotifySettings
+from notify.sms import TwilioGateway
+from notify.use_cases.scheduling import Clinic, keep_patient
+from shared.contracts.plans import PatientRegistered
+from shared.db import create_engine, session_factory
+from shared.migrate import upgrade
+from twilio_sandbox import RunningSandbox, SandboxConfig, running_sandbox
+
+MIGRATIONS = Path(notify.__file__).parent / "migrations"
+CLINIC = Clinic(name="Mesocycle Paris", time_zone="Europe/Paris")
+
+
+async def migrated_sessions(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    await upgrade(MIGRATIONS, url)
+    engine = create_engine(url, pool_size=20)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+def sandbox_config() -> SandboxConfig:
+    return SandboxConfig(
+        account_sid=SANDBOX_ACCOUNT_SID, auth_token=SANDBOX_AUTH_TOKEN, delivery_delay_seconds=0.05
+    )
+
+
+async def sandbox() -> AsyncIterator[RunningSandbox]:
+    async with running_sandbox(sandbox_config()) as running:
+        yield running
+
+
+def settings_for(url: str, sandbox: RunningSandbox, **overrides: object) -> NotifySettings:
+    return NotifySettings(
+        database_url=url,
+        twilio_api_base_url=sandbox.url,
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+async def gateway_for(settings: NotifySettings) -> AsyncIterator[TwilioGateway]:
+    gateway = TwilioGateway(settings)
+    try:
+        yield gateway
+    finally:
+        await gateway.close()
+
+
+async def register(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime,
+    phone: str = "+33612345678",
+    needle_sensitive: bool = True,
+    language: str = "en",
+    time_zone: str = "Europe/Paris",
+) -> uuid.UUID:
+    patient_id = uuid.uuid4()
+    contact = PatientRegistered(
+        patient_id=patient_id, full_name="Léa Martin", phone=phone, time_zone=time_zone,
+        language=language, sms_consent=True, needle_sensitive=needle_sensitive,
+    )  # fmt: skip
+    async with sessions.begin() as session:
+        await keep_patient(session, contact=contact, clinic=CLINIC, now=now)
+    return patient_id
+
+
+def due_message(patient_id: uuid.UUID, body: str, *, due_at: datetime, **values: object) -> Message:
+    return Message(
+        id=uuid.uuid4(), patient_id=patient_id, appointment_id=None, appointment_version=None,
+        kind="reminder_24h", body=body, due_at=due_at, expires_at=due_at + timedelta(days=1),
+        status="pending", attempts=0, carries=[], created_at=due_at, updated_at=due_at,
+        **values,
+    )  # fmt: skip
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

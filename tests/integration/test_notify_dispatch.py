@@ -1,0 +1,241 @@
+"""Sending exactly once through the real twilio SDK against the sandbox: claims, retries,
+sends in doubt and their reconciliation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import pytest_asyncio
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from notify.db import Message
+from notify.dispatcher import Dispatcher, Retrying
+from notify.reconciler import Reconciler
+from notify.settings import NotifySettings
+from notify.sms import TwilioGateway
+from shared.clock import ManualClock
+from tests.integration import notify_harness as harness
+from twilio_sandbox import FaultKind, RunningSandbox
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+NOW = datetime(2026, 6, 10, 9, 0, tzinfo=UTC)
+
+
+@pytest_asyncio.fixture
+async def sessions(fresh_database: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    async for made in harness.migrated_sessions(fresh_database):
+        yield made
+
+
+@pytest_asyncio.fixture
+async def sandbox() -> AsyncIterator[RunningSandbox]:
+    async for running in harness.sandbox():
+        yield running
+
+
+@pytest_asyncio.fixture
+async def gateway(fresh_database: str, sandbox: RunningSandbox) -> AsyncIterator[TwilioGateway]:
+    settings = harness.settings_for(fresh_database, sandbox)
+    async for made in harness.gateway_for(settings):
+        yield made
+
+
+def dispatcher(
+    sessions: async_sessionmaker[AsyncSession], gateway: TwilioGateway, clock: ManualClock
+) -> Dispatcher:
+    retrying = Retrying(base=timedelta(seconds=1), cap=timedelta(seconds=2))
+    return Dispatcher(
+        sessions=sessions, gateway=gateway, clock=clock, status_callback=None, retrying=retrying
+    )
+
+
+async def one_message(sessions: async_sessionmaker[AsyncSession], **values: object) -> Message:
+    patient_id = await harness.register(sessions, now=NOW)
+    message = harness.due_message(patient_id, "Mesocycle Paris: see you at 10:00.", due_at=NOW)
+    for name, value in values.items():
+        setattr(message, name, value)
+    async with sessions.begin() as session:
+        session.add(message)
+    return message
+
+
+async def reload(sessions: async_sessionmaker[AsyncSession], message: Message) -> Message:
+    async with sessions() as session:
+        found = await session.get(Message, message.id)
+    assert found is not None
+    return found
+
+
+async def test_two_dispatchers_send_each_of_10000_due_messages_exactly_once(
+    sessions: async_sessionmaker[AsyncSession], gateway: TwilioGateway, sandbox: RunningSandbox
+) -> None:
+    patients = [
+        await harness.register(sessions, now=NOW, phone=f"+336123456{i:02d}") for i in range(20)
+    ]
+    async with sessions.begin() as session:
+        await session.execute(
+            sa.insert(Message),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "patient_id": patients[i % 20],
+                    "kind": "reminder_24h",
+                    "body": f"Mesocycle Paris: reminder {i}.",
+                    "due_at": NOW,
+                    "expires_at": NOW + timedelta(days=1),
+                    "status": "pending",
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                }
+                for i in range(10_000)
+            ],
+        )
+    clock = ManualClock(NOW)
+    pair = [
+        Dispatcher(
+            sessions=sessions, gateway=gateway, clock=clock, status_callback=None, batch_size=200
+        )
+        for _ in range(2)
+    ]
+    started = time.monotonic()
+
+    async def drain(one: Dispatcher) -> int:
+        total = 0
+        while claimed := await one.dispatch_due():
+            total += claimed
+        return total
+
+    shares = await asyncio.gather(*(drain(one) for one in pair))
+    elapsed = time.monotonic() - started
+
+    bodies = [m.body for m in sandbox.store.messages()]
+    assert len(bodies) == 10_000
+    assert len(set(bodies)) == 10_000  # none twice
+    assert sum(shares) == 10_000
+    assert all(share > 0 for share in shares)  # both took part
+    count = sa.select(Message.status, sa.func.count()).group_by(Message.status)
+    async with sessions() as session:
+        statuses = dict((await session.execute(count)).tuples().all())
+    assert statuses == {"queued": 10_000}
+    assert elapsed < 60
+
+
+async def test_twice_rate_limited_then_accepted_is_one_message(
+    sessions: async_sessionmaker[AsyncSession], gateway: TwilioGateway, sandbox: RunningSandbox
+) -> None:
+    message = await one_message(sessions)
+    sandbox.store.add_fault(FaultKind.RATE_LIMIT, 2)
+    clock = ManualClock(NOW)
+    sender = dispatcher(sessions, gateway, clock)
+
+    for attempt in (1, 2):
+        assert await sender.dispatch_due() == 1
+        waiting = await reload(sessions, message)
+        assert (waiting.status, waiting.attempts) == ("pending", attempt)
+        assert waiting.due_at > clock.now()  # backed off
+        assert await sender.dispatch_due() == 0  # not before its time
+        clock.advance(timedelta(seconds=5))
+    assert await sender.dispatch_due() == 1
+
+    sent = await reload(sessions, message)
+    assert (sent.status, sent.attempts) == ("queued", 3)
+    assert [m.sid for m in sandbox.store.messages()] == [sent.twilio_sid]
+
+
+async def test_a_timeout_after_acceptance_is_unknown_never_resent_then_reconciled(
+    sessions: async_sessionmaker[AsyncSession], fresh_database: str, sandbox: RunningSandbox
+) -> None:
+    message = await one_message(sessions)
+    sandbox.store.add_fault(FaultKind.SLOW_ACCEPT, 1, delay_seconds=2.0)
+    clock = ManualClock(NOW)
+    impatient = harness.settings_for(fresh_database, sandbox, send_timeout_seconds=0.5)
+    async for gateway in harness.gateway_for(impatient):
+        await _unknown_then_reconciled(sessions, gateway, sandbox, clock, message)
+
+
+async def _unknown_then_reconciled(
+    sessions: async_sessionmaker[AsyncSession],
+    gateway: TwilioGateway,
+    sandbox: RunningSandbox,
+    clock: ManualClock,
+    message: Message,
+) -> None:
+    sender = dispatcher(sessions, gateway, clock)
+
+    assert await sender.dispatch_due() == 1
+    doubtful = await reload(sessions, message)
+    assert doubtful.status == "unknown"
+    assert doubtful.twilio_sid is None
+    clock.advance(timedelta(hours=1))
+    assert await sender.dispatch_due() == 0  # never blindly sent again
+    assert len(sandbox.store.messages()) == 1
+
+    reconciler = Reconciler(sessions=sessions, gateway=gateway, clock=clock)
+    assert await reconciler.reconcile() == 1
+    settled = await reload(sessions, message)
+    [accepted] = sandbox.store.messages()
+    assert settled.twilio_sid == accepted.sid
+    assert settled.status in ("queued", "sent", "delivered")
+    assert len(sandbox.store.messages()) == 1
+
+
+async def test_an_unknown_send_twilio_never_got_is_sent_again_after_the_grace_period(
+    sessions: async_sessionmaker[AsyncSession], gateway: TwilioGateway, sandbox: RunningSandbox
+) -> None:
+    message = await one_message(
+        sessions, status="unknown", attempted_at=NOW, sent_to="+33612345678"
+    )
+    clock = ManualClock(NOW)
+    reconciler = Reconciler(sessions=sessions, gateway=gateway, clock=clock)
+    assert await reconciler.reconcile() == 0  # Twilio's list may lag: wait
+    clock.advance(timedelta(minutes=11))
+    assert await reconciler.reconcile() == 1
+    assert (await reload(sessions, message)).status == "pending"
+    assert await dispatcher(sessions, gateway, clock).dispatch_due() == 1
+    assert len(sandbox.store.messages()) == 1
+
+
+async def test_a_permanent_error_is_recorded_for_staff_and_not_retried(
+    sessions: async_sessionmaker[AsyncSession], gateway: TwilioGateway, sandbox: RunningSandbox
+) -> None:
+    patient_id = await harness.register(sessions, now=NOW, phone="+15005550001")  # invalid: 21211
+    message = harness.due_message(patient_id, "Mesocycle Paris: hello.", due_at=NOW)
+    async with sessions.begin() as session:
+        session.add(message)
+    clock = ManualClock(NOW)
+    assert await dispatcher(sessions, gateway, clock).dispatch_due() == 1
+    failed = await reload(sessions, message)
+    assert (failed.status, failed.error_code) == ("failed", 21211)
+    clock.advance(timedelta(hours=1))
+    assert await dispatcher(sessions, gateway, clock).dispatch_due() == 0
+
+
+async def test_a_refused_connection_is_retried(
+    sessions: async_sessionmaker[AsyncSession], fresh_database: str, sandbox: RunningSandbox
+) -> None:
+    message = await one_message(sessions)
+    closed = NotifySettings(database_url=fresh_database, twilio_api_base_url="http://127.0.0.1:9")
+    async for gateway in harness.gateway_for(closed):
+        assert await dispatcher(sessions, gateway, ManualClock(NOW)).dispatch_due() == 1
+    retried = await reload(sessions, message)
+    assert retried.status == "pending"
+    assert "unreachable" in (retried.status_reason or "")
+
+
+async def test_a_message_missed_while_notify_was_down_is_skipped_once_useless(
+    sessions: async_sessionmaker[AsyncSession], gateway: TwilioGateway, sandbox: RunningSandbox
+) -> None:
+    message = await one_message(sessions)
+    clock = ManualClock(NOW + timedelta(days=2))  # past its use (expires after a day)
+    assert await dispatcher(sessions, gateway, clock).dispatch_due() == 1
+    skipped = await reload(sessions, message)
+    assert skipped.status == "skipped"
+    assert "missed while notify was down" in (skipped.status_reason or "")
+    assert sandbox.store.messages() == []

@@ -1,0 +1,199 @@
+"""The clinic's default policy end to end: from appointment events to the SMS the sandbox
+receives, at the expected local times, and replacement on every change."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import pytest_asyncio
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from notify.db import Message
+from notify.dispatcher import Dispatcher
+from notify.sms import TwilioGateway
+from notify.use_cases.scheduling import apply_appointment_change
+from shared.clock import ManualClock
+from shared.contracts.booking import AppointmentSnapshot
+from tests.integration import notify_harness as harness
+from twilio_sandbox import RunningSandbox
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+PARIS = ZoneInfo("Europe/Paris")
+# Clocks went forward in Paris on Sunday 29 March 2026 at 02:00.
+SESSION = datetime(2026, 3, 30, 8, 30, tzinfo=PARIS)
+BOOKED_AT = datetime(2026, 3, 20, 10, 0, tzinfo=PARIS)
+
+
+@pytest_asyncio.fixture
+async def sessions(fresh_database: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    async for made in harness.migrated_sessions(fresh_database):
+        yield made
+
+
+@pytest_asyncio.fixture
+async def sandbox() -> AsyncIterator[RunningSandbox]:
+    async for running in harness.sandbox():
+        yield running
+
+
+@pytest_asyncio.fixture
+async def gateway(fresh_database: str, sandbox: RunningSandbox) -> AsyncIterator[TwilioGateway]:
+    async for made in harness.gateway_for(harness.settings_for(fresh_database, sandbox)):
+        yield made
+
+
+def snapshot(
+    patient_id: uuid.UUID, appointment_id: uuid.UUID, *, version: int, starts_at: datetime,
+    status: str = "booked", numbing_cream_advised: bool = False,
+) -> AppointmentSnapshot:  # fmt: skip
+    return AppointmentSnapshot(
+        appointment_id=appointment_id, version=version, status=status, patient_id=patient_id,
+        plan_id=None, booking_request_id=None, session_number=3, total_sessions=8,
+        treatment="Cellulite mesotherapy", numbing_cream_advised=numbing_cream_advised,
+        practitioner_id=uuid.uuid4(), room_id=uuid.uuid4(), location_id=uuid.uuid4(),
+        location_time_zone="Europe/Paris", starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=45),
+    )  # fmt: skip
+
+
+async def change(
+    sessions: async_sessionmaker[AsyncSession], what: str, event: AppointmentSnapshot, now: datetime
+) -> None:
+    async with sessions.begin() as session:
+        await apply_appointment_change(
+            session, change=what, snapshot=event, clinic=harness.CLINIC, now=now
+        )
+
+
+async def messages_of(
+    sessions: async_sessionmaker[AsyncSession], appointment_id: uuid.UUID
+) -> list[Message]:
+    async with sessions() as session:
+        found = await session.scalars(
+            sa.select(Message)
+            .where(Message.appointment_id == appointment_id)
+            .order_by(Message.due_at, Message.kind)
+        )
+        return list(found)
+
+
+def local(instant: datetime) -> str:
+    return f"{instant.astimezone(PARIS):%a %d %H:%M}"
+
+
+async def test_needle_sensitive_patient_booked_at_0830_the_day_after_the_dst_change(
+    sessions: async_sessionmaker[AsyncSession], gateway: TwilioGateway, sandbox: RunningSandbox
+) -> None:
+    patient_id = await harness.register(sessions, now=BOOKED_AT, needle_sensitive=True)
+    appointment_id = uuid.uuid4()
+    event = snapshot(patient_id, appointment_id, version=1, starts_at=SESSION)
+    await change(sessions, "booked", event, BOOKED_AT)
+
+    planned = {
+        m.kind: (m.status, local(m.due_at), m.status_reason)
+        for m in await messages_of(sessions, appointment_id)
+    }
+    assert planned["confirmation"][:2] == ("pending", "Fri 20 10:00")
+    assert planned["cream_ready"][:2] == ("pending", "Sat 28 08:30")  # CET, two days before
+    assert planned["reminder_24h"][:2] == ("pending", "Sun 29 08:30")  # CEST, same wall time
+    # Apply at 07:00 falls in quiet hours: the evening before says when to apply.
+    assert planned["cream_apply"][:2] == ("pending", "Sun 29 20:30")
+    assert "quiet hours" in (planned["cream_apply"][2] or "")
+    assert planned["reminder_2h"][0] == "skipped"
+    assert "folded into the numbing-cream message" in (planned["reminder_2h"][2] or "")
+
+    clock = ManualClock(BOOKED_AT)
+    dispatcher = Dispatcher(sessions=sessions, gateway=gateway, clock=clock, status_callback=None)
+    received: list[tuple[str, str]] = []
+    for moment in ("2026-03-20 10:00", "2026-03-28 08:30", "2026-03-29 08:30",
+                   "2026-03-29 20:30", "2026-03-30 08:29"):  # fmt: skip
+        clock.set(datetime.fromisoformat(moment).replace(tzinfo=PARIS))
+        await dispatcher.dispatch_due()
+        received += [
+            (local(clock.now()), m.body) for m in sandbox.store.messages()[len(received) :]
+        ]
+    assert [when for when, _ in received] == [
+        "Fri 20 10:00", "Sat 28 08:30", "Sun 29 08:30", "Sun 29 20:30"
+    ]  # fmt: skip
+    bodies = [body for _, body in received]
+    assert "session 3 of 8" in bodies[0]
+    assert "Mon 30 Mar at 08:30" in bodies[0]
+    assert "numbing cream ready" in bodies[1]
+    assert "reminder of your appointment on Mon 30 Mar at 08:30" in bodies[2]
+    assert "apply your numbing cream on Mon 30 Mar at 07:00" in bodies[3]
+    assert all("cellulite" not in body.lower() for body in bodies)  # privacy by default
+
+
+async def test_rescheduled_five_times_leaves_one_set_at_the_final_time(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    patient_id = await harness.register(sessions, now=BOOKED_AT, needle_sensitive=False)
+    appointment_id = uuid.uuid4()
+    now = BOOKED_AT
+    await change(sessions, "booked", snapshot(patient_id, appointment_id, version=1,
+                                              starts_at=SESSION), now)  # fmt: skip
+    final = SESSION
+    for version in range(2, 7):
+        final = SESSION + timedelta(days=version, hours=version)
+        now += timedelta(minutes=1)
+        moved = snapshot(patient_id, appointment_id, version=version, starts_at=final)
+        await change(sessions, "rescheduled", moved, now)
+    # A late, older event changes nothing.
+    await change(sessions, "rescheduled", snapshot(patient_id, appointment_id, version=3,
+                                                   starts_at=SESSION), now)  # fmt: skip
+
+    messages = await messages_of(sessions, appointment_id)
+    live = [m for m in messages if m.status != "replaced"]
+    assert sorted(m.kind for m in live) == ["confirmation", "reminder_24h", "reminder_2h"]
+    assert {m.appointment_version for m in live} == {6}
+    assert {m.session_starts_at for m in live} == {final}
+    [confirmation] = [m for m in live if m.kind == "confirmation"]
+    assert f"{final.astimezone(PARIS):%H:%M}" in confirmation.body
+    assert "moved to" in confirmation.body
+    assert all(m.status == "replaced" for m in messages if m.appointment_version != 6)
+
+
+async def test_a_cancelled_appointment_gets_a_notice_and_nothing_else(
+    sessions: async_sessionmaker[AsyncSession], gateway: TwilioGateway, sandbox: RunningSandbox
+) -> None:
+    patient_id = await harness.register(sessions, now=BOOKED_AT)
+    appointment_id = uuid.uuid4()
+    await change(sessions, "booked", snapshot(patient_id, appointment_id, version=1,
+                                              starts_at=SESSION), BOOKED_AT)  # fmt: skip
+    clock = ManualClock(BOOKED_AT)
+    await Dispatcher(sessions=sessions, gateway=gateway, clock=clock,
+                     status_callback=None).dispatch_due()  # fmt: skip
+    cancelled = snapshot(patient_id, appointment_id, version=2, starts_at=SESSION,
+                         status="cancelled")  # fmt: skip
+    await change(sessions, "cancelled", cancelled, BOOKED_AT + timedelta(hours=1))
+
+    live: dict[str, Any] = {
+        m.kind: m.status
+        for m in await messages_of(sessions, appointment_id)
+        if m.status not in ("replaced", "skipped")  # skipped: decisions recorded at booking
+    }
+    assert live == {"confirmation": "queued", "cancellation": "pending"}
+
+
+async def test_a_late_booking_records_why_each_message_is_folded_or_skipped(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    patient_id = await harness.register(sessions, now=BOOKED_AT, needle_sensitive=True)
+    appointment_id = uuid.uuid4()
+    late = SESSION - timedelta(hours=10, minutes=30)  # Sunday 22:00, in quiet hours
+    await change(sessions, "booked", snapshot(patient_id, appointment_id, version=1,
+                                              starts_at=SESSION), late)  # fmt: skip
+    by_kind = {m.kind: m for m in await messages_of(sessions, appointment_id)}
+    assert by_kind["confirmation"].status == "pending"
+    assert sorted(by_kind["confirmation"].carries) == ["cream_apply", "cream_ready"]
+    assert "Apply it on Mon 30 Mar at 07:00" in by_kind["confirmation"].body
+    for kind in ("cream_ready", "cream_apply", "reminder_24h", "reminder_2h"):
+        assert by_kind[kind].status == "skipped"
+        assert by_kind[kind].status_reason
