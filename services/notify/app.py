@@ -17,7 +17,7 @@ from notify.rate_limit import SegmentRate
 from notify.reconciler import Reconciler
 from notify.settings import NotifySettings
 from notify.sms import TwilioGateway
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock
 from shared.events import TOPICS
 from shared.service import Runtime, Service, ServiceSpec, Worker
 
@@ -86,7 +86,7 @@ def service(settings: NotifySettings | None = None, clock: Clock | None = None) 
             handlers=handlers,
             extra_workers={"dispatch": dispatcher, "reconcile": reconciler},
             resources=twilio,
-            clock=clock or SystemClock(),
+            clock=clock,
         )
     )
 

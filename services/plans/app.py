@@ -10,7 +10,7 @@ from plans.api import patients, plans, protocols
 from plans.db import outbox, processed_event
 from plans.handlers import handlers
 from plans.settings import PlansSettings
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock
 from shared.events import TOPICS
 from shared.service import Service, ServiceSpec
 
@@ -25,9 +25,9 @@ def service(settings: PlansSettings | None = None, clock: Clock | None = None) -
             processed=processed_event,
             migrations=Path(__file__).parent / "migrations",
             routers=[patients.router, protocols.router, plans.router],
-            consumes=[TOPICS["booking"]],
+            consumes=[TOPICS["booking"], TOPICS["notify"]],
             handlers=handlers,
-            clock=clock or SystemClock(),
+            clock=clock,
         )
     )
 

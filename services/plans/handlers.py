@@ -1,4 +1,5 @@
-"""Consumed event type -> use case: the plan follows booking's appointments."""
+"""Consumed event type -> use case: the plan follows booking's appointments, and a
+patient's consent follows their STOP / START replies."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plans.use_cases import appointments
+from plans.use_cases import appointments, patients
 from shared.consumer import Handlers
 from shared.contracts.booking import (
     AppointmentBooked,
@@ -17,6 +18,7 @@ from shared.contracts.booking import (
     AppointmentNoShow,
     AppointmentRescheduled,
 )
+from shared.contracts.notify import SmsConsentChanged
 from shared.events import Event
 from shared.service import Runtime
 
@@ -38,7 +40,11 @@ def handlers(runtime: Runtime) -> Handlers:
             session, appointment=event.data, no_show=False, now=runtime.clock.now()
         )
 
+    async def follow_sms_reply(session: AsyncSession, event: Event[Any]) -> None:
+        await patients.follow_sms_reply(session, change=event.data, now=runtime.clock.now())
+
     return {
+        SmsConsentChanged: follow_sms_reply,
         AppointmentBooked: mark_booked,
         AppointmentConfirmed: mark_booked,
         AppointmentRescheduled: mark_booked,

@@ -6,7 +6,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: A fixed, obviously fake account SID so dev and test credentials are stable across runs.
-DEV_ACCOUNT_SID = "AC" + "5a4d" * 8
+# The same dev credentials notify defaults to, so the two agree out of the box.
+DEV_ACCOUNT_SID = "AC" + "0" * 32
 DEV_AUTH_TOKEN = "sandbox-auth-token"  # noqa: S105 - a dev-only credential, public on purpose
 #: Twilio's documented "magic" sender number for test credentials; used as the sender a
 #: Messaging Service picks, since the sandbox has no real number pool.

@@ -14,6 +14,7 @@ from plans.db import Patient, Plan, PlanSession, outbox
 from plans.domain.lifecycle import PlanStatus, SessionStatus
 from plans.schemas import PatientIn, PatientPatch
 from plans.use_cases.common import Found, Page, announce, paginate
+from shared.contracts.notify import SmsConsentChanged
 from shared.contracts.plans import (
     PatientErased,
     PatientRegistered,
@@ -193,5 +194,28 @@ async def erase_patient(session: AsyncSession, *, patient_id: uuid.UUID, now: da
         session,
         patient_id=patient.id,
         payloads=[*cancelled, PatientErased(patient_id=patient.id)],
+        now=now,
+    )
+
+
+async def follow_sms_reply(
+    session: AsyncSession, *, change: SmsConsentChanged, now: datetime
+) -> None:
+    """The patient texted STOP (or START): their SMS consent follows, recorded as such.
+
+    Replies about a patient unknown here or already erased change nothing.
+    """
+    patient = await session.get(Patient, change.patient_id)
+    if patient is None or patient.erased_at is not None:
+        return
+    consent = not change.opted_out
+    if patient.sms_consent == consent:
+        return
+    await update_patient(
+        session,
+        patient_id=patient.id,
+        changes=PatientPatch(
+            sms_consent=consent, sms_consent_source=f"SMS reply {change.keyword.upper()}"
+        ),
         now=now,
     )

@@ -1,0 +1,129 @@
+"""A patient's SMS replies travel back through the real processes: C confirms, STOP stops."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from devstack.stack import Stack
+from tests.e2e.conftest import eventually
+from tests.e2e.test_plan_to_sms import new_patient, open_requests, sandbox_messages
+
+PARIS = ZoneInfo("Europe/Paris")
+CLINIC_NUMBER = "+15005550006"
+
+
+async def book_first_session(
+    staff: httpx.AsyncClient, stack: Stack, clinic: dict[str, Any], phone: str, hour: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A patient with a medical plan starting in two days and its session 1 booked."""
+    patient = await new_patient(staff, stack, phone)
+    start = datetime.now(PARIS).date() + timedelta(days=2)
+    response = await staff.post(
+        f"{stack.urls['plans']}/v1/plans",
+        json={
+            "patient_id": patient["id"],
+            "protocol_id": clinic["protocol_ids"]["medical"],
+            "areas": ["back"],
+            "start_date": start.isoformat(),
+        },
+    )
+    await staff.post(f"{stack.urls['plans']}/v1/plans/{response.json()['id']}/activate")
+    request = (await open_requests(staff, stack, patient["id"], count=5))[0]
+    response = await staff.post(
+        f"{stack.urls['booking']}/v1/appointments",
+        json={
+            "booking_request_id": request["id"],
+            "practitioner_id": clinic["practitioner_ids"][1],
+            "room_id": clinic["room_ids"][1],
+            "starts_at": datetime.combine(start, time(hour, 0), PARIS).isoformat(),
+        },
+    )
+    assert response.status_code == 201, response.text
+    appointment: dict[str, Any] = response.json()
+    return patient, appointment
+
+
+async def reply(stack: Stack, phone: str, body: str) -> dict[str, Any]:
+    """The patient texts the clinic: the sandbox delivers it to notify's signed webhook."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(
+            f"{stack.urls['sandbox']}/_sandbox/inbound",
+            json={"from": phone, "to": CLINIC_NUMBER, "body": body},
+        )
+    response.raise_for_status()
+    delivered: dict[str, Any] = response.json()
+    assert delivered["webhook_status"] == 200, delivered
+    return delivered
+
+
+async def test_replying_c_confirms_the_appointment_in_booking(
+    stack: Stack, clinic: dict[str, Any], staff: httpx.AsyncClient
+) -> None:
+    phone = "+33610203040"
+    _, appointment = await book_first_session(staff, stack, clinic, phone, hour=11)
+    await eventually(lambda: sandbox_messages(stack, phone), what="the confirmation SMS")
+
+    await reply(stack, phone, "c")
+
+    async def confirmed() -> dict[str, Any] | None:
+        response = await staff.get(f"{stack.urls['booking']}/v1/appointments/{appointment['id']}")
+        found: dict[str, Any] = response.json()
+        return found if found["status"] == "confirmed" else None
+
+    assert (await eventually(confirmed, what="booking to confirm"))["version"] > 1
+
+
+async def test_stop_withdraws_consent_in_plans_and_nothing_more_is_sent(
+    stack: Stack, clinic: dict[str, Any], staff: httpx.AsyncClient
+) -> None:
+    phone = "+33650607080"
+    patient, _ = await book_first_session(staff, stack, clinic, phone, hour=16)
+    await eventually(lambda: sandbox_messages(stack, phone), what="the confirmation SMS")
+    sent_before = len(await sandbox_messages(stack, phone))
+
+    await reply(stack, phone, "STOP")
+
+    async def consent_withdrawn() -> dict[str, Any] | None:
+        response = await staff.get(f"{stack.urls['plans']}/v1/patients/{patient['id']}")
+        found: dict[str, Any] = response.json()
+        return found if found["sms_consent"] is False else None
+
+    record = await eventually(consent_withdrawn, what="plans to record the opt-out")
+    assert record["sms_consent_source"] == "SMS reply STOP"
+
+    # Move the appointment: its new confirmation is planned, and skipped, not sent.
+    requests = await open_requests(staff, stack, patient["id"], count=5)
+    response = await staff.post(
+        f"{stack.urls['booking']}/v1/appointments",
+        json={
+            "booking_request_id": requests[1]["id"],
+            "practitioner_id": clinic["practitioner_ids"][1],
+            "room_id": clinic["room_ids"][1],
+            "starts_at": datetime.combine(
+                datetime.fromisoformat(requests[1]["target_date"]).date(), time(16, 0), PARIS
+            ).isoformat(),
+        },
+    )
+    assert response.status_code == 201, response.text
+
+    async def confirmation_settled() -> dict[str, Any] | None:
+        response = await staff.get(
+            f"{stack.urls['notify']}/v1/messages", params={"appointment_id": appointment_id}
+        )
+        return next(
+            (
+                m
+                for m in response.json()
+                if m["kind"] == "confirmation" and m["status"] != "pending"
+            ),
+            None,
+        )
+
+    appointment_id = response.json()["id"]
+    confirmation = await eventually(confirmation_settled, what="the new confirmation to settle")
+    assert confirmation["status"] == "skipped", confirmation
+    assert len(await sandbox_messages(stack, phone)) == sent_before
