@@ -13,11 +13,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -27,10 +27,10 @@ from shared.events import Event, Payload, dlq_topic, event_type, new_event
 from shared.kafka import ensure_topics, new_consumer, new_producer
 from shared.messaging_tables import add_messaging_tables
 from shared.settings import ServiceSettings
+from tests.kafka_records import Record, header, read_topic
 
 PARTITIONS = 3
 CONSUMER_NAME = "consumer-test"
-Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 class _Settings(ServiceSettings):
@@ -214,34 +214,6 @@ async def harness(fresh_database: str, bootstrap_servers: str) -> AsyncIterator[
     finally:
         await producer.stop()
         await engine.dispose()
-
-
-async def read_topic(bootstrap_servers: str, topic: str) -> list[Record]:
-    """Every record on ``topic`` up to its current end, each partition in offset order."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        tps = partitions(topic)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        records: list[Record] = []
-        async with asyncio.timeout(15):
-            while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-                batches = await consumer.getmany(*tps, timeout_ms=200)
-                for batch in batches.values():
-                    records.extend(batch)
-        return records
-    finally:
-        await consumer.stop()
-
-
-def header(record: Record, name: str) -> str:
-    values: list[bytes] = [value for key, value in record.headers if key == name]
-    assert len(values) == 1, f"header {name} appears {len(values)} times"
-    return values[0].decode()
 
 
 async def eventually(

@@ -15,11 +15,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, TypeAlias
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -31,6 +31,7 @@ from shared.kafka import ensure_topics, new_producer
 from shared.messaging_tables import add_messaging_tables
 from shared.outbox import OutboxRelay, add_events
 from shared.settings import ServiceSettings
+from tests.kafka_records import Record, header, read_topic
 
 PARTITIONS = 3
 SOURCE = "/tests/outbox"
@@ -118,37 +119,6 @@ async def producer(bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
     await kafka.start()
     yield kafka
     await kafka.stop()
-
-
-Record: TypeAlias = ConsumerRecord[bytes, bytes]
-
-
-async def read_topic(bootstrap_servers: str, topic: str) -> list[Record]:
-    """Every record on ``topic`` up to its current end, each partition in offset order."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
-        records: list[Record] = []
-        async with asyncio.timeout(15):
-            while [p for p in partitions if await consumer.position(p) < end[p]]:
-                batches = await consumer.getmany(*partitions, timeout_ms=200)
-                for batch in batches.values():
-                    records.extend(batch)
-        return records
-    finally:
-        await consumer.stop()
-
-
-def header(record: Record, name: str) -> str:
-    values: list[bytes] = [value for key, value in record.headers if key == name]
-    assert len(values) == 1, f"header {name} appears {len(values)} times"
-    return values[0].decode()
 
 
 def sequences(records: Sequence[Record]) -> dict[str, list[int]]:
