@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test install lint typecheck unit integration e2e token time clean
+.PHONY: dev test install browser lint typecheck unit integration e2e token time clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,24 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# The browser tests drive Debian's chromium through Playwright; no browser is downloaded.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && apt-get install -y chromium; \
+	  else \
+	    echo "error: $(CHROMIUM) is missing and the browser tests need it." >&2; \
+	    echo "       Install Debian's chromium as root: sudo apt-get update && sudo apt-get install -y chromium" >&2; \
+	    echo "       (never 'playwright install': the tests use the system browser)" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
 dev: install
 	$(BIN)/python -m devstack
 
-test: install lint typecheck
+test: install browser lint typecheck
 	$(BIN)/pytest
 
 lint: install
@@ -36,7 +50,7 @@ unit: install
 integration: install
 	$(BIN)/pytest tests/integration
 
-e2e: install
+e2e: install browser
 	$(BIN)/pytest tests/e2e
 
 # A staff token for the dev secret: make token ROLE=staff

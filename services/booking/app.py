@@ -11,6 +11,7 @@ from booking.db import outbox, processed_event
 from booking.handlers import handlers
 from booking.settings import BookingSettings
 from booking.sweeper import SWEEP, sweeper
+from booking.web import router as web_router
 from shared.clock import Clock, SystemClock
 from shared.events import TOPICS
 from shared.service import Service, ServiceSpec
@@ -31,6 +32,7 @@ def service(settings: BookingSettings | None = None, clock: Clock | None = None)
                 appointments.router,
                 schedule.router,
                 self_booking.router,
+                web_router,
             ],
             consumes=[TOPICS["plans"], TOPICS["notify"]],
             handlers=handlers,

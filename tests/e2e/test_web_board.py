@@ -1,0 +1,242 @@
+"""The staff day board in a real Chromium, and the staff accounts that sign in to it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+
+from shared.auth import Role
+from tests.e2e.conftest import eventually
+
+if TYPE_CHECKING:
+    from devstack.stack import Stack
+    from tests.e2e.web_fixtures import Scenes
+
+pytest_plugins = ["tests.e2e.web_fixtures"]
+
+PASSWORD = "correct horse battery staple"
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@pytest.fixture(scope="module")
+def desk_account(web_stack: Stack) -> str:
+    """The first admin, created with the CLI as an operator would (password on stdin)."""
+    email = "Front.Desk@clinic.example"
+    env = {k: v for k, v in web_stack.env.items() if k != "STAFF_PASSWORD"}
+    created = subprocess.run(
+        [sys.executable, "-m", "booking.web.accounts", "create", "--email", email,
+         "--role", "admin", "--name", "Front desk"],
+        input=PASSWORD + "\n", env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    assert PASSWORD not in created.stdout + created.stderr
+    return email.lower()
+
+
+#: UTC offsets, in hours, of zones to put a location in where it is office hours now.
+ZONES = {-10: "Pacific/Honolulu", -8: "America/Los_Angeles", -5: "America/New_York",
+         -3: "America/Sao_Paulo", 0: "Atlantic/Reykjavik", 1: "Africa/Lagos",
+         3: "Europe/Moscow", 4: "Asia/Dubai", 7: "Asia/Bangkok", 9: "Asia/Tokyo",
+         10: "Australia/Brisbane", 12: "Pacific/Auckland", 13: "Pacific/Tongatapu"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def day_location(web_stack: Stack) -> dict[str, str]:
+    """A location where it is daytime right now, with a practitioner and a room: the
+    board test books a session that starts within a minute and runs it (booking's clock
+    is the wall clock, so the session must really start)."""
+    now, paris_day = datetime.now(UTC), datetime.now(PARIS).date()
+    for zone in ZONES.values():
+        local = now.astimezone(ZoneInfo(zone))
+        # Windows are Paris dates from the plan's start (today): stay inside them.
+        if 9 <= local.hour < 17 and paris_day <= local.date() <= paris_day + timedelta(days=1):
+            break
+    else:
+        pytest.fail(f"no zone in {sorted(ZONES.values())} has office hours now")
+    headers = {"Authorization": f"Bearer {web_stack.staff_token()}"}
+    booking = web_stack.urls["booking"]
+    with httpx.Client(headers=headers, timeout=10) as client:
+
+        def post(path: str, body: dict[str, Any]) -> str:
+            response = client.post(f"{booking}{path}", json=body)
+            response.raise_for_status()
+            created: str = response.json()["id"]
+            return created
+
+        location = post("/v1/locations", {"name": "Night Shift Clinic", "time_zone": zone})
+        practitioner = post(
+            "/v1/practitioners",
+            {"location_id": location, "full_name": "Dr Ana Daylight", "indications": ["cellulite"]},
+        )
+        room = post("/v1/rooms", {"location_id": location, "name": "Room D"})
+    return {"id": location, "practitioner_id": practitioner, "room_id": room, "zone": zone}
+
+
+async def sign_in(page: Page, url: str, email: str) -> None:
+    await page.goto(f"{url}/board")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Day board")).to_be_visible()
+
+
+async def book_in_a_minute(
+    scenes: Scenes, patient_id: str, place: dict[str, str]
+) -> dict[str, Any]:
+    booking = scenes.stack.urls["booking"]
+
+    async def first_request() -> list[dict[str, Any]] | None:
+        found = await scenes.staff.get(
+            f"{booking}/v1/booking-requests", params={"patient_id": patient_id, "status": "open"}
+        )
+        return [r for r in found.json() if r["session_number"] == 1] or None
+
+    [request] = await eventually(first_request, what="session 1's booking request")
+    starts_at = (datetime.now(UTC) + timedelta(seconds=45)).replace(microsecond=0)
+    response = await scenes.staff.post(
+        f"{booking}/v1/appointments",
+        json={"booking_request_id": request["id"], "practitioner_id": place["practitioner_id"],
+              "room_id": place["room_id"], "starts_at": starts_at.isoformat()},
+    )  # fmt: skip
+    assert response.status_code == 201, response.text
+    appointment: dict[str, Any] = response.json()
+    return appointment
+
+
+async def test_staff_sign_in_check_the_patient_in_and_complete_the_session_from_the_board(
+    scenes: Scenes, desk_account: str, day_location: dict[str, str]
+) -> None:
+    stack, staff = scenes.stack, scenes.staff
+    phone = scenes.new_phone()
+    # Her confirmation SMS will not get through: the board must show it needs a call.
+    async with httpx.AsyncClient() as client:
+        flagged = await client.post(
+            f"{stack.urls['sandbox']}/_sandbox/numbers",
+            json={"number": phone, "undeliverable": True},
+        )
+        flagged.raise_for_status()
+    patient_id, plan_id = await scenes.patient_with_plan(
+        name="Odile Checkin", phone=phone, start_in_days=0
+    )
+    await scenes.patient_with_plan(name="Victor Worklist", phone=scenes.new_phone())
+    appointment = await book_in_a_minute(scenes, patient_id, day_location)
+
+    async def undelivered() -> list[Any] | None:
+        found = await staff.get(f"{stack.urls['notify']}/v1/messages/attention")
+        return [m for m in found.json() if m["patient_id"] == patient_id] or None
+
+    await eventually(undelivered, within=30, what="the undelivered confirmation in notify")
+
+    context, page = await scenes.new_page(scenes.desktop)
+    try:
+        await sign_in(page, stack.urls["booking"], desk_account)
+        assert "token" not in page.url
+        assert "access_token" in (await page.evaluate("sessionStorage.getItem('mesocycle.staff')"))
+        await page.get_by_label("Location").select_option(label="Night Shift Clinic")
+        column = page.get_by_role("region", name="Dr Ana Daylight")
+        card = column.get_by_role("article", name=re.compile("^Odile Checkin"))
+        await expect(card).to_contain_text("Session 1 of 10")
+        await expect(card.get_by_text("Numbing cream")).to_be_visible()
+        await expect(card.get_by_text("Confirmation SMS: undelivered")).to_be_visible()
+        await expect(page.locator("#worklist")).to_contain_text("Victor Worklist")
+        await expect(page.locator("#attention")).to_contain_text("Odile Checkin")
+
+        # The patient confirms by SMS meanwhile: the board shows it without a reload.
+        confirmed = await staff.post(
+            f"{stack.urls['booking']}/v1/appointments/{appointment['id']}/confirm"
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        await expect(card.get_by_text("Confirmed", exact=True)).to_be_visible()
+        await scenes.screenshot(page, "board-desktop")
+
+        await card.get_by_role("button", name="Check in: Odile Checkin").click()
+        await expect(card.get_by_text("Checked in", exact=True)).to_be_visible()
+        starts_at = datetime.fromisoformat(appointment["starts_at"])
+        await asyncio.sleep(max(0.0, (starts_at - datetime.now(UTC)).total_seconds() + 1))
+        await card.get_by_role("button", name="Complete: Odile Checkin").click()
+        await expect(card.get_by_text("Completed", exact=True)).to_be_visible()
+        await expect(page.get_by_role("status")).to_contain_text("Odile Checkin: complete done")
+    finally:
+        await context.close()
+
+    async def progressed() -> dict[str, Any] | None:
+        found = await staff.get(f"{stack.urls['plans']}/v1/plans/{plan_id}/progress")
+        progress: dict[str, Any] = found.json()
+        return progress if progress["completed"] == 1 else None
+
+    progress = await eventually(progressed, what="the plan's progress to count session 1")
+    assert progress["open"] == 9
+
+
+async def test_the_board_at_phone_width_and_signing_out(scenes: Scenes, desk_account: str) -> None:
+    context, page = await scenes.new_page(scenes.phone)
+    try:
+        await sign_in(page, scenes.stack.urls["booking"], desk_account)
+        await expect(page.locator("#worklist li").first).to_be_visible()
+        await scenes.screenshot(page, "board-phone")
+        await page.get_by_role("button", name="Sign out").click()
+        await expect(page.get_by_role("heading", name="Staff sign-in")).to_be_visible()
+        assert await page.evaluate("sessionStorage.getItem('mesocycle.staff')") is None
+        await scenes.screenshot(page, "board-phone-sign-in")
+    finally:
+        await context.close()
+
+
+async def test_sign_in_refuses_wrong_passwords_alike_and_only_admins_add_accounts(
+    scenes: Scenes, desk_account: str
+) -> None:
+    booking = scenes.stack.urls["booking"]
+    async with httpx.AsyncClient(timeout=10) as client:
+        for email in (desk_account, "nobody@clinic.example"):
+            refused = await client.post(
+                f"{booking}/v1/auth/login", json={"email": email, "password": "wrong password"}
+            )
+            assert refused.status_code == 401
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert refused.json()["detail"] == "the email or the password is wrong"
+        signed_in = await client.post(
+            f"{booking}/v1/auth/login", json={"email": desk_account.upper(), "password": PASSWORD}
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        assert signed_in.json()["role"] == "admin"
+        desk = {"Authorization": f"Bearer {scenes.stack.staff_token(Role.STAFF)}"}
+        account = {"email": "new@clinic.example", "display_name": "New", "role": "staff",
+                   "password": "a long enough password"}  # fmt: skip
+        forbidden = await client.post(f"{booking}/v1/staff-accounts", json=account, headers=desk)
+        assert forbidden.status_code == 403
+        admin = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+        practitioner = {**account, "email": "p@clinic.example", "role": "practitioner"}
+        unnamed = await client.post(
+            f"{booking}/v1/staff-accounts", json=practitioner, headers=admin
+        )
+        assert unnamed.status_code == 422
+        created = await client.post(f"{booking}/v1/staff-accounts", json=account, headers=admin)
+        assert created.status_code == 201, created.text
+        assert "password" not in created.text
+        again = await client.post(f"{booking}/v1/staff-accounts", json=account, headers=admin)
+        assert again.status_code == 409
+
+
+async def test_sign_in_is_rate_limited_per_email(scenes: Scenes) -> None:
+    booking = scenes.stack.urls["booking"]
+    attempt = {"email": f"guess-{os.getpid()}@clinic.example", "password": "guess"}
+    answers: list[int] = []
+    async with httpx.AsyncClient(timeout=10) as client:
+        # Counted per minute: 10 refusals, then 429 (up to 20 if a minute turned meanwhile).
+        while 429 not in answers and len(answers) < 25:
+            response = await client.post(f"{booking}/v1/auth/login", json=attempt)
+            answers.append(response.status_code)
+    assert answers[-1] == 429, answers
+    assert set(answers[:-1]) == {401}
+    assert 10 <= len(answers) - 1 <= 20
+    assert "Retry-After" in response.headers
