@@ -2,36 +2,43 @@
 next to the same machine's raw PostgreSQL insert rate.
 
     .venv/bin/python -m bench.booking_reservations [--reservations 4000] [--clients 32]
+        [--workers 2]
 
 Uses DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS when set, else starts the embedded
-PostgreSQL and Tansu like `make dev`. The service runs in this process (its FastAPI app
-over httpx's ASGI transport, no socket), with its real database, constraints and outbox;
-each reservation is one POST /v1/appointments that succeeds (distinct free slots), so the
-figure is the cost of a booking: checks, exclusion constraints, event in the outbox.
+PostgreSQL and Tansu like `make dev`. The service runs as it does in production: uvicorn
+(uvloop, httptools) with ``--workers`` processes, each with its relay, consumers and
+sweeper, its real database, constraints and outbox. The load generator is this process,
+an aiohttp client over loopback HTTP; each reservation is one POST /v1/appointments that
+succeeds (distinct free slots), so the figure is the cost of a booking: checks, exclusion
+constraints, event in the outbox.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
 from booking.app import service
-from booking.settings import BookingSettings
-from devstack.infra import kafka_broker, postgres_server
+from devstack.infra import free_port, kafka_broker, postgres_server
 from shared.auth import Role, issue_staff_token
-from shared.clock import ManualClock
 from shared.db import create_database_if_missing, drop_database
 from shared.migrate import upgrade
 from shared.settings import DEV_JWT_SECRET
@@ -96,7 +103,7 @@ async def seed(dsn: str, count: int, first_day: date) -> list[dict[str, Any]]:
 
 
 async def reserve_all(
-    client: httpx.AsyncClient, bookings: list[dict[str, Any]], clients: int
+    client: aiohttp.ClientSession, url: str, bookings: list[dict[str, Any]], clients: int
 ) -> tuple[float, list[float], int]:
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     for booking in bookings:
@@ -109,14 +116,52 @@ async def reserve_all(
         while not queue.empty():
             body = queue.get_nowait()
             started = time.perf_counter()
-            response = await client.post("/v1/appointments", json=body)
+            async with client.post(url, json=body) as response:
+                await response.read()
+                status = response.status
             latencies.append(time.perf_counter() - started)
-            if response.status_code != 201:
+            if status != 201:
                 failures += 1
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(clients)))
     return time.perf_counter() - started, latencies, failures
+
+
+@contextlib.contextmanager
+def serving(url: str, servers: str, workers: int, pool_size: int, log: Path) -> Iterator[str]:
+    """The booking service under uvicorn in processes of its own; yields its base URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "BOOKING_DATABASE_URL": url,
+        "KAFKA_BOOTSTRAP_SERVERS": servers,
+        "BOOKING_DB_POOL_SIZE": str(pool_size),
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [
+        sys.executable, "-m", "uvicorn", "booking.app:create_app", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"booking did not start; see {log}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 async def raw_inserts(dsn: str, count: int, clients: int) -> float:
@@ -147,58 +192,60 @@ async def raw_inserts(dsn: str, count: int, clients: int) -> float:
         await pool.close()
 
 
-async def run(server_url: str, servers: str, count: int, clients: int) -> None:
+async def load(
+    base: str, bookings: list[dict[str, Any]], clients: int
+) -> tuple[float, list[float], int]:
+    token = issue_staff_token(
+        DEV_JWT_SECRET, subject="bench", role=Role.STAFF, now=datetime.now(UTC)
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(base, headers=headers, connector=connector) as client:
+        await reserve_all(client, "/v1/appointments", bookings[: clients * 4], clients)  # warm up
+        return await reserve_all(client, "/v1/appointments", bookings[clients * 4 :], clients)
+
+
+def run(
+    server_url: str, servers: str, count: int, clients: int, workers: int, scratch: Path
+) -> None:
     url = (
         make_url(server_url)
         .set(drivername="postgresql+asyncpg", database=f"bench_booking_{uuid.uuid4().hex[:6]}")
         .render_as_string(hide_password=False)
     )
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    await create_database_if_missing(url)
+    asyncio.run(create_database_if_missing(url))
     try:
-        migrations = service().spec.migrations
-        await upgrade(migrations, url)
-        now = datetime(2026, 1, 5, 6, tzinfo=UTC)
-        bookings = await seed(dsn, count, first_day=now.date() + timedelta(days=1))
-        settings = BookingSettings.model_validate(
-            {"database_url": url, "kafka_bootstrap_servers": servers, "db_pool_size": clients}
-        )
-        app = service(settings, clock=ManualClock(now)).app(workers=())
-        token = issue_staff_token(
-            DEV_JWT_SECRET, subject="bench", role=Role.STAFF, now=datetime.now(UTC)
-        )
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            headers = {"Authorization": f"Bearer {token}"}
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://booking", headers=headers, timeout=30
-            ) as client:
-                await reserve_all(client, bookings[: clients * 2], clients)  # warm up
-                elapsed, latencies, failures = await reserve_all(
-                    client, bookings[clients * 2 :], clients
-                )
+        asyncio.run(upgrade(service().spec.migrations, url))
+        first_day = datetime.now(PARIS).date() + timedelta(days=2)
+        bookings = asyncio.run(seed(dsn, count, first_day=first_day))
+        pool_size = max(4, clients // workers)
+        with serving(url, servers, workers, pool_size, scratch / "booking.log") as base:
+            elapsed, latencies, failures = asyncio.run(load(base, bookings, clients))
         done = len(latencies)
-        raw = await raw_inserts(dsn, count, clients)
+        raw = asyncio.run(raw_inserts(dsn, count, clients))
+        print(f"booking under uvicorn, {workers} worker process(es); load from another process")
         print(f"reservations: {done} by {clients} clients in {elapsed:.2f} s, {failures} failed")
         print(f"  {done / elapsed:.0f} reservations/s")
         print(f"  p50 {statistics.median(latencies) * 1000:.1f} ms, "
               f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms")  # fmt: skip
         print(f"raw PostgreSQL single-row inserts, {clients} connections: {raw:.0f} rows/s")
     finally:
-        await drop_database(url)
+        asyncio.run(drop_database(url))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reservations", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as scratch,
         postgres_server(Path(scratch) / "postgres") as server_url,
         kafka_broker(Path(scratch) / "broker.log") as servers,
     ):
-        asyncio.run(run(server_url, servers, args.reservations, args.clients))
+        run(server_url, servers, args.reservations, args.clients, args.workers, Path(scratch))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def handlers(runtime: Runtime) -> Handlers:
         )
 
     async def move_windows(session: AsyncSession, event: Event[Any]) -> None:
-        await requests.move_windows(session, change_=event.data)
+        await requests.move_windows(session, change_=event.data, settings=settings, now=clock.now())
 
     async def withdraw_windows(session: AsyncSession, event: Event[Any]) -> None:
         await requests.withdraw_windows(session, withdrawn=event.data, now=clock.now())
@@ -49,7 +49,9 @@ def handlers(runtime: Runtime) -> Handlers:
         await requests.cancel_plan(session, cancelled=event.data, now=clock.now())
 
     async def confirm_by_reply(session: AsyncSession, event: Event[Any]) -> None:
-        await patients.confirm_by_reply(session, reply=event.data, now=clock.now())
+        await patients.confirm_by_reply(
+            session, reply=event.data, settings=settings, now=clock.now()
+        )
 
     async def invite_to_reschedule(session: AsyncSession, event: Event[Any]) -> None:
         await patients.invite_to_reschedule(

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -20,7 +21,10 @@ class BookingSettings(ServiceSettings):
     buffer_after_minutes: int = 10
     #: What a scheduled cycle leads to: a self-booking link texted to the patient (invite),
     #: or a slot held by booking itself for the patient to confirm (auto).
-    booking_mode: Literal["invite", "auto"] = "invite"
+    #: Read from ``BOOKING_MODE`` (not the prefix-doubled ``BOOKING_BOOKING_MODE``).
+    booking_mode: Literal["invite", "auto"] = Field(
+        "invite", validation_alias=AliasChoices("BOOKING_MODE", "booking_mode")
+    )
     #: Slot search: start times on this grid, not sooner than the notice, not beyond the horizon.
     slot_granularity_minutes: int = 15
     minimum_notice_hours: int = 2

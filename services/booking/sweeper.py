@@ -6,8 +6,8 @@ import asyncio
 import logging
 
 from booking.settings import BookingSettings
-from booking.use_cases.reservations import expire_holds
 from booking.use_cases.self_booking import forget_old_hits
+from booking.use_cases.steps import expire_holds
 from shared.service import Runtime, Worker
 
 log = logging.getLogger(__name__)

@@ -12,17 +12,20 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 import sqlalchemy as sa
 
 from booking.app import service
 from booking.db import outbox
+from booking.handlers import handlers
 from booking.settings import BookingSettings
 from booking.use_cases.requests import open_booking_requests
 from shared.auth import Role, issue_staff_token
 from shared.clock import ManualClock
 from shared.contracts.plans import CycleScheduled, SessionWindow
+from shared.events import Payload, new_event
 from shared.migrate import upgrade
 from shared.service import Runtime
 from shared.settings import DEV_JWT_SECRET
@@ -99,10 +102,10 @@ class Booking:
             )
         return cycle
 
-    async def requests(self, cycle: CycleScheduled) -> list[dict[str, Any]]:
-        response = await self.client.get(
-            "/v1/booking-requests", params={"plan_id": str(cycle.plan_id)}
-        )
+    async def requests(self, cycle: CycleScheduled | str) -> list[dict[str, Any]]:
+        """The booking requests of a cycle (or of a plan, by id), in session order."""
+        plan_id = cycle if isinstance(cycle, str) else str(cycle.plan_id)
+        response = await self.client.get("/v1/booking-requests", params={"plan_id": plan_id})
         assert response.status_code == 200, response.text
         found: list[dict[str, Any]] = response.json()
         return found
@@ -116,6 +119,27 @@ class Booking:
         return [
             {"type": t, **d} for t, d in rows if t.endswith(type_suffix)
         ]  # fmt: skip
+
+    async def apply(self, payload: Payload) -> None:
+        """An event of plans or notify, applied through booking's own handler for it (in
+        one transaction, as the consumer does)."""
+        handler = handlers(self.runtime)[type(payload)]
+        key = str(getattr(payload, "patient_id", ""))
+        event = new_event(payload, source="/tests", key=key, now=self.clock.now())
+        async with self.runtime.sessions.begin() as session:
+            await handler(session, event)
+
+    async def patient_link(self, request_id: str) -> dict[str, str]:
+        """Staff text the patient a link; the headers the patient's page sends with it."""
+        response = await self.post(f"/v1/booking-requests/{request_id}/invitations")
+        assert response.status_code == 201, response.text
+        invitation = (await self.events("booking_invitation_issued.v1"))[-1]
+        return {"X-Patient-Token": token_of(invitation["link_url"])}
+
+
+def token_of(link_url: str) -> str:
+    """The token a self-booking link carries."""
+    return parse_qs(urlparse(link_url).query)["token"][0]
 
 
 def settings_for(database_url: str, bootstrap_servers: str, **extra: Any) -> BookingSettings:

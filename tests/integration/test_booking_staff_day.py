@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from booking.use_cases.reservations import expire_holds
+from booking.use_cases.steps import expire_holds
 from shared.auth import Role
 from tests.integration.booking_harness import Booking, running_booking
 from tests.integration.test_booking_lifecycle import at

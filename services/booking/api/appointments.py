@@ -15,7 +15,7 @@ from booking.api.idempotent import create_once
 from booking.db import Appointment
 from booking.domain.lifecycle import Action
 from booking.schemas import AppointmentIn, AppointmentOut, MovedOut, MoveIn, ShiftOut, TransitionIn
-from booking.use_cases import moves, reservations
+from booking.use_cases import moves, next_session, reservations
 from booking.use_cases.records import get_or_404
 from shared.api import DeskDep, RuntimeDep, StaffDep
 from shared.auth import Role
@@ -51,7 +51,7 @@ async def book_appointment(
     )
 
     async def create() -> AppointmentOut:
-        appointment = await reservations.reserve(
+        appointment = await next_session.book(
             session,
             choice=choice,
             settings=settings,
@@ -139,6 +139,7 @@ async def change(
     appointment_id: uuid.UUID,
     step: str,
     runtime: RuntimeDep,
+    settings: SettingsDep,
     user: StaffDep,
     body: TransitionIn | None = None,
 ) -> AppointmentOut:
@@ -155,10 +156,11 @@ async def change(
                 raise Problem(403, "Forbidden", f"a practitioner may not {step} appointments")
             current = await get_or_404(session, Appointment, appointment_id, "appointment")
             own_practitioner(user, current.practitioner_id)
-        appointment = await reservations.change(
+        appointment = await next_session.take_step(
             session,
             appointment_id=appointment_id,
             action=action,
+            settings=settings,
             now=runtime.clock.now(),
             by=staff_name(user),
             reason=body.reason,

@@ -29,7 +29,7 @@ from booking.schemas import (
     ShiftOut,
     SlotOut,
 )
-from booking.use_cases import availability, moves, reservations
+from booking.use_cases import availability, moves, next_session, reservations, steps
 from booking.use_cases.requests import list_booking_requests
 from booking.use_cases.self_booking import count_hit, patient_of_link
 from shared.api import RuntimeDep
@@ -134,16 +134,17 @@ async def hold(
 
 @router.post("/appointments/{appointment_id}/confirm")
 async def confirm(
-    appointment_id: uuid.UUID, runtime: RuntimeDep, patient_id: PatientDep
+    appointment_id: uuid.UUID, runtime: RuntimeDep, settings: SettingsDep, patient_id: PatientDep
 ) -> AppointmentOut:
     """A held slot becomes booked (if the hold still stands); a booked one, confirmed."""
     async with runtime.sessions.begin() as session:
-        current = await reservations.locked_appointment(session, appointment_id, patient_id)
+        current = await steps.locked_appointment(session, appointment_id, patient_id)
         action = Action.BOOK if current.status == "held" else Action.CONFIRM
-        appointment = await reservations.change(
+        appointment = await next_session.take_step(
             session,
             appointment_id=appointment_id,
             action=action,
+            settings=settings,
             now=runtime.clock.now(),
             by=PATIENT,
             patient_id=patient_id,
@@ -157,7 +158,7 @@ async def cancel(
 ) -> AppointmentOut:
     """Cancel, unless the session is closer than the clinic's cut-off (then call)."""
     async with runtime.sessions.begin() as session:
-        appointment = await reservations.change(
+        appointment = await steps.change(
             session,
             appointment_id=appointment_id,
             action=Action.CANCEL,

@@ -15,7 +15,7 @@ from booking.db import (
     ACTIVE_STATUSES,
     Appointment,
     BookingRequest,
-    Location,
+    Instant,
     Practitioner,
     Room,
     TimeOff,
@@ -33,6 +33,8 @@ from booking.domain.availability import (
     wall_clock,
 )
 from booking.settings import BookingSettings
+from booking.use_cases import resource_cache
+from booking.use_cases.resource_cache import LocationInfo
 from shared.problems import Unprocessable
 
 
@@ -40,7 +42,7 @@ from shared.problems import Unprocessable
 class Clinic:
     """One location's practitioners and rooms as availability needs them."""
 
-    location: Location
+    location: LocationInfo
     practitioners: list[Resource]
     rooms: list[Resource]
 
@@ -48,7 +50,7 @@ class Clinic:
 async def load_clinic(
     session: AsyncSession,
     *,
-    location: Location,
+    location: LocationInfo,
     practitioner_ids: Sequence[uuid.UUID],
     room_ids: Sequence[uuid.UUID],
     span: Interval,
@@ -56,19 +58,36 @@ async def load_clinic(
 ) -> Clinic:
     """Hours, time off and (``with_taken``) taken time of these resources over ``span``."""
     ids = [location.id, *practitioner_ids, *room_ids]
-    hours: dict[uuid.UUID, list[WeeklyHours]] = {}
-    for row in await session.scalars(
-        sa.select(WorkingHours).where(WorkingHours.resource_id.in_(ids))
-    ):
-        hours.setdefault(row.resource_id, []).append(
-            WeeklyHours(row.weekday, row.opens, row.closes)
-        )
-    away: dict[uuid.UUID, list[Interval]] = {}
-    time_off = sa.select(TimeOff).where(
+    # Weekly hours and time off in one round trip: the booking path runs this each time.
+    no_time = sa.cast(sa.null(), Instant)
+    no_clock = sa.cast(sa.null(), sa.Time)
+    hours_rows = sa.select(
+        WorkingHours.resource_id,
+        WorkingHours.weekday,
+        WorkingHours.opens,
+        WorkingHours.closes,
+        no_time.label("starts_at"),
+        no_time.label("ends_at"),
+    ).where(WorkingHours.resource_id.in_(ids))
+    away_rows = sa.select(
+        TimeOff.resource_id,
+        sa.cast(sa.null(), sa.SmallInteger),
+        no_clock,
+        no_clock,
+        TimeOff.starts_at,
+        TimeOff.ends_at,
+    ).where(
         TimeOff.resource_id.in_(ids), TimeOff.starts_at < span.end, TimeOff.ends_at > span.start
     )
-    for leave in await session.scalars(time_off):
-        away.setdefault(leave.resource_id, []).append(Interval(leave.starts_at, leave.ends_at))
+    hours: dict[uuid.UUID, list[WeeklyHours]] = {}
+    away: dict[uuid.UUID, list[Interval]] = {}
+    for row in await session.execute(sa.union_all(hours_rows, away_rows)):
+        if row.weekday is not None:
+            hours.setdefault(row.resource_id, []).append(
+                WeeklyHours(row.weekday, row.opens, row.closes)
+            )
+        else:
+            away.setdefault(row.resource_id, []).append(Interval(row.starts_at, row.ends_at))
     taken: dict[uuid.UUID, list[Interval]] = {}
     busy = sa.select(
         Appointment.practitioner_id,
@@ -145,8 +164,7 @@ async def find_slots(
         return []
     offers: list[Offer] = []
     for location_id in sorted({p.location_id for p in practitioners}):
-        location = await session.get(Location, location_id)
-        assert location is not None  # a foreign key
+        location = await resource_cache.location(session, location_id)
         rooms = list(
             await session.scalars(sa.select(Room.id).where(Room.location_id == location_id))
         )
@@ -165,7 +183,7 @@ async def find_slots(
 
 
 def _search(
-    request: BookingRequest, location: Location, settings: BookingSettings, now: datetime
+    request: BookingRequest, location: LocationInfo, settings: BookingSettings, now: datetime
 ) -> Search:
     return Search(
         first_day=request.earliest_date,

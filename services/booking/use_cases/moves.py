@@ -15,13 +15,8 @@ from booking.domain.course import CourseDoesNotFit, Placement, Shift, move_sessi
 from booking.domain.lifecycle import Action, InvalidTransition, Status, next_status
 from booking.settings import BookingSettings
 from booking.use_cases.records import announce, get_or_404
-from booking.use_cases.reservations import (
-    Choice,
-    check_choice,
-    claim_time,
-    locked_appointment,
-    window_of,
-)
+from booking.use_cases.reservations import Choice, check_choice, claim_time, window_of
+from booking.use_cases.steps import hours, locked_appointment
 from shared.contracts.booking import AppointmentRescheduled
 from shared.problems import Conflict, Unprocessable
 
@@ -66,7 +61,7 @@ async def reschedule(
     cutoff = timedelta(hours=settings.patient_change_cutoff_hours)
     if patient_id is not None and appointment.starts_at - now < cutoff:
         raise Conflict(
-            f"an appointment cannot be moved online less than {cutoff} before it; "
+            f"an appointment cannot be moved online less than {hours(cutoff)} before it; "
             "please call the clinic"
         )
     if appointment.booking_request_id is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from booking.db import Appointment, BookingRequest, Patient, PatientLink
 from booking.domain.lifecycle import Action, Status
 from booking.settings import BookingSettings
 from booking.use_cases.invitations import issue_invitation
-from booking.use_cases.reservations import change
+from booking.use_cases.next_session import take_step
 from shared.contracts.notify import ConfirmationReceived, MessageStatusChanged, RescheduleRequested
 from shared.contracts.plans import PatientContact
 from shared.db import upsert
@@ -27,10 +28,17 @@ async def keep_patient(session: AsyncSession, *, contact: PatientContact) -> Non
         "time_zone": contact.time_zone,
         "needle_sensitive": contact.needle_sensitive,
     }
-    await upsert(session, Patient, key={"id": contact.patient_id}, values=values)
+    # An erased patient stays erased: a late or redelivered update brings no name back.
+    await upsert(
+        session,
+        Patient,
+        key={"id": contact.patient_id},
+        values=values,
+        where=Patient.erased.is_(False),
+    )
 
 
-async def erase_patient(session: AsyncSession, *, patient_id: object) -> None:
+async def erase_patient(session: AsyncSession, *, patient_id: uuid.UUID) -> None:
     """Forget who the patient is (the appointments stay, nameless) and revoke their links."""
     await session.execute(
         sa.update(Patient).where(Patient.id == patient_id).values(full_name="", erased=True)
@@ -55,7 +63,11 @@ async def record_message_status(session: AsyncSession, *, status: MessageStatusC
 
 
 async def confirm_by_reply(
-    session: AsyncSession, *, reply: ConfirmationReceived, now: datetime
+    session: AsyncSession,
+    *,
+    reply: ConfirmationReceived,
+    settings: BookingSettings,
+    now: datetime,
 ) -> None:
     """The patient replied "C": a held slot becomes booked, a booked one confirmed. A reply
     about an older version (the appointment moved since) confirms nothing."""
@@ -73,7 +85,14 @@ async def confirm_by_reply(
         return
     if action is Action.BOOK and appointment.hold_expires_at and appointment.hold_expires_at <= now:
         return
-    await change(session, appointment_id=appointment.id, action=action, now=now, by="patient")
+    await take_step(
+        session,
+        appointment_id=appointment.id,
+        action=action,
+        settings=settings,
+        now=now,
+        by="patient",
+    )
 
 
 async def invite_to_reschedule(

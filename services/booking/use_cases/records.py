@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.db import Appointment, BookingRequest, Location, outbox
+from booking.db import Appointment, BookingRequest, outbox
 from booking.domain.lifecycle import Action
+from booking.use_cases import resource_cache
 from shared.contracts import booking as contract
-from shared.events import new_event
-from shared.outbox import add_events
+from shared.events import Event, new_event
+from shared.outbox import CHANNEL
 from shared.problems import NotFound
 
 SOURCE = "/mesocycle/booking"
@@ -47,14 +49,14 @@ async def announce(
     kind: type[contract.AppointmentSnapshot],
     *,
     now: datetime,
+    request: BookingRequest | None = None,
+    request_status: str | None = None,
 ) -> None:
-    """Stage the appointment as it now stands, as event ``kind``, in the outbox."""
-    request = (
-        await session.get(BookingRequest, appointment.booking_request_id)
-        if appointment.booking_request_id
-        else None
-    )
-    location = await get_or_404(session, Location, appointment.location_id, "location")
+    """Stage the appointment as it now stands, as event ``kind``, in the outbox; with
+    ``request_status``, its booking request's new status is written in the same statement."""
+    if request is None and appointment.booking_request_id:
+        request = await session.get(BookingRequest, appointment.booking_request_id)
+    location = await resource_cache.location(session, appointment.location_id)
     snapshot = kind(
         appointment_id=appointment.id,
         version=appointment.version,
@@ -77,4 +79,63 @@ async def announce(
         reason=appointment.reason,
     )
     event = new_event(snapshot, source=SOURCE, key=str(appointment.patient_id), now=now)
-    await add_events(session, outbox, [event])
+    await stage(
+        session,
+        event,
+        request_status=(request.id, request_status) if request and request_status else None,
+    )
+
+
+def _staging(with_request_status: bool) -> sa.Insert:
+    """One statement that stages an event, as shared.outbox.add_events does in three: the
+    per-key advisory lock (writers of one patient take turns, so the relay sees their
+    events in commit order), the row, and the NOTIFY that wakes the relays at commit;
+    optionally with the booking request's new status. Built once, run with parameters."""
+    key_lock = sa.select(
+        sa.func.pg_advisory_xact_lock(sa.func.hashtext(sa.bindparam("key", type_=sa.Text)))
+    ).cte("key_lock")
+    wake = sa.select(sa.func.pg_notify(CHANNEL, "")).cte("wake")
+    source = sa.select(
+        *[sa.bindparam(name, type_=outbox.c[name].type) for name in _OUTBOX_COLUMNS]
+    ).select_from(key_lock.join(wake, sa.true()))
+    statement = sa.insert(outbox).from_select(_OUTBOX_COLUMNS, source)
+    if with_request_status:
+        request_status = (
+            sa.update(BookingRequest)
+            .where(BookingRequest.id == sa.bindparam("request_id"))
+            .values(status=sa.bindparam("request_status"))
+        )
+        statement = statement.add_cte(request_status.cte("request_status"))
+    return statement
+
+
+_OUTBOX_COLUMNS = ["event_id", "topic", "key", "type", "source", "subject", "time", "data"]
+_STAGE = _staging(with_request_status=False)
+_STAGE_WITH_REQUEST_STATUS = _staging(with_request_status=True)
+
+
+async def stage(
+    session: AsyncSession,
+    event: Event[Any],
+    *,
+    request_status: tuple[uuid.UUID, str] | None = None,
+) -> None:
+    """Stage one event in the outbox in one round trip (see :func:`_staging`), and the
+    booking request's new status (``request_status``: its id and status) with it."""
+    row = {
+        "event_id": event.id,
+        "topic": event.topic,
+        "key": event.key,
+        "type": event.type,
+        "source": event.source,
+        "subject": event.subject,
+        "time": event.time,
+        "data": event.data.model_dump(mode="json"),
+    }
+    if request_status is None:
+        await session.execute(_STAGE, row)
+    else:
+        request_id, status = request_status
+        await session.execute(
+            _STAGE_WITH_REQUEST_STATUS, {**row, "request_id": request_id, "request_status": status}
+        )

@@ -12,12 +12,14 @@ from booking.db import Appointment, BookingRequest
 from booking.domain.lifecycle import ACTIVE, Action
 from booking.settings import BookingSettings
 from booking.use_cases.invitations import invite_or_hold
-from booking.use_cases.reservations import change
+from booking.use_cases.steps import change
 from shared.contracts.plans import CycleScheduled, PlanCancelled, WindowsChanged, WindowsWithdrawn
 from shared.db import upsert
 
 #: Request statuses a window change still applies to.
 _LIVE = ("open", "held", "booked", "withdrawn")
+#: Window changes after which a session is to be booked again.
+_REOPENING = ("reopened", "resumed")
 
 
 async def open_booking_requests(
@@ -67,10 +69,19 @@ async def open_booking_requests(
             await invite_or_hold(session, request=first, settings=settings, now=now)
 
 
-async def move_windows(session: AsyncSession, *, change_: WindowsChanged) -> None:
-    """Plans moved (or reopened) some windows: the matching requests follow. A withdrawn
-    request (paused plan) is open again; a booked one keeps its appointment."""
-    for window in change_.sessions:
+async def move_windows(
+    session: AsyncSession, *, change_: WindowsChanged, settings: BookingSettings, now: datetime
+) -> None:
+    """Plans moved (or reopened) some windows: the matching requests follow.
+
+    A withdrawn request (paused plan, "resumed") is open again; a request whose
+    appointment was cancelled or missed is already open (booking reopens it itself) and
+    now gets its new window; a held or booked one keeps its appointment. After a
+    reopening or a resume, the first session open again is offered to the patient (a
+    link, or a held slot in auto mode), so they can book it inside its new window.
+    """
+    reopened: list[BookingRequest] = []
+    for window in sorted(change_.sessions, key=lambda w: w.session_number):
         request = await session.scalar(
             sa.select(BookingRequest)
             .where(
@@ -87,6 +98,10 @@ async def move_windows(session: AsyncSession, *, change_: WindowsChanged) -> Non
         request.total_sessions = window.total_sessions
         if request.status == "withdrawn":
             request.status = "open"
+        if request.status == "open":
+            reopened.append(request)
+    if change_.reason in _REOPENING and reopened:
+        await invite_or_hold(session, request=reopened[0], settings=settings, now=now)
 
 
 async def withdraw_windows(

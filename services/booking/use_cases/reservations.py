@@ -11,24 +11,26 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
-from booking.db import Appointment, BookingRequest, Location, Practitioner, Room
+from booking.db import ACTIVE_STATUSES, Appointment, BookingRequest
 from booking.domain.appointments import Slot, local_date, slot
 from booking.domain.availability import Interval
 from booking.domain.course import CourseDoesNotFit, Window, check_window
-from booking.domain.lifecycle import Action, InvalidTransition, Status, check_timing, next_status
+from booking.domain.lifecycle import Action, Status
 from booking.settings import BookingSettings
+from booking.use_cases import resource_cache
 from booking.use_cases.availability import load_clinic, session_fits_hours
-from booking.use_cases.records import EVENT_OF, announce, get_or_404
+from booking.use_cases.records import announce, get_or_404
+from booking.use_cases.steps import HOLD_EXPIRED, apply_step
 from shared.contracts.booking import AppointmentBooked, AppointmentHeld
 from shared.problems import Conflict, Problem, Unprocessable
-
-HOLD_EXPIRED = "hold expired"
 
 
 @dataclass(frozen=True)
@@ -89,11 +91,17 @@ async def reserve(
         "hold_expires_at": hold_until,
         "changed_by": by,
     }
-    statement = insert(Appointment).values(values).returning(Appointment)
-    appointment = await claim_time(session, choice, times[0], now, statement)
-    request.status = "held" if hold_until else "booked"
+    appointment = await _insert(session, choice, times[0], now, values)
+    status = "held" if hold_until else "booked"
+    # The request's new status is written with the event, in one statement.
+    set_committed_value(request, "status", status)
     await announce(
-        session, appointment, AppointmentHeld if hold_until else AppointmentBooked, now=now
+        session,
+        appointment,
+        AppointmentHeld if hold_until else AppointmentBooked,
+        now=now,
+        request=request,
+        request_status=status,
     )
     return appointment
 
@@ -108,9 +116,9 @@ async def check_choice(
     patient: uuid.UUID | None,
 ) -> tuple[Slot, uuid.UUID]:
     """The slot a choice would take, and its location, or the 4xx saying why not."""
-    practitioner = await get_or_404(session, Practitioner, choice.practitioner_id, "practitioner")
-    room = await get_or_404(session, Room, choice.room_id, "room")
-    location = await get_or_404(session, Location, practitioner.location_id, "location")
+    practitioner = await resource_cache.practitioner(session, choice.practitioner_id)
+    room = await resource_cache.room(session, choice.room_id)
+    location = await resource_cache.location(session, practitioner.location_id)
     if room.location_id != location.id:
         raise Unprocessable("the room is not at the practitioner's location")
     if request.indication not in practitioner.indications:
@@ -190,6 +198,84 @@ async def claim_time(
     raise AssertionError("unreachable")
 
 
+def _inserting() -> sa.Executable:
+    """Insert a new appointment in one round trip: the practitioner's and the room's
+    advisory locks first (in the caller's order: see claim_time), then the row, which
+    PostgreSQL skips (ON CONFLICT DO NOTHING: no error, no savepoint) when its exclusion
+    constraints or the one-per-session index find the time taken. Built once."""
+    table = cast(sa.Table, Appointment.__table__)
+    locks = sa.select(
+        sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(sa.bindparam("lock_1"), 0)),
+        sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(sa.bindparam("lock_2"), 0)),
+    ).cte("resource_locks")
+    source = sa.select(
+        *[sa.bindparam(name, type_=table.c[name].type) for name in _APPOINTMENT_COLUMNS]
+    ).select_from(locks)
+    return (
+        insert(table)
+        .from_select(_APPOINTMENT_COLUMNS, source)
+        .on_conflict_do_nothing()
+        .returning(table.c.id)
+    )
+
+
+_APPOINTMENT_COLUMNS = [
+    "id", "version", "status", "patient_id", "booking_request_id", "practitioner_id", "room_id",
+    "location_id", "starts_at", "ends_at", "blocked_from", "blocked_until", "created_at",
+    "updated_at", "hold_expires_at", "changed_by",
+]  # fmt: skip
+_INSERT = _inserting()
+
+
+async def _insert(
+    session: AsyncSession, choice: Choice, times: Slot, now: datetime, values: dict[str, Any]
+) -> Appointment:
+    """Insert the appointment (see :func:`_inserting`); only when PostgreSQL refused it is
+    the collision looked at: a run-out hold in the way is expired and the insert tried
+    once more, anything else is the 409 naming what is taken."""
+    first, second = sorted((str(choice.practitioner_id), str(choice.room_id)))
+    params = {**values, "lock_1": first, "lock_2": second}
+    for attempt in (1, 2):
+        try:
+            if await session.scalar(_INSERT, params) is not None:
+                return Appointment(**values)
+        except DBAPIError as error:
+            if _is_deadlock(error):
+                raise Conflict(
+                    "another booking took these resources at the same moment; try again",
+                    conflict="concurrent",
+                ) from None
+            raise
+        if attempt == 1 and await _expire_colliding_holds(session, choice, times, now):
+            continue
+        raise await _what_is_taken(session, choice, times)
+    raise AssertionError("unreachable")
+
+
+async def _what_is_taken(session: AsyncSession, choice: Choice, times: Slot) -> Conflict:
+    """The 409 naming what the refused insert collided with."""
+    overlapping = sa.and_(
+        Appointment.status.in_(ACTIVE_STATUSES),
+        Appointment.blocked_from < times.blocked_until,
+        Appointment.blocked_until > times.blocked_from,
+    )
+    rows = await session.execute(
+        sa.select(Appointment.practitioner_id, Appointment.room_id).where(
+            overlapping,
+            sa.or_(
+                Appointment.practitioner_id == choice.practitioner_id,
+                Appointment.room_id == choice.room_id,
+            ),
+        )
+    )
+    taken = {"practitioner" if p == choice.practitioner_id else "room" for p, _ in rows}
+    if "practitioner" in taken:
+        return Conflict("the practitioner is already booked at that time", conflict="practitioner")
+    if "room" in taken:
+        return Conflict("the room is already booked at that time", conflict="room")
+    return Conflict("this session already has an appointment", conflict="booking_request")
+
+
 async def _expire_colliding_holds(
     session: AsyncSession, choice: Choice, times: Slot, now: datetime
 ) -> bool:
@@ -210,114 +296,9 @@ async def _expire_colliding_holds(
     )
     found = False
     for hold in colliding:
-        await _apply(session, hold, Action.EXPIRE, now=now, by="system", reason=HOLD_EXPIRED)
+        await apply_step(session, hold, Action.EXPIRE, now=now, by="system", reason=HOLD_EXPIRED)
         found = True
     return found
-
-
-async def change(
-    session: AsyncSession,
-    *,
-    appointment_id: uuid.UUID,
-    action: Action,
-    now: datetime,
-    by: str,
-    reason: str | None = None,
-    expected_version: int | None = None,
-    patient_id: uuid.UUID | None = None,
-    cutoff: timedelta | None = None,
-) -> Appointment:
-    """Move an appointment one step of its life (book a hold, confirm, check in, complete,
-    mark no-show, cancel); 409 with the reason when the step does not apply.
-
-    ``patient_id`` scopes the change to that patient's own appointment; ``cutoff`` refuses
-    a cancellation that close to the session (the clinic's rule for patients).
-    """
-    appointment = await locked_appointment(session, appointment_id, patient_id)
-    if expected_version is not None and appointment.version != expected_version:
-        raise Conflict(
-            f"the appointment is at version {appointment.version}, not {expected_version}; "
-            "reload it and try again",
-            version=appointment.version,
-        )
-    if (
-        action is Action.BOOK
-        and appointment.hold_expires_at is not None
-        and appointment.hold_expires_at <= now
-    ):
-        raise Conflict(f"the hold expired at {appointment.hold_expires_at.isoformat()}")
-    if cutoff is not None and action is Action.CANCEL and appointment.starts_at - now < cutoff:
-        raise Conflict(
-            f"an appointment cannot be cancelled online less than {cutoff} before it; "
-            "please call the clinic"
-        )
-    await _apply(session, appointment, action, now=now, by=by, reason=reason)
-    return appointment
-
-
-async def locked_appointment(
-    session: AsyncSession, appointment_id: uuid.UUID, patient_id: uuid.UUID | None = None
-) -> Appointment:
-    appointment = await get_or_404(session, Appointment, appointment_id, "appointment", lock=True)
-    if patient_id is not None and appointment.patient_id != patient_id:
-        raise Problem(404, "Not found", f"no appointment {appointment_id}")
-    return appointment
-
-
-async def _apply(
-    session: AsyncSession,
-    appointment: Appointment,
-    action: Action,
-    *,
-    now: datetime,
-    by: str,
-    reason: str | None = None,
-) -> None:
-    try:
-        status = next_status(Status(appointment.status), action)
-        check_timing(action, starts_at=appointment.starts_at, now=now)
-    except InvalidTransition as error:
-        raise Conflict(str(error), current_status=appointment.status) from None
-    appointment.status = status
-    appointment.version += 1
-    appointment.updated_at = now
-    appointment.changed_by = by
-    appointment.reason = reason
-    if status != Status.HELD:
-        appointment.hold_expires_at = None
-    await _follow_request(session, appointment, action)
-    await announce(session, appointment, EVENT_OF[action], now=now)
-
-
-async def _follow_request(session: AsyncSession, appointment: Appointment, action: Action) -> None:
-    """Keep the session's booking request in step with its appointment."""
-    if appointment.booking_request_id is None:
-        return
-    request = await session.get(BookingRequest, appointment.booking_request_id)
-    if request is None or request.status in ("cancelled", "withdrawn"):
-        return
-    if action is Action.BOOK:
-        request.status = "booked"
-    elif action in (Action.CANCEL, Action.EXPIRE, Action.MARK_NO_SHOW):
-        request.status = "open"
-    elif action is Action.COMPLETE:
-        request.status = "completed"
-
-
-async def expire_holds(session: AsyncSession, *, now: datetime, limit: int = 100) -> int:
-    """The sweeper: cancel holds whose time ran out (``reason`` "hold expired")."""
-    holds = await session.scalars(
-        sa.select(Appointment)
-        .where(Appointment.status == Status.HELD, Appointment.hold_expires_at <= now)
-        .order_by(Appointment.hold_expires_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    count = 0
-    for hold in holds:
-        await _apply(session, hold, Action.EXPIRE, now=now, by="system", reason=HOLD_EXPIRED)
-        count += 1
-    return count
 
 
 def _is_deadlock(error: DBAPIError) -> bool:

@@ -57,7 +57,8 @@ async def schedule(
     """Appointments starting in ``[start, end)`` at a location, for a practitioner or in a
     room, in time order, with who the patient is and which session of their course."""
     query = (
-        sa.select(Appointment, Patient.full_name, BookingRequest)
+        # An erased patient's name is gone: the line shows no name at all.
+        sa.select(Appointment, sa.func.nullif(Patient.full_name, ""), BookingRequest)
         .outerjoin(Patient, Patient.id == Appointment.patient_id)
         .outerjoin(BookingRequest, BookingRequest.id == Appointment.booking_request_id)
         .where(Appointment.starts_at >= start, Appointment.starts_at < end)
