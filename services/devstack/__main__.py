@@ -8,7 +8,7 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-from devstack.demo import seed
+from devstack.demo import DEMO_PHONE, DESK_EMAIL, DESK_PASSWORD, PRACTITIONER_EMAIL, seed
 from devstack.stack import DEV_PORTS, running_stack
 from shared.clock import ShiftableClock
 
@@ -68,6 +68,11 @@ def _flat(ids: dict[str, object]) -> dict[str, object]:
     assert isinstance(rooms, list)
     return {
         "patient_id": ids["patient_id"],
+        "allergic_patient_id": ids["allergic_patient_id"],
+        "patient_phone": DEMO_PHONE,
+        "desk_email": DESK_EMAIL,
+        "desk_password": DESK_PASSWORD,
+        "practitioner_email": PRACTITIONER_EMAIL,
         "protocol_id": protocols["cellulite"],
         "practitioner_id": practitioners[0],
         "room_id": rooms[0],
@@ -81,6 +86,8 @@ mesocycle is running.
   booking  {booking}/docs
   notify   {notify}/docs
   Twilio sandbox (every SMS sent)  {sandbox}/_sandbox/
+  Staff day board  {booking}/board   sign in: {desk_email} / {desk_password}
+                   (practitioner view: {practitioner_email}, same password)
   logs     {logs}/
 
 Staff token (admin, 12 h):
@@ -95,24 +102,37 @@ print((d[0] if type(d) is list else d)["id"])'; }}
     -d '{{"patient_id": "{patient_id}", "protocol_id": "{protocol_id}",
          "areas": ["thighs"], "start_date": "'$(date -d tomorrow +%F)'"}}' \\
     | ID)
-  # 2. activate it: the cycle-scheduled event opens one booking request per session
+  # 2. activate it: booking opens one booking request per session and, in invite mode,
+  #    notify texts the patient a self-booking link for session 1
   curl -s -X POST {plans}/v1/plans/$PLAN/activate -H "Authorization: Bearer $TOKEN"
-  sleep 3  # the event travels plans -> Kafka -> booking
-  curl -s "{booking}/v1/booking-requests?patient_id={patient_id}" \\
-    -H "Authorization: Bearer $TOKEN"
-  # 3. book session 1 at 10:00 Paris time tomorrow (use its booking request id)
+  sleep 3  # the event travels plans -> Kafka -> booking -> Kafka -> notify -> sandbox
+  #    open {sandbox}/_sandbox/ and click the link in the invitation: book from the
+  #    patient's page (hold, then confirm), as the patient would on their phone.
+  #    (21:00-08:00 Paris time the invitation waits for the morning: quiet hours;
+  #    `make time SHIFT=+9h` gets you there, or staff re-send a link:
+  #    POST {booking}/v1/booking-requests/<id>/invitations)
+  # 3. or book as staff: session 1 at 10:00 Paris time tomorrow
   REQ=$(curl -s "{booking}/v1/booking-requests?patient_id={patient_id}&status=open" \\
     -H "Authorization: Bearer $TOKEN" | ID)
   curl -s -X POST {booking}/v1/appointments -H "Authorization: Bearer $TOKEN" \\
     -H 'Content-Type: application/json' \\
     -d '{{"booking_request_id": "'$REQ'", "practitioner_id": "{practitioner_id}",
          "room_id": "{room_id}", "starts_at": "'$(date -d tomorrow +%F)'T10:00:00+01:00"}}'
-  # 4. the confirmation SMS, sent through the real twilio SDK to the sandbox
-  sleep 3  # booking -> Kafka -> notify -> Twilio sandbox -> delivery callback
+  # 4. the confirmation SMS, sent through the real twilio SDK to the sandbox, and the
+  #    reminders and numbing-cream messages planned for the needle-sensitive patient
+  sleep 3
   curl -s "{notify}/v1/messages?patient_id={patient_id}" -H "Authorization: Bearer $TOKEN"
-  open {sandbox}/_sandbox/
+  # 5. the plan's progress and the staff worklist of windows closing unbooked
+  curl -s {plans}/v1/plans/$PLAN/progress -H "Authorization: Bearer $TOKEN"
+  curl -s "{plans}/v1/worklist?within_days=14" -H "Authorization: Bearer $TOKEN"
+  # 6. the patient replies "C" to confirm (the sandbox delivers it to notify, signed)
+  curl -s -X POST {sandbox}/_sandbox/inbound -H 'Content-Type: application/json' \\
+    -d '{{"from": "{patient_phone}", "to": "+15005550006", "body": "C"}}'
+  # 7. a patient with a recorded allergy: activation waits for a staff acknowledgement
+  #    (POST {plans}/v1/plans/<id>/acknowledgement with {{"allergies": ["lidocaine"],
+  #    "medications": []}}); patient id {allergic_patient_id}
 
-Time travel (every service's clock at once; reminders come due):
+Time travel (every service's clock at once; reminders come due, see the sandbox):
   make time SHIFT=+1d      # or: .venv/bin/python -m devstack time +3h; SHIFT=0 resets
 
 Ctrl-C stops everything.

@@ -12,6 +12,9 @@ from devstack.stack import Stack
 
 # A valid French mobile number (Twilio sandbox accepts any valid E.164 number).
 DEMO_PHONE = "+33612345678"
+#: Sign in to the staff board with these (dev only).
+DESK_EMAIL, DESK_PASSWORD = "desk@clinic.example", "mesocycle-demo-desk"
+PRACTITIONER_EMAIL = "claire@clinic.example"
 
 
 def seed(stack: Stack, marker: Path) -> dict[str, Any]:
@@ -47,6 +50,20 @@ def seed(stack: Stack, marker: Path) -> dict[str, Any]:
                 ("Dr Hugo Bernard", ["cellulite", "weight_loss", "body_sculpting", "medical"]),
             ]
         ]  # fmt: skip
+        post(
+            "booking",
+            "/v1/staff-accounts",
+            {
+                "email": DESK_EMAIL,
+                "display_name": "Front desk",
+                "role": "admin",
+                "password": DESK_PASSWORD,
+            },
+        )
+        post("booking", "/v1/staff-accounts",
+             {"email": PRACTITIONER_EMAIL, "display_name": "Dr Claire Martin",
+              "role": "practitioner", "password": DESK_PASSWORD,
+              "practitioner_id": practitioners[0]["id"]})  # fmt: skip
         rooms = [
             post("booking", "/v1/rooms", {"location_id": location["id"], "name": name})
             for name in ("Room 1", "Room 2")

@@ -81,8 +81,12 @@ def running_stack(
             "NOTIFY_PUBLIC_URL": urls["notify"],
             "NOTIFY_CLINIC_NAME": "Mesocycle Paris",
             "CLOCK_FILE": str((workdir / "clock").resolve()),
-            # The staff board and self-booking pages are served by booking.
+            # The staff board and self-booking pages are served by booking; the board's
+            # browser calls plans and notify directly.
             "CORS_ORIGINS": urls["booking"],
+            "BOOKING_PLANS_PUBLIC_URL": urls["plans"],
+            "BOOKING_NOTIFY_PUBLIC_URL": urls["notify"],
+            "BOOKING_SELF_BOOKING_URL": urls["booking"] + "/book",
             "TWILIO_SANDBOX_ACCOUNT_SID": SANDBOX_ACCOUNT_SID,
             "TWILIO_SANDBOX_AUTH_TOKEN": SANDBOX_AUTH_TOKEN,
             "TWILIO_SANDBOX_HOST": "127.0.0.1",
