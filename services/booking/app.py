@@ -12,7 +12,7 @@ from booking.handlers import handlers
 from booking.settings import BookingSettings
 from booking.sweeper import SWEEP, sweeper
 from booking.web import router as web_router
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock
 from shared.events import TOPICS
 from shared.service import Service, ServiceSpec
 
@@ -37,7 +37,7 @@ def service(settings: BookingSettings | None = None, clock: Clock | None = None)
             consumes=[TOPICS["plans"], TOPICS["notify"]],
             handlers=handlers,
             extra_workers={SWEEP: sweeper},
-            clock=clock or SystemClock(),
+            clock=clock,
         )
     )
 
