@@ -17,6 +17,8 @@ from notify.rate_limit import SegmentRate
 from notify.reconciler import Reconciler
 from notify.settings import NotifySettings
 from notify.sms import TwilioGateway
+from notify.use_cases.policy_replanning import PolicyReplanner
+from notify.use_cases.scheduling import Clinic
 from shared.clock import Clock
 from shared.events import TOPICS
 from shared.service import Runtime, Service, ServiceSpec, Worker
@@ -72,6 +74,19 @@ def reconciler(runtime: Runtime) -> Worker:
     ).run
 
 
+def policy_replanner(runtime: Runtime) -> Worker:
+    settings = runtime.settings
+    assert isinstance(settings, NotifySettings)
+    clinic = Clinic(name=settings.clinic_name, time_zone=settings.clinic_time_zone)
+    return PolicyReplanner(
+        sessions=runtime.sessions,
+        clinic=clinic,
+        clock=runtime.clock,
+        batch_size=settings.replan_batch_size,
+        interval=settings.replan_interval_seconds,
+    ).run
+
+
 def service(settings: NotifySettings | None = None, clock: Clock | None = None) -> Service:
     return Service(
         ServiceSpec(
@@ -84,7 +99,11 @@ def service(settings: NotifySettings | None = None, clock: Clock | None = None) 
             routers=[messages.router, policy.router, twilio_webhooks.router],
             consumes=[TOPICS["plans"], TOPICS["booking"]],
             handlers=handlers,
-            extra_workers={"dispatch": dispatcher, "reconcile": reconciler},
+            extra_workers={
+                "dispatch": dispatcher,
+                "reconcile": reconciler,
+                "replan": policy_replanner,
+            },
             resources=twilio,
             clock=clock,
         )

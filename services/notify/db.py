@@ -45,6 +45,14 @@ class Appointment(Base):
     """notify's copy of an appointment: what its messages are about."""
 
     __tablename__ = "appointment"
+    __table_args__ = (
+        sa.Index(
+            "ix_appointment_upcoming_policy",
+            "starts_at",
+            "policy_revision",
+            postgresql_where=sa.text("status IN ('booked', 'confirmed')"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     version: Mapped[int]
@@ -58,6 +66,8 @@ class Appointment(Base):
     location_time_zone: Mapped[str] = mapped_column(Text)
     starts_at: Mapped[datetime] = mapped_column(Instant)
     ends_at: Mapped[datetime] = mapped_column(Instant)
+    #: The policy revision its messages were last planned under (0: the defaults).
+    policy_revision: Mapped[int] = mapped_column(server_default="0")
 
 
 class Message(Base):
@@ -129,6 +139,8 @@ class PolicyDocument(Base):
     document: Mapped[dict[str, object]] = mapped_column(JSONB)
     updated_at: Mapped[datetime] = mapped_column(Instant)
     updated_by: Mapped[str] = mapped_column(Text)
+    #: Counts saves: appointments planned under an older revision are planned again.
+    revision: Mapped[int] = mapped_column(server_default="1")
 
 
 class TemplateOverride(Base):

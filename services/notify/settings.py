@@ -51,3 +51,7 @@ class NotifySettings(ServiceSettings):
     #: An unknown send Twilio still does not list after this long never reached it.
     reconcile_grace_seconds: float = 600.0
     reconcile_interval_seconds: float = 30.0
+    #: After a policy change, upcoming appointments re-planned per transaction, and how
+    #: often the worker looks for a change.
+    replan_batch_size: int = 100
+    replan_interval_seconds: float = 5.0

@@ -7,6 +7,7 @@ import base64
 import binascii
 import hmac
 import logging
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -52,6 +53,20 @@ def authenticate(request: Request, account_sid: str, sandbox: Sandbox) -> None:
         raise errors.authentication_failed()
 
 
+async def _form_fields(request: Request) -> dict[str, str]:
+    """The request's form fields (the last value of a repeated one, as Starlette's ``form()``).
+
+    The twilio SDK posts ``application/x-www-form-urlencoded``: parsed directly, which is
+    several times cheaper than Starlette's general multipart-capable parser.
+    """
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if content_type == "application/x-www-form-urlencoded":
+        body = (await request.body()).decode("latin-1")
+        return dict(parse_qsl(body, keep_blank_values=True))
+    form = await request.form()
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
 def messages_router(sandbox: Sandbox) -> APIRouter:
     """Routes for creating, fetching and listing messages."""
     router = APIRouter(prefix=f"/{API_VERSION}/Accounts/{{account_sid}}", tags=["twilio"])
@@ -69,9 +84,7 @@ def messages_router(sandbox: Sandbox) -> APIRouter:
             logger.info("injected fault: answering 500 to a create request")
             raise errors.internal_error()
 
-        form = await request.form()
-        fields = {key: value for key, value in form.items() if isinstance(value, str)}
-        create = parse_create(fields)
+        create = parse_create(await _form_fields(request))
         if store.is_opted_out(create.to):
             raise errors.unsubscribed_recipient()
         message = store.accept_outbound(
@@ -83,9 +96,12 @@ def messages_router(sandbox: Sandbox) -> APIRouter:
             validity_period=create.validity_period,
         )
         sandbox.simulator.start(message)
-        logger.info(
-            "accepted %s to %s (%d segment(s))", message.sid, mask(message.to), message.num_segments
-        )
+        # DEBUG: one line per SMS costs more than the rest of the request at bench rates.
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "accepted %s to %s (%d segment(s))",
+                message.sid, mask(message.to), message.num_segments,
+            )  # fmt: skip
         # The response describes the message as it was accepted, even when delayed.
         resource = message.to_resource()
         if fault is not None and fault.kind is FaultKind.SLOW_ACCEPT:

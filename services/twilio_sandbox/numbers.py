@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Final
@@ -25,6 +26,7 @@ _MAGIC_INVALID_FROM: Final = "+15005550001"
 _ALPHANUMERIC_SENDER: Final = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 
 
+@functools.lru_cache(maxsize=65_536)  # pure, and by far the costliest check of a send
 def to_e164(number: str) -> str | None:
     """Return ``number`` in E.164 when it is a valid international number, else None."""
     try:
@@ -59,6 +61,7 @@ def validate_sender(sender: str) -> str:
     raise errors.invalid_from(sender)
 
 
+@functools.lru_cache(maxsize=65_536)
 def region_of(number: str) -> str:
     """ISO country code of an E.164 number ('' when unknown), as Twilio's FromCountry."""
     try:

@@ -80,12 +80,12 @@ async def register(
 
 
 def due_message(patient_id: uuid.UUID, body: str, *, due_at: datetime, **values: object) -> Message:
-    return Message(
+    columns: dict[str, object] = dict(
         id=uuid.uuid4(), patient_id=patient_id, appointment_id=None, appointment_version=None,
         kind="reminder_24h", body=body, due_at=due_at, expires_at=due_at + timedelta(days=1),
         status="pending", attempts=0, carries=[], created_at=due_at, updated_at=due_at,
-        **values,
     )  # fmt: skip
+    return Message(**(columns | values))
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -86,8 +86,9 @@ async def test_two_dispatchers_send_each_of_10000_due_messages_exactly_once(
                 {
                     "id": uuid.uuid4(),
                     "patient_id": patients[i % 20],
-                    "kind": "reminder_24h",
-                    "body": f"Mesocycle Paris: reminder {i}.",
+                    # Answers are never capped: 500 reminders a patient would be (send-time caps).
+                    "kind": "confirmation",
+                    "body": f"Mesocycle Paris: booked {i}.",
                     "due_at": NOW,
                     "expires_at": NOW + timedelta(days=1),
                     "status": "pending",
@@ -239,3 +240,33 @@ async def test_a_message_missed_while_notify_was_down_is_skipped_once_useless(
     assert skipped.status == "skipped"
     assert "missed while notify was down" in (skipped.status_reason or "")
     assert sandbox.store.messages() == []
+
+
+async def test_a_scheduled_message_over_the_daily_cap_when_due_is_skipped_with_why(
+    sessions: async_sessionmaker[AsyncSession], gateway: TwilioGateway, sandbox: RunningSandbox
+) -> None:
+    patient_id = await harness.register(sessions, now=NOW)
+    earlier = NOW - timedelta(hours=1)
+    already = [
+        harness.due_message(patient_id, f"Mesocycle Paris: answer {i}.", due_at=earlier,
+                            kind="confirmation", status="queued", attempted_at=earlier)
+        for i in range(4)  # the default daily cap, reached by answers sent since planning
+    ]  # fmt: skip
+    yesterday = NOW - timedelta(days=1)
+    old = harness.due_message(
+        patient_id, "Mesocycle Paris: old.", due_at=yesterday, kind="confirmation",
+        status="delivered", attempted_at=yesterday,
+    )  # fmt: skip
+    reminder = harness.due_message(patient_id, "Mesocycle Paris: reminder.", due_at=NOW)
+    answer = harness.due_message(patient_id, "Mesocycle Paris: booked.", due_at=NOW,
+                                 kind="confirmation")  # fmt: skip
+    async with sessions.begin() as session:
+        session.add_all([*already, old, reminder, answer])
+
+    assert await dispatcher(sessions, gateway, ManualClock(NOW)).dispatch_due() == 2
+
+    capped = await reload(sessions, reminder)
+    assert capped.status == "skipped"
+    assert "daily cap of 4" in (capped.status_reason or "")
+    assert (await reload(sessions, answer)).status == "queued"  # answers are never capped
+    assert [m.body for m in sandbox.store.messages()] == ["Mesocycle Paris: booked."]

@@ -47,7 +47,8 @@ async def get_policy(runtime: RuntimeDep, _: StaffDep) -> MessagePolicy:
 async def put_policy(policy: MessagePolicy, runtime: RuntimeDep, admin: AdminDep) -> MessagePolicy:
     """Replace the policy; refused (422) when a template no longer renders under it.
 
-    It applies to messages planned from now on; those already planned keep their times.
+    Messages planned from now on follow it; the ``replan`` worker then re-plans the
+    pending messages of upcoming appointments under it, in batches, within seconds.
     """
     settings = notify_settings(runtime)
     async with runtime.sessions.begin() as session:

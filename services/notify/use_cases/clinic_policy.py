@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify.db import PolicyDocument, TemplateOverride
@@ -23,6 +24,14 @@ async def load_policy(session: AsyncSession) -> MessagePolicy:
     return MessagePolicy.model_validate(saved.document)
 
 
+async def load_policy_revision(session: AsyncSession) -> tuple[MessagePolicy, int]:
+    """The policy in force and its revision (0: the defaults, never saved)."""
+    saved = await session.get(PolicyDocument, 1)
+    if saved is None:
+        return DEFAULT_POLICY, 0
+    return MessagePolicy.model_validate(saved.document), saved.revision
+
+
 async def load_templates(session: AsyncSession) -> TemplateBook:
     """Every template in force: the defaults with the clinic's own laid over them."""
     rows = await session.execute(
@@ -34,15 +43,23 @@ async def load_templates(session: AsyncSession) -> TemplateBook:
 async def save_policy(
     session: AsyncSession, *, policy: MessagePolicy, clinic: str, by: str, now: datetime
 ) -> MessagePolicy:
-    """Store a new policy, once every template still renders under it (privacy included)."""
+    """Store a new policy, once every template still renders under it (privacy included).
+
+    Saving bumps the policy's revision: the ``replan`` worker then plans the messages of
+    every upcoming appointment again under it, batch by batch
+    (:func:`notify.use_cases.policy_replanning.replan_under_new_policy`).
+    """
     for language, kinds in (await load_templates(session)).items():
         for kind, source in kinds.items():
             _check(source, kind=kind, language=language, policy=policy, clinic=clinic)
-    await upsert(
-        session,
-        PolicyDocument,
-        key={"id": 1},
-        values={"document": policy.model_dump(mode="json"), "updated_at": now, "updated_by": by},
+    values = {"document": policy.model_dump(mode="json"), "updated_at": now, "updated_by": by}
+    await session.execute(
+        insert(PolicyDocument)
+        .values(id=1, revision=1, **values)
+        .on_conflict_do_update(
+            index_elements=[PolicyDocument.id],
+            set_={**values, "revision": PolicyDocument.revision + 1},
+        )
     )
     return policy
 

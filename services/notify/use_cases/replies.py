@@ -16,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify.db import Appointment, InboundSms, Message, Patient, outbox
 from notify.domain import status
+from notify.domain.kinds import Kind
+from notify.domain.sending import OPTED_OUT
 from notify.use_cases.deliveries import SOURCE
-from notify.use_cases.scheduling import Clinic, schedule_help
+from notify.use_cases.scheduling import UPCOMING, Clinic, replan, schedule_help
 from shared.contracts.notify import (
     ConfirmationReceived,
     PatientReply,
@@ -30,6 +32,10 @@ from shared.outbox import add_events
 OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
 OPT_IN = frozenset({"START", "UNSTOP", "YES"})
 HELP = frozenset({"HELP", "INFO"})
+#: Replaced rather than left skipped, so the message can be planned again.
+SKIPPED_WHILE_OPTED_OUT = (
+    "skipped while the patient had opted out (STOP); planned again after START"
+)
 CONFIRM = "C"
 RESCHEDULE = "R"
 
@@ -91,12 +97,10 @@ async def _act(
                     Message.patient_id.in_([p.id for p in patients]),
                     Message.status == status.PENDING,
                 )
-                .values(
-                    status=status.SKIPPED,
-                    status_reason="the patient opted out (STOP)",
-                    updated_at=now,
-                )
+                .values(status=status.SKIPPED, status_reason=OPTED_OUT, updated_at=now)
             )
+        else:
+            await _plan_again_after_opt_in(session, patients, clinic=clinic, now=now)
         action = "opted out" if opting_out else "opted back in"
     elif keyword in HELP:
         await schedule_help(session, patient=patients[0], clinic=clinic, now=now)
@@ -124,6 +128,37 @@ async def _act(
         [new_event(e, source=SOURCE, key=str(key), now=now) for e, key in events],
     )
     return action
+
+
+async def _plan_again_after_opt_in(
+    session: AsyncSession, patients: list[Patient], *, clinic: Clinic, now: datetime
+) -> None:
+    """What was skipped while the patient had opted out is planned again for sessions still
+    ahead (the policy then decides what is still useful); past sessions stay as they were."""
+    upcoming = sa.select(Appointment.id).where(
+        Appointment.patient_id.in_([p.id for p in patients]),
+        Appointment.status.in_(UPCOMING),
+        Appointment.starts_at > now,
+    )
+    reopened = await session.execute(
+        sa.update(Message)
+        .where(
+            Message.appointment_id.in_(upcoming),
+            Message.status == status.SKIPPED,
+            Message.status_reason == OPTED_OUT,
+        )
+        .values(status=status.REPLACED, status_reason=SKIPPED_WHILE_OPTED_OUT, updated_at=now)
+        .returning(Message.appointment_id, Message.kind)
+    )
+    kinds: dict[uuid.UUID, set[str]] = {}
+    for appointment_id, kind in reopened.tuples():
+        if appointment_id is not None:
+            kinds.setdefault(appointment_id, set()).add(kind)
+    for appointment_id, skipped in sorted(kinds.items()):
+        await replan(
+            session, appointment_id=appointment_id, change=None, clinic=clinic, now=now,
+            owe_confirmation=Kind.CONFIRMATION in skipped,
+        )  # fmt: skip
 
 
 async def _next_appointment(

@@ -29,7 +29,7 @@ from notify.domain.schedule import (
     plan_session_messages,
 )
 from notify.templates.render import MessageFacts, TemplateBook, context_of, language_for, render
-from notify.use_cases.clinic_policy import load_policy, load_templates
+from notify.use_cases.clinic_policy import load_policy, load_policy_revision, load_templates
 from shared.contracts.booking import AppointmentSnapshot, BookingInvitationIssued
 from shared.contracts.plans import PatientContact
 from shared.db import upsert
@@ -138,26 +138,35 @@ async def replan(
     change: str | None,
     clinic: Clinic,
     now: datetime,
+    owe_confirmation: bool = False,
 ) -> None:
-    """Replace the appointment's pending messages with those its current state needs."""
+    """Replace the appointment's pending messages with those its current state needs.
+
+    ``owe_confirmation``: the patient has not been told of the booking yet (a confirmation
+    was skipped while they had opted out).
+    """
     appointment = await session.get(Appointment, appointment_id, populate_existing=True)
     assert appointment is not None
     patient = await session.get(Patient, appointment.patient_id)
     existing = list(
         await session.scalars(
-            sa.select(Message).where(Message.appointment_id == appointment_id).with_for_update()
+            sa.select(Message)
+            .where(Message.appointment_id == appointment_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
     )
     why = f"replaced: appointment {change or 'patient details changed'}"
-    owed_confirmation = False
+    owed_confirmation = owe_confirmation
     for message in existing:
         if message.status == status.PENDING:
             owed_confirmation |= message.kind == Kind.CONFIRMATION
             message.status, message.status_reason, message.updated_at = status.REPLACED, why, now
+    policy, revision = await load_policy_revision(session)
+    appointment.policy_revision = revision  # even if nothing is planned: not stale again
     await session.flush()
     if patient is not None and patient.erased_at is not None:
         return
-    policy = await load_policy(session)
     templates = await load_templates(session)
     time_zone = patient.time_zone if patient else appointment.location_time_zone
     planned: list[PlannedMessage] = []
