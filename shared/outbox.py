@@ -51,8 +51,14 @@ async def add_events(session: AsyncSession, outbox: sa.Table, events: Iterable[E
         return
     # Writers of one key take turns until commit, so outbox ids follow commit order
     # per key; the relay's non-blocking try-lock on the same key then never races them.
-    for key in sorted({row["key"] for row in rows}):
-        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(key))))
+    # One statement for all the keys, always in the same (sorted) order: no deadlock.
+    await session.execute(
+        sa.text(
+            "SELECT count(pg_advisory_xact_lock(hashtext(k)))"
+            " FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS t(k, n)"
+        ),
+        {"keys": sorted({row["key"] for row in rows})},
+    )
     await session.execute(sa.insert(outbox), rows)
     # Delivered at commit only, and never if the transaction rolls back.
     await session.execute(sa.text(f"NOTIFY {CHANNEL}"))

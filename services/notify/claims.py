@@ -20,7 +20,7 @@ from notify.domain import status
 from notify.domain.kinds import SCHEDULED
 from notify.domain.sending import Claimed
 from shared.events import Event
-from shared.outbox import CHANNEL
+from shared.outbox import add_events
 
 
 def _table(model: type[object]) -> sa.Table:
@@ -162,40 +162,4 @@ async def record_outcomes(
     )
     rows = [{"b_id": m.id, **{f"b_{c}": o.get(c) for c in OUTCOME_COLUMNS}} for m, o in outcomes]
     await session.execute(update, rows)
-    await add_events_at_once(session, events)
-
-
-async def add_events_at_once(session: AsyncSession, events: Sequence[Event[Any]]) -> None:
-    """``shared.outbox.add_events`` with the per-key locks taken in one statement.
-
-    Same protocol (the key's advisory lock until commit, then the rows, then NOTIFY),
-    same lock order (keys sorted as Python sorts them): a batch of 200 messages to 200
-    patients costs 3 round trips rather than 202.
-    """
-    if not events:
-        return
-    keys = sorted({event.key for event in events})
-    await session.execute(
-        sa.text(
-            "SELECT count(pg_advisory_xact_lock(hashtext(k)))"
-            " FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS t(k, n)"
-        ),
-        {"keys": keys},
-    )
-    await session.execute(
-        sa.insert(outbox),
-        [
-            {
-                "event_id": event.id,
-                "topic": event.topic,
-                "key": event.key,
-                "type": event.type,
-                "source": event.source,
-                "subject": event.subject,
-                "time": event.time,
-                "data": event.data.model_dump(mode="json"),
-            }
-            for event in events
-        ],
-    )
-    await session.execute(sa.text(f"NOTIFY {CHANNEL}"))
+    await add_events(session, outbox, events)
