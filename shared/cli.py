@@ -9,6 +9,7 @@ import signal
 from collections.abc import Callable
 
 import uvicorn
+import uvloop
 
 from shared.migrate import upgrade
 from shared.observability import configure_logging
@@ -35,7 +36,8 @@ def main(make_service: Callable[[], Service], argv: list[str] | None = None) -> 
     elif args.command == "serve":
         uvicorn.run(service.app(), host=args.host, port=args.port, log_config=None)
     else:
-        asyncio.run(_run_worker(service, args.command))
+        # uvloop, as uvicorn uses for `serve`: the dispatcher and relay are CPU-bound on I/O.
+        uvloop.run(_run_worker(service, args.command))
 
 
 async def _run_worker(service: Service, name: str) -> None:
