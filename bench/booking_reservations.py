@@ -2,15 +2,18 @@
 next to the same machine's raw PostgreSQL insert rate.
 
     .venv/bin/python -m bench.booking_reservations [--reservations 4000] [--clients 32]
-        [--workers 2]
+        [--workers 2] [--no-pre-ping] [--relay process|in-api] [--profile DIR]
 
 Uses DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS when set, else starts the embedded
-PostgreSQL and Tansu like `make dev`. The service runs as it does in production: uvicorn
-(uvloop, httptools) with ``--workers`` processes, each with its relay, consumers and
-sweeper, its real database, constraints and outbox. The load generator is this process,
-an aiohttp client over loopback HTTP; each reservation is one POST /v1/appointments that
-succeeds (distinct free slots), so the figure is the cost of a booking: checks, exclusion
-constraints, event in the outbox.
+PostgreSQL and Tansu like `make dev`. The service runs as it does in production: the API
+under uvicorn (uvloop, httptools) with ``--workers`` processes and BOOKING_RUN_WORKERS=false,
+the outbox relay as its own ``python -m booking relay`` process (``--relay in-api``: inside
+each API worker instead), its real database, constraints and outbox. The load generator is
+this process, keep-alive HTTP/1.1 on raw asyncio streams (bench/booking_load.py); each
+reservation is one POST /v1/appointments that succeeds (distinct free slots), so the figure
+is the cost of a booking: checks, exclusion constraints, event in the outbox. It also
+reports the CPU each part spent per reservation and the machine's load average.
+``--profile DIR``: one API process under cProfile (bench/booking_profile.py).
 """
 
 from __future__ import annotations
@@ -26,16 +29,19 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import asyncpg
 import httpx
+import uvloop
 from sqlalchemy.engine import make_url
 
+from bench.booking_load import Connection, Run, cpu_seconds, reserve_all, tree
 from booking.app import service
 from devstack.infra import free_port, kafka_broker, postgres_server
 from shared.auth import Role, issue_staff_token
@@ -47,6 +53,7 @@ PARIS = ZoneInfo("Europe/Paris")
 PRACTITIONERS = 32
 SLOT = timedelta(minutes=45)  # a 30-minute session plus its 15 minutes of buffers
 PER_DAY = 16  # 08:00 to 20:00
+PATH = "/v1/appointments"
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -102,50 +109,51 @@ async def seed(dsn: str, count: int, first_day: date) -> list[dict[str, Any]]:
         await connection.close()
 
 
-async def reserve_all(
-    client: aiohttp.ClientSession, url: str, bookings: list[dict[str, Any]], clients: int
-) -> tuple[float, list[float], int]:
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    for booking in bookings:
-        queue.put_nowait(booking)
-    latencies: list[float] = []
-    failures = 0
+@dataclass(frozen=True)
+class Layout:
+    """How the service runs during the benchmark."""
 
-    async def worker() -> None:
-        nonlocal failures
-        while not queue.empty():
-            body = queue.get_nowait()
-            started = time.perf_counter()
-            async with client.post(url, json=body) as response:
-                await response.read()
-                status = response.status
-            latencies.append(time.perf_counter() - started)
-            if status != 201:
-                failures += 1
+    workers: int  # uvicorn worker processes of the API
+    relay: str  # "process": its own `python -m booking relay`; "in-api": in each API worker
+    pre_ping: bool  # the pool's ping before each checkout (BOOKING_DB_POOL_PRE_PING)
+    profile: Path | None  # one API process under cProfile, results written here
 
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(clients)))
-    return time.perf_counter() - started, latencies, failures
+
+@dataclass
+class Served:
+    base: str
+    api: list[int]  # process ids
+    relay: list[int]
 
 
 @contextlib.contextmanager
-def serving(url: str, servers: str, workers: int, pool_size: int, log: Path) -> Iterator[str]:
-    """The booking service under uvicorn in processes of its own; yields its base URL."""
+def serving(url: str, servers: str, layout: Layout, pool_size: int, log: Path) -> Iterator[Served]:
+    """The booking API under uvicorn (and the relay) in processes of their own."""
     port = free_port()
     env = {
         **os.environ,
         "BOOKING_DATABASE_URL": url,
         "KAFKA_BOOTSTRAP_SERVERS": servers,
         "BOOKING_DB_POOL_SIZE": str(pool_size),
+        "BOOKING_DB_POOL_PRE_PING": str(layout.pre_ping).lower(),
+        "BOOKING_RUN_WORKERS": str(layout.relay == "in-api").lower(),
         "LOG_LEVEL": "WARNING",
     }
-    command = [
-        sys.executable, "-m", "uvicorn", "booking.app:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
+    if layout.profile is not None:
+        command = [sys.executable, "-m", "bench.booking_profile", str(port), str(layout.profile)]
+    else:
+        command = [
+            sys.executable, "-m", "uvicorn", "booking.app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(layout.workers),
+            "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+            "--log-level", "warning",
+        ]  # fmt: skip
+    processes = []
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+        processes.append(subprocess.Popen(command, env=env, stdout=out, stderr=out))  # noqa: S603
+        if layout.relay == "process":
+            relay = [sys.executable, "-m", "booking", "relay"]
+            processes.append(subprocess.Popen(relay, env=env, stdout=out, stderr=out))  # noqa: S603
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -155,13 +163,16 @@ def serving(url: str, servers: str, workers: int, pool_size: int, log: Path) -> 
                     break
             except httpx.HTTPError:
                 pass
-            if process.poll() is not None or time.monotonic() > deadline:
+            if any(p.poll() is not None for p in processes) or time.monotonic() > deadline:
                 raise RuntimeError(f"booking did not start; see {log}")
             time.sleep(0.2)
-        yield base
+        relay_processes = tree(processes[1].pid) if len(processes) > 1 else []
+        yield Served(base, tree(processes[0].pid), relay_processes)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=60)
 
 
 async def raw_inserts(dsn: str, count: int, clients: int) -> float:
@@ -192,21 +203,61 @@ async def raw_inserts(dsn: str, count: int, clients: int) -> float:
         await pool.close()
 
 
-async def load(
-    base: str, bookings: list[dict[str, Any]], clients: int
-) -> tuple[float, list[float], int]:
+@dataclass
+class Measured:
+    run: Run
+    cpu: dict[str, float]  # CPU seconds per part during the measured run
+    load_average: tuple[float, float]  # 1-minute load average before and after
+    relay_lag: float  # seconds from the last answer until the outbox was empty
+
+
+async def _backend_cpu(connection: asyncpg.Connection) -> dict[int, float]:
+    pids = await connection.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    )
+    return {row["pid"]: cpu_seconds([row["pid"]]) for row in pids}
+
+
+async def _outbox_drained(connection: asyncpg.Connection) -> float:
+    """Seconds until the relay has published every staged event (polled, at most 2 min)."""
+    started = time.perf_counter()
+    query = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+    while await connection.fetchval(query) and time.perf_counter() - started < 120:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    return time.perf_counter() - started
+
+
+async def load(served: Served, dsn: str, bookings: list[dict[str, Any]], clients: int) -> Measured:
     token = issue_staff_token(
         DEV_JWT_SECRET, subject="bench", role=Role.STAFF, now=datetime.now(UTC)
     )
+    address = urlsplit(served.base)
+    assert address.hostname is not None
+    assert address.port is not None
     headers = {"Authorization": f"Bearer {token}"}
-    connector = aiohttp.TCPConnector(limit=clients)
-    async with aiohttp.ClientSession(base, headers=headers, connector=connector) as client:
-        await reserve_all(client, "/v1/appointments", bookings[: clients * 4], clients)  # warm up
-        return await reserve_all(client, "/v1/appointments", bookings[clients * 4 :], clients)
+    connections = [Connection(address.hostname, address.port, headers) for _ in range(clients)]
+    watcher = await asyncpg.connect(dsn)
+    try:
+        await reserve_all(connections, PATH, bookings[: clients * 4])  # warm up
+        await _outbox_drained(watcher)
+        parts = {"api": served.api, "relay": served.relay, "load generator": [os.getpid()]}
+        before = {name: cpu_seconds(processes) for name, processes in parts.items()}
+        backends_before = await _backend_cpu(watcher)
+        load_before = os.getloadavg()[0]
+        run = await reserve_all(connections, PATH, bookings[clients * 4 :])
+        relay_lag = await _outbox_drained(watcher)
+        cpu = {name: cpu_seconds(processes) - before[name] for name, processes in parts.items()}
+        backends = await _backend_cpu(watcher)
+        cpu["postgres backends"] = sum(t - backends_before.get(p, 0.0) for p, t in backends.items())
+        return Measured(run, cpu, (load_before, os.getloadavg()[0]), relay_lag)
+    finally:
+        await watcher.close()
+        for connection in connections:
+            await connection.close()
 
 
 def run(
-    server_url: str, servers: str, count: int, clients: int, workers: int, scratch: Path
+    server_url: str, servers: str, count: int, clients: int, layout: Layout, scratch: Path
 ) -> None:
     url = (
         make_url(server_url)
@@ -219,19 +270,34 @@ def run(
         asyncio.run(upgrade(service().spec.migrations, url))
         first_day = datetime.now(PARIS).date() + timedelta(days=2)
         bookings = asyncio.run(seed(dsn, count, first_day=first_day))
-        pool_size = max(4, clients // workers)
-        with serving(url, servers, workers, pool_size, scratch / "booking.log") as base:
-            elapsed, latencies, failures = asyncio.run(load(base, bookings, clients))
-        done = len(latencies)
+        pool_size = max(4, clients // layout.workers)
+        with serving(url, servers, layout, pool_size, scratch / "booking.log") as served:
+            measured = uvloop.run(load(served, dsn, bookings, clients))
         raw = asyncio.run(raw_inserts(dsn, count, clients))
-        print(f"booking under uvicorn, {workers} worker process(es); load from another process")
-        print(f"reservations: {done} by {clients} clients in {elapsed:.2f} s, {failures} failed")
-        print(f"  {done / elapsed:.0f} reservations/s")
-        print(f"  p50 {statistics.median(latencies) * 1000:.1f} ms, "
-              f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms")  # fmt: skip
-        print(f"raw PostgreSQL single-row inserts, {clients} connections: {raw:.0f} rows/s")
+        report(measured, clients, layout, raw)
     finally:
         asyncio.run(drop_database(url))
+
+
+def report(measured: Measured, clients: int, layout: Layout, raw: float) -> None:
+    run, done = measured.run, len(measured.run.latencies)
+    relay = "its own process" if layout.relay == "process" else "each API worker"
+    print(
+        f"booking API: uvicorn, {layout.workers} worker process(es), relay in {relay}, "
+        f"pool pre-ping {'on' if layout.pre_ping else 'off'}; load from this process"
+    )
+    failed = run.failures or "none"
+    print(f"reservations: {done} by {clients} clients in {run.elapsed:.2f} s, failed: {failed}")
+    print(f"  {done / run.elapsed:.0f} reservations/s")
+    print(f"  p50 {statistics.median(run.latencies) * 1000:.1f} ms, "
+          f"p99 {percentile(run.latencies, 0.99) * 1000:.1f} ms")  # fmt: skip
+    print(f"  outbox empty {measured.relay_lag:.2f} s after the last answer")
+    print("  CPU ms per reservation: " + ", ".join(
+        f"{name} {seconds / done * 1000:.2f}" for name, seconds in measured.cpu.items()
+    ))  # fmt: skip
+    before, after = measured.load_average
+    print(f"  load average (1 min) {before:.1f} before, {after:.1f} after")
+    print(f"raw PostgreSQL single-row inserts, {clients} connections: {raw:.0f} rows/s")
 
 
 def main() -> None:
@@ -239,13 +305,20 @@ def main() -> None:
     parser.add_argument("--reservations", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--relay", choices=["process", "in-api"], default="process")
+    parser.add_argument("--no-pre-ping", dest="pre_ping", action="store_false")
+    parser.add_argument("--profile", type=Path, help="one API process under cProfile")
     args = parser.parse_args()
+    layout = Layout(args.workers, args.relay, args.pre_ping, args.profile)
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        layout = Layout(1, args.relay, args.pre_ping, args.profile.resolve())
     with (
         tempfile.TemporaryDirectory() as scratch,
         postgres_server(Path(scratch) / "postgres") as server_url,
         kafka_broker(Path(scratch) / "broker.log") as servers,
     ):
-        run(server_url, servers, args.reservations, args.clients, args.workers, Path(scratch))
+        run(server_url, servers, args.reservations, args.clients, layout, Path(scratch))
 
 
 if __name__ == "__main__":

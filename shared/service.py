@@ -86,7 +86,9 @@ class Service:
         """Connect to the database and broker, start ``workers``, stop all on exit."""
         settings = self.settings
         url = settings.resolved_database_url()
-        engine = db.create_engine(url, pool_size=settings.db_pool_size)
+        engine = db.create_engine(
+            url, pool_size=settings.db_pool_size, pre_ping=settings.db_pool_pre_ping
+        )
         producer = kafka.new_producer(settings)
         await _start_producer(producer, settings.kafka_bootstrap_servers)
         runtime = Runtime(

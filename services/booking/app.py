@@ -6,7 +6,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from booking.api import appointments, requests, resources, schedule, self_booking
+from booking.api import (
+    appointments,
+    calendar_feed,
+    requests,
+    resources,
+    schedule,
+    self_booking,
+)
 from booking.db import outbox, processed_event
 from booking.handlers import handlers
 from booking.settings import BookingSettings
@@ -31,6 +38,7 @@ def service(settings: BookingSettings | None = None, clock: Clock | None = None)
                 requests.router,
                 appointments.router,
                 schedule.router,
+                calendar_feed.router,
                 self_booking.router,
                 web_router,
             ],

@@ -232,3 +232,16 @@ class RateLimitHit(Base):
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     window_start: Mapped[datetime] = mapped_column(Instant, primary_key=True)
     hits: Mapped[int]
+
+
+class CalendarFeedToken(Base):
+    """The secret in a practitioner's subscribable calendar URL: only its hash is stored,
+    one per practitioner, so issuing a new one (rotation) retires the old at once."""
+
+    __tablename__ = "calendar_feed_token"
+
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("practitioner.id"), primary_key=True
+    )
+    token_hash: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = mapped_column(Instant)

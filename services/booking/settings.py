@@ -34,13 +34,15 @@ class BookingSettings(ServiceSettings):
     auto_hold_hours: int = 48
     #: Patients may not move or cancel an appointment this close to it.
     patient_change_cutoff_hours: int = 24
-    #: Self-booking links: where the patient's page lives, how long a link lasts, and
-    #: how many calls a link may make per minute.
+    #: Self-booking links (``<self_booking_url>/<token>``): where the patient's page lives,
+    #: how long a link lasts, and how many calls a link may make per minute.
     self_booking_url: str = "http://127.0.0.1:8002/book"
     link_days: int = 14
     link_requests_per_minute: int = 60
     #: The sweeper of expired holds wakes this often.
     sweep_seconds: float = 5.0
+    #: How long an Idempotency-Key answers a retry; the sweeper forgets older keys.
+    idempotency_key_hours: int = 24
 
     @property
     def buffer_before(self) -> timedelta:
@@ -53,3 +55,7 @@ class BookingSettings(ServiceSettings):
     @property
     def hold_ttl(self) -> timedelta:
         return timedelta(minutes=self.hold_minutes)
+
+    @property
+    def idempotency_key_ttl(self) -> timedelta:
+        return timedelta(hours=self.idempotency_key_hours)

@@ -1,4 +1,5 @@
-"""The hold sweeper: expired holds stop blocking even when nobody collides with them."""
+"""The sweeper: expired holds stop blocking even when nobody collides with them, and old
+rate-limit counts and idempotency keys are forgotten."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import logging
 
 from booking.settings import BookingSettings
+from booking.use_cases.retention import forget_idempotency_keys
 from booking.use_cases.self_booking import forget_old_hits
 from booking.use_cases.steps import expire_holds
 from shared.service import Runtime, Worker
@@ -21,13 +23,20 @@ def sweeper(runtime: Runtime) -> Worker:
 
     async def sweep() -> None:
         while True:
-            async with runtime.sessions.begin() as session:
-                now = runtime.clock.now()
-                expired = await expire_holds(session, now=now)
-                await forget_old_hits(session, now=now)
+            expired = await sweep_once(runtime, settings)
             if expired:
                 log.info("expired %d holds", expired)
                 continue  # maybe more than one batch
             await asyncio.sleep(settings.sweep_seconds)
 
     return sweep
+
+
+async def sweep_once(runtime: Runtime, settings: BookingSettings) -> int:
+    """One pass, in one transaction; returns how many holds it expired."""
+    async with runtime.sessions.begin() as session:
+        now = runtime.clock.now()
+        expired = await expire_holds(session, now=now)
+        await forget_old_hits(session, now=now)
+        await forget_idempotency_keys(session, before=now - settings.idempotency_key_ttl)
+    return expired

@@ -38,7 +38,8 @@ async def test_a_patient_books_session_one_from_the_sms_link_and_gets_the_confir
     phone = scenes.new_phone()
     patient_id, _ = await scenes.patient_with_plan(name="Jeanne Moreau", phone=phone)
     link = await scenes.invitation_link(patient_id)
-    assert link.startswith(scenes.stack.urls["booking"] + "/book")
+    assert link.startswith(scenes.stack.urls["booking"] + "/book/")
+    assert "?" not in link
 
     context, page = await scenes.new_page(scenes.phone)
     try:

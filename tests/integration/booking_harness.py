@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 import httpx
 import sqlalchemy as sa
@@ -77,6 +77,7 @@ class Booking:
         slack_days: int = 2,
         patient_id: uuid.UUID | None = None,
         minutes: int = 30,
+        preferred_practitioner_id: str | None = None,
     ) -> CycleScheduled:
         """Plans' cycle-scheduled event applied through booking's own use case."""
         first = first or (self.clock.now() + timedelta(days=2)).date()
@@ -84,7 +85,10 @@ class Booking:
             plan_id=uuid.uuid4(), patient_id=patient_id or uuid.uuid4(),
             protocol_id=uuid.uuid4(), protocol_version=1, indication="cellulite",
             treatment="Cellulite mesotherapy", areas=["thighs"], session_minutes=minutes,
-            numbing_cream_advised=True, preferred_practitioner_id=None,
+            numbing_cream_advised=True,
+            preferred_practitioner_id=(
+                uuid.UUID(preferred_practitioner_id) if preferred_practitioner_id else None
+            ),
             time_zone="Europe/Paris",
             sessions=[
                 SessionWindow(
@@ -138,8 +142,12 @@ class Booking:
 
 
 def token_of(link_url: str) -> str:
-    """The token a self-booking link carries."""
-    return parse_qs(urlparse(link_url).query)["token"][0]
+    """The token a self-booking link carries: ``/book/<token>``, or ``/book?token=``."""
+    link = urlparse(link_url)
+    query = parse_qs(link.query)
+    if "token" in query:
+        return query["token"][0]
+    return unquote(link.path.rsplit("/", 1)[1])
 
 
 def settings_for(database_url: str, bootstrap_servers: str, **extra: Any) -> BookingSettings:

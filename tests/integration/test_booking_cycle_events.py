@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlparse
 
 from aiokafka import AIOKafkaProducer
 
@@ -17,7 +16,7 @@ from shared.contracts.notify import ConfirmationReceived
 from shared.contracts.plans import CycleScheduled, PatientRegistered, SessionWindow
 from shared.events import Payload, new_event
 from shared.service import CONSUMER, RELAY
-from tests.integration.booking_harness import Booking, running_booking
+from tests.integration.booking_harness import Booking, running_booking, token_of
 
 T = TypeVar("T")
 
@@ -89,8 +88,7 @@ async def test_invite_mode_texts_a_link_that_lets_the_patient_hold_and_book_a_sl
 
         [invitation] = await eventually(invited, "the booking invitation")
         assert invitation["session_number"] == 1
-        token = parse_qs(urlparse(invitation["link_url"]).query)["token"][0]
-        patient_link = {"X-Patient-Token": token}
+        patient_link = {"X-Patient-Token": token_of(invitation["link_url"])}
         requests = await booking.client.get("/v1/self-booking/requests", headers=patient_link)
         assert [r["session_number"] for r in requests.json()] == [1, 2]
         first = requests.json()[0]

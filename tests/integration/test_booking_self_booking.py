@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 
@@ -148,3 +149,22 @@ async def test_an_expired_link_is_refused(booking: Booking) -> None:
     response = await booking.client.get("/v1/self-booking/requests", headers=link)
     assert response.status_code == 401
     assert "expired" in response.json()["detail"]
+
+
+async def test_the_texted_link_is_the_pages_path_form_and_the_query_form_still_opens(
+    booking: Booking,
+) -> None:
+    [request] = await booking.requests(await booking.cycle())
+    await booking.post(f"/v1/booking-requests/{request['id']}/invitations")
+    invitation = (await booking.events("booking_invitation_issued.v1"))[-1]
+    link = urlparse(invitation["link_url"])
+    assert not link.query
+    assert link.path.startswith("/book/")
+    token = link.path.removeprefix("/book/")
+    assert len(token) >= 32
+    page = await booking.client.get(link.path)
+    assert page.status_code == 200
+    assert token in page.text  # the page hands its token to its script
+    by_query = await booking.client.get("/book", params={"token": token})
+    assert by_query.status_code == 200
+    assert token in by_query.text

@@ -13,7 +13,8 @@ from shared.auth import StaffUser
 from shared.problems import Problem
 
 
-def get_settings(runtime: RuntimeDep) -> BookingSettings:
+async def get_settings(runtime: RuntimeDep) -> BookingSettings:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
     settings = runtime.settings
     assert isinstance(settings, BookingSettings)
     return settings

@@ -66,10 +66,12 @@ async def find_slots(
     settings: SettingsDep,
     _: StaffDep,
     practitioner_id: uuid.UUID | None = None,
+    preferred_only: bool = False,
     limit: Limit = 100,
 ) -> list[SlotOut]:
     """Free start times inside the session's window, at the location and in the patient's
-    own time zone as well as UTC."""
+    own time zone as well as UTC; the request's preferred practitioner's first, or theirs
+    alone with ``preferred_only=true``."""
     async with runtime.sessions() as session:
         request = await get_or_404(session, BookingRequest, request_id, "booking request")
         offers = await availability.find_slots(
@@ -78,6 +80,7 @@ async def find_slots(
             settings=settings,
             now=runtime.clock.now(),
             practitioner_id=practitioner_id,
+            preferred_only=preferred_only,
             limit=limit,
         )
         return await slots_out(session, request, offers)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 
 from booking.schemas import (
     LocationIn,
@@ -91,3 +93,28 @@ async def add_time_off(body: TimeOffIn, runtime: RuntimeDep, _: DeskDep) -> Time
     async with runtime.sessions.begin() as session:
         record = await resources.add_time_off(session, time_off=body)
     return TimeOffOut.model_validate(record)
+
+
+@router.get("/locations")
+async def list_locations(runtime: RuntimeDep, _: StaffDep) -> list[LocationOut]:
+    async with runtime.sessions() as session:
+        found = await resources.list_locations(session)
+    return [LocationOut.model_validate(location) for location in found]
+
+
+@router.get("/{kind}s/{resource_id}/time-off")
+async def list_time_off(
+    kind: ResourceKind,
+    resource_id: uuid.UUID,
+    runtime: RuntimeDep,
+    _: StaffDep,
+    ends_after: AwareDatetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[TimeOffOut]:
+    """A practitioner's leave, a room out of use or a location's closures, earliest first
+    (``ends_after``: only what is not over by then)."""
+    async with runtime.sessions() as session:
+        found = await resources.list_time_off(
+            session, kind=kind, resource_id=resource_id, ends_after=ends_after, limit=limit
+        )
+    return [TimeOffOut.model_validate(t) for t in found]

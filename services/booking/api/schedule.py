@@ -1,4 +1,4 @@
-"""The staff's day and week, and a practitioner's iCalendar feed."""
+"""The staff's day and week."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
 
 from booking.api.deps import own_practitioner
 from booking.domain.availability import wall_clock
-from booking.domain.calendar import ical_feed
 from booking.schemas import AppointmentOut, ScheduleEntryOut
 from booking.use_cases import schedule as use_cases
 from shared.api import RuntimeDep, StaffDep
@@ -70,21 +68,3 @@ async def schedule(
         )
         for line in lines
     ]
-
-
-@router.get("/practitioners/{practitioner_id}/calendar.ics")
-async def calendar(
-    practitioner_id: uuid.UUID,
-    runtime: RuntimeDep,
-    user: StaffDep,
-    past_days: Annotated[int, Query(ge=0, le=365)] = 30,
-) -> Response:
-    """The practitioner's appointments as an RFC 5545 feed (from ``past_days`` ago on)."""
-    if user.role is Role.PRACTITIONER:
-        own_practitioner(user, practitioner_id)
-    now = runtime.clock.now()
-    async with runtime.sessions() as session:
-        name, entries = await use_cases.calendar_entries(
-            session, practitioner_id=practitioner_id, since=now - timedelta(days=past_days)
-        )
-    return Response(ical_feed(name, entries, now=now), media_type="text/calendar; charset=utf-8")

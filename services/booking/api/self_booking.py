@@ -74,15 +74,25 @@ async def my_requests(runtime: RuntimeDep, patient_id: PatientDep) -> list[Booki
 
 @router.get("/requests/{request_id}/slots")
 async def my_slots(
-    request_id: uuid.UUID, runtime: RuntimeDep, settings: SettingsDep, patient_id: PatientDep
+    request_id: uuid.UUID,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    patient_id: PatientDep,
+    preferred_only: bool = False,
 ) -> list[SlotOut]:
-    """Free times inside the session's window, in the patient's own time zone too."""
+    """Free times inside the session's window, in the patient's own time zone too; their
+    usual practitioner's first, or theirs alone with ``preferred_only=true``."""
     async with runtime.sessions() as session:
         request = await session.get(BookingRequest, request_id)
         if request is None or request.patient_id != patient_id:
             raise NotFound(f"no booking request {request_id}")
         offers = await availability.find_slots(
-            session, request=request, settings=settings, now=runtime.clock.now(), limit=200
+            session,
+            request=request,
+            settings=settings,
+            now=runtime.clock.now(),
+            preferred_only=preferred_only,
+            limit=200,
         )
         return await slots_out(session, request, offers)
 

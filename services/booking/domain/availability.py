@@ -211,3 +211,8 @@ def best_offer(
         )
 
     return min(offers, key=rank)
+
+
+def preferred_first(offers: Sequence[Offer], preferred: uuid.UUID | None) -> list[Offer]:
+    """The preferred practitioner's starts first, then everyone else's; earliest first in each."""
+    return sorted(offers, key=lambda o: (o.practitioner_id != preferred, o.starts_at))

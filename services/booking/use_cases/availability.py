@@ -15,11 +15,8 @@ from booking.db import (
     ACTIVE_STATUSES,
     Appointment,
     BookingRequest,
-    Instant,
     Practitioner,
     Room,
-    TimeOff,
-    WorkingHours,
 )
 from booking.domain.availability import (
     EVERY_DAY,
@@ -30,10 +27,11 @@ from booking.domain.availability import (
     WeeklyHours,
     find_offers,
     opening_intervals,
+    preferred_first,
     wall_clock,
 )
 from booking.settings import BookingSettings
-from booking.use_cases import resource_cache
+from booking.use_cases import hot_path, resource_cache
 from booking.use_cases.resource_cache import LocationInfo
 from shared.problems import Unprocessable
 
@@ -58,54 +56,37 @@ async def load_clinic(
 ) -> Clinic:
     """Hours, time off and (``with_taken``) taken time of these resources over ``span``."""
     ids = [location.id, *practitioner_ids, *room_ids]
-    # Weekly hours and time off in one round trip: the booking path runs this each time.
-    no_time = sa.cast(sa.null(), Instant)
-    no_clock = sa.cast(sa.null(), sa.Time)
-    hours_rows = sa.select(
-        WorkingHours.resource_id,
-        WorkingHours.weekday,
-        WorkingHours.opens,
-        WorkingHours.closes,
-        no_time.label("starts_at"),
-        no_time.label("ends_at"),
-    ).where(WorkingHours.resource_id.in_(ids))
-    away_rows = sa.select(
-        TimeOff.resource_id,
-        sa.cast(sa.null(), sa.SmallInteger),
-        no_clock,
-        no_clock,
-        TimeOff.starts_at,
-        TimeOff.ends_at,
-    ).where(
-        TimeOff.resource_id.in_(ids), TimeOff.starts_at < span.end, TimeOff.ends_at > span.start
-    )
     hours: dict[uuid.UUID, list[WeeklyHours]] = {}
     away: dict[uuid.UUID, list[Interval]] = {}
-    for row in await session.execute(sa.union_all(hours_rows, away_rows)):
-        if row.weekday is not None:
-            hours.setdefault(row.resource_id, []).append(
-                WeeklyHours(row.weekday, row.opens, row.closes)
+    for row in await hot_path.hours_and_time_off(session, ids, span.start, span.end):
+        if row["weekday"] is not None:
+            hours.setdefault(row["resource_id"], []).append(
+                WeeklyHours(row["weekday"], row["opens"], row["closes"])
             )
         else:
-            away.setdefault(row.resource_id, []).append(Interval(row.starts_at, row.ends_at))
+            away.setdefault(row["resource_id"], []).append(
+                Interval(row["starts_at"], row["ends_at"])
+            )
     taken: dict[uuid.UUID, list[Interval]] = {}
-    busy = sa.select(
-        Appointment.practitioner_id,
-        Appointment.room_id,
-        Appointment.blocked_from,
-        Appointment.blocked_until,
-    ).where(
-        sa.or_(
-            Appointment.practitioner_id.in_(practitioner_ids), Appointment.room_id.in_(room_ids)
-        ),
-        Appointment.status.in_(ACTIVE_STATUSES),
-        Appointment.blocked_from < span.end,
-        Appointment.blocked_until > span.start,
-    )
-    for held in await session.execute(busy) if with_taken else []:
-        blocked = Interval(held.blocked_from, held.blocked_until)
-        taken.setdefault(held.practitioner_id, []).append(blocked)
-        taken.setdefault(held.room_id, []).append(blocked)
+    if with_taken:  # (not even built otherwise: building a statement costs on the hot path)
+        busy = sa.select(
+            Appointment.practitioner_id,
+            Appointment.room_id,
+            Appointment.blocked_from,
+            Appointment.blocked_until,
+        ).where(
+            sa.or_(
+                Appointment.practitioner_id.in_(practitioner_ids),
+                Appointment.room_id.in_(room_ids),
+            ),
+            Appointment.status.in_(ACTIVE_STATUSES),
+            Appointment.blocked_from < span.end,
+            Appointment.blocked_until > span.start,
+        )
+        for held in await session.execute(busy):
+            blocked = Interval(held.blocked_from, held.blocked_until)
+            taken.setdefault(held.practitioner_id, []).append(blocked)
+            taken.setdefault(held.room_id, []).append(blocked)
     location_hours = hours.get(location.id) or list(EVERY_DAY)
     closed = away.get(location.id, [])
 
@@ -148,10 +129,21 @@ async def find_slots(
     settings: BookingSettings,
     now: datetime,
     practitioner_id: uuid.UUID | None = None,
+    preferred_only: bool = False,
     limit: int = 200,
 ) -> list[Offer]:
     """Free starts for ``request`` inside its window, with any qualified practitioner
-    (or the one asked for) and a room free too."""
+    (or the one asked for) and a room free too. The request's preferred practitioner's
+    starts come first; with ``preferred_only``, theirs alone (422 when there is none)."""
+    preferred = request.preferred_practitioner_id
+    if preferred_only:
+        if preferred is None:
+            raise Unprocessable("this booking request has no preferred practitioner")
+        if practitioner_id is not None and practitioner_id != preferred:
+            raise Unprocessable(
+                "practitioner_id and preferred_only ask for two different practitioners"
+            )
+        practitioner_id = preferred
     query = sa.select(Practitioner).where(Practitioner.indications.contains([request.indication]))
     if practitioner_id is not None:
         query = query.where(Practitioner.id == practitioner_id)
@@ -178,8 +170,14 @@ async def find_slots(
         clinic = await load_clinic(
             session, location=location, practitioner_ids=here, room_ids=rooms, span=span
         )
-        offers += find_offers(search, clinic.practitioners, clinic.rooms, limit=limit)
-    return sorted(offers, key=lambda o: o.starts_at)[:limit]
+        # Searched apart, so the others' earlier starts never crowd the preferred one out.
+        for group in (
+            [r for r in clinic.practitioners if r.id == preferred],
+            [r for r in clinic.practitioners if r.id != preferred],
+        ):
+            if group:
+                offers += find_offers(search, group, clinic.rooms, limit=limit)
+    return preferred_first(offers, preferred)[:limit]
 
 
 def _search(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from urllib.parse import urlencode
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +21,12 @@ from shared.contracts.booking import BookingInvitationIssued
 from shared.events import new_event
 from shared.outbox import add_events
 from shared.problems import Problem
+
+
+def self_booking_link(settings: BookingSettings, token: str) -> str:
+    """The link texted to the patient: the page's canonical path form, ``.../book/<token>``
+    (the page still takes ``/book?token=`` for links sent before)."""
+    return f"{settings.self_booking_url.rstrip('/')}/{quote(token, safe='')}"
 
 
 async def issue_invitation(
@@ -54,7 +60,7 @@ async def issue_invitation(
         total_sessions=request.total_sessions,
         earliest_date=request.earliest_date,
         latest_date=request.latest_date,
-        link_url=f"{settings.self_booking_url}?{urlencode({'token': token})}",
+        link_url=self_booking_link(settings, token),
         link_expires_at=expires_at,
         appointment_id=appointment_id,
     )

@@ -6,15 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.db import Appointment, BookingRequest, outbox
+from booking.db import Appointment, BookingRequest
 from booking.domain.lifecycle import Action
-from booking.use_cases import resource_cache
+from booking.use_cases import hot_path, resource_cache
 from shared.contracts import booking as contract
 from shared.events import Event, new_event
-from shared.outbox import CHANNEL
 from shared.problems import NotFound
 
 SOURCE = "/mesocycle/booking"
@@ -86,41 +84,13 @@ async def announce(
     )
 
 
-def _staging(with_request_status: bool) -> sa.Insert:
-    """One statement that stages an event, as shared.outbox.add_events does in three: the
-    per-key advisory lock (writers of one patient take turns, so the relay sees their
-    events in commit order), the row, and the NOTIFY that wakes the relays at commit;
-    optionally with the booking request's new status. Built once, run with parameters."""
-    key_lock = sa.select(
-        sa.func.pg_advisory_xact_lock(sa.func.hashtext(sa.bindparam("key", type_=sa.Text)))
-    ).cte("key_lock")
-    wake = sa.select(sa.func.pg_notify(CHANNEL, "")).cte("wake")
-    source = sa.select(
-        *[sa.bindparam(name, type_=outbox.c[name].type) for name in _OUTBOX_COLUMNS]
-    ).select_from(key_lock.join(wake, sa.true()))
-    statement = sa.insert(outbox).from_select(_OUTBOX_COLUMNS, source)
-    if with_request_status:
-        request_status = (
-            sa.update(BookingRequest)
-            .where(BookingRequest.id == sa.bindparam("request_id"))
-            .values(status=sa.bindparam("request_status"))
-        )
-        statement = statement.add_cte(request_status.cte("request_status"))
-    return statement
-
-
-_OUTBOX_COLUMNS = ["event_id", "topic", "key", "type", "source", "subject", "time", "data"]
-_STAGE = _staging(with_request_status=False)
-_STAGE_WITH_REQUEST_STATUS = _staging(with_request_status=True)
-
-
 async def stage(
     session: AsyncSession,
     event: Event[Any],
     *,
     request_status: tuple[uuid.UUID, str] | None = None,
 ) -> None:
-    """Stage one event in the outbox in one round trip (see :func:`_staging`), and the
+    """Stage one event in the outbox in one round trip (see hot_path.STAGE_EVENT), and the
     booking request's new status (``request_status``: its id and status) with it."""
     row = {
         "event_id": event.id,
@@ -132,10 +102,4 @@ async def stage(
         "time": event.time,
         "data": event.data.model_dump(mode="json"),
     }
-    if request_status is None:
-        await session.execute(_STAGE, row)
-    else:
-        request_id, status = request_status
-        await session.execute(
-            _STAGE_WITH_REQUEST_STATUS, {**row, "request_id": request_id, "request_status": status}
-        )
+    await hot_path.stage_event(session, row, request_status)

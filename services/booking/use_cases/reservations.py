@@ -11,10 +11,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -25,7 +25,7 @@ from booking.domain.availability import Interval
 from booking.domain.course import CourseDoesNotFit, Window, check_window
 from booking.domain.lifecycle import Action, Status
 from booking.settings import BookingSettings
-from booking.use_cases import resource_cache
+from booking.use_cases import hot_path, resource_cache
 from booking.use_cases.availability import load_clinic, session_fits_hours
 from booking.use_cases.records import announce, get_or_404
 from booking.use_cases.steps import HOLD_EXPIRED, apply_step
@@ -198,54 +198,22 @@ async def claim_time(
     raise AssertionError("unreachable")
 
 
-def _inserting() -> sa.Executable:
-    """Insert a new appointment in one round trip: the practitioner's and the room's
-    advisory locks first (in the caller's order: see claim_time), then the row, which
-    PostgreSQL skips (ON CONFLICT DO NOTHING: no error, no savepoint) when its exclusion
-    constraints or the one-per-session index find the time taken. Built once."""
-    table = cast(sa.Table, Appointment.__table__)
-    locks = sa.select(
-        sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(sa.bindparam("lock_1"), 0)),
-        sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(sa.bindparam("lock_2"), 0)),
-    ).cte("resource_locks")
-    source = sa.select(
-        *[sa.bindparam(name, type_=table.c[name].type) for name in _APPOINTMENT_COLUMNS]
-    ).select_from(locks)
-    return (
-        insert(table)
-        .from_select(_APPOINTMENT_COLUMNS, source)
-        .on_conflict_do_nothing()
-        .returning(table.c.id)
-    )
-
-
-_APPOINTMENT_COLUMNS = [
-    "id", "version", "status", "patient_id", "booking_request_id", "practitioner_id", "room_id",
-    "location_id", "starts_at", "ends_at", "blocked_from", "blocked_until", "created_at",
-    "updated_at", "hold_expires_at", "changed_by",
-]  # fmt: skip
-_INSERT = _inserting()
-
-
 async def _insert(
     session: AsyncSession, choice: Choice, times: Slot, now: datetime, values: dict[str, Any]
 ) -> Appointment:
-    """Insert the appointment (see :func:`_inserting`); only when PostgreSQL refused it is
+    """Insert the appointment (see hot_path.INSERT_APPOINTMENT); only when PostgreSQL refused it is
     the collision looked at: a run-out hold in the way is expired and the insert tried
     once more, anything else is the 409 naming what is taken."""
     first, second = sorted((str(choice.practitioner_id), str(choice.room_id)))
-    params = {**values, "lock_1": first, "lock_2": second}
     for attempt in (1, 2):
         try:
-            if await session.scalar(_INSERT, params) is not None:
+            if await hot_path.insert_appointment(session, (first, second), values):
                 return Appointment(**values)
-        except DBAPIError as error:
-            if _is_deadlock(error):
-                raise Conflict(
-                    "another booking took these resources at the same moment; try again",
-                    conflict="concurrent",
-                ) from None
-            raise
+        except asyncpg.DeadlockDetectedError:
+            raise Conflict(
+                "another booking took these resources at the same moment; try again",
+                conflict="concurrent",
+            ) from None
         if attempt == 1 and await _expire_colliding_holds(session, choice, times, now):
             continue
         raise await _what_is_taken(session, choice, times)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -103,3 +104,26 @@ async def add_time_off(session: AsyncSession, *, time_off: TimeOffIn) -> TimeOff
     session.add(record)
     await session.flush()
     return record
+
+
+async def list_locations(session: AsyncSession) -> list[Location]:
+    return list(await session.scalars(sa.select(Location).order_by(Location.name, Location.id)))
+
+
+async def list_time_off(
+    session: AsyncSession,
+    *,
+    kind: ResourceKind,
+    resource_id: uuid.UUID,
+    ends_after: datetime | None,
+    limit: int,
+) -> list[TimeOff]:
+    """The resource's time off (404 if there is no such resource), earliest first; with
+    ``ends_after``, only what is not over by then."""
+    await get_or_404(session, _MODELS[kind], resource_id, kind)
+    query = sa.select(TimeOff).where(
+        TimeOff.resource_kind == kind, TimeOff.resource_id == resource_id
+    )
+    if ends_after is not None:
+        query = query.where(TimeOff.ends_at > ends_after)
+    return list(await session.scalars(query.order_by(TimeOff.starts_at, TimeOff.id).limit(limit)))

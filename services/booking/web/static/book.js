@@ -342,9 +342,11 @@
 
   $("add-to-calendar").addEventListener("click", () => booked && calendarFile(booked.appointment, booked.request));
   $("back-to-list").addEventListener("click", async () => {
+    // Shown again only once reloaded: a click on the stale list would be lost mid-render.
     $("confirmation").hidden = true;
-    $("lists").hidden = false;
+    $("loading").hidden = false;
     await load();
+    $("lists").hidden = false;
     mc.focus($("page-title"));
   });
   load();

@@ -1,0 +1,71 @@
+"""The reservation's plain-SQL statements run inside the use case's transaction, never
+outside it: a rollback takes them back, and without a begun transaction they refuse."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+
+from booking.db import outbox
+from booking.use_cases import hot_path
+from tests.integration.booking_harness import Booking, running_booking
+
+
+@pytest.fixture
+async def booking(fresh_database: str, bootstrap_servers: str) -> AsyncIterator[Booking]:
+    async with running_booking(fresh_database, bootstrap_servers) as running:
+        yield running
+
+
+def an_outbox_row() -> dict[str, object]:
+    return {
+        "event_id": uuid.uuid4(), "topic": "booking.events", "key": str(uuid.uuid4()),
+        "type": "clinic.booking.test.v1", "source": "/tests", "subject": None,
+        "time": datetime.now(UTC), "data": {"n": 1},
+    }  # fmt: skip
+
+
+async def outbox_rows(booking: Booking) -> int:
+    async with booking.runtime.sessions() as session:
+        return int(await session.scalar(sa.select(sa.func.count()).select_from(outbox)) or 0)
+
+
+async def test_a_rolled_back_use_case_takes_its_plain_sql_back(booking: Booking) -> None:
+    class Refused(Exception):
+        pass
+
+    async def stage_then_fail() -> None:
+        async with booking.runtime.sessions.begin() as session:
+            await session.execute(sa.text("SELECT 1"))  # the transaction begins
+            await hot_path.stage_event(session, an_outbox_row(), None)
+            assert await session.scalar(sa.select(sa.func.count()).select_from(outbox)) == 1
+            raise Refused
+
+    with pytest.raises(Refused):
+        await stage_then_fail()
+    assert await outbox_rows(booking) == 0
+    async with booking.runtime.sessions.begin() as session:
+        await session.execute(sa.text("SELECT 1"))
+        await hot_path.stage_event(session, an_outbox_row(), None)
+    assert await outbox_rows(booking) == 1
+
+
+async def test_plain_sql_refuses_to_run_outside_a_begun_transaction(booking: Booking) -> None:
+    async with booking.runtime.sessions.begin() as session:
+        with pytest.raises(RuntimeError, match="transaction begun"):
+            await hot_path.stage_event(session, an_outbox_row(), None)
+    assert await outbox_rows(booking) == 0
+
+
+def test_a_lost_database_reads_as_a_connection_error() -> None:
+    # ConnectionError: what the consumer retries and never dead-letters.
+    with pytest.raises(ConnectionError), hot_path.loss_as_connection_error():
+        raise asyncpg.ConnectionDoesNotExistError("gone")
+    # Anything else passes unchanged.
+    with pytest.raises(asyncpg.DeadlockDetectedError), hot_path.loss_as_connection_error():
+        raise asyncpg.DeadlockDetectedError("deadlock")

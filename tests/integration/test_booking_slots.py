@@ -1,0 +1,69 @@
+"""Slot search puts the patient's preferred practitioner first, or offers them alone."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.integration.booking_harness import Booking, running_booking
+
+
+@pytest.fixture
+async def booking(fresh_database: str, bootstrap_servers: str) -> AsyncIterator[Booking]:
+    async with running_booking(fresh_database, bootstrap_servers) as running:
+        await running.seed_clinic()
+        yield running
+
+
+async def test_the_preferred_practitioners_slots_come_first_even_when_later(
+    booking: Booking,
+) -> None:
+    other, preferred = booking.practitioner_ids
+    [request] = await booking.requests(await booking.cycle(preferred_practitioner_id=preferred))
+    url = f"/v1/booking-requests/{request['id']}/slots"
+    only = (await booking.client.get(url, params={"preferred_only": "true"})).json()
+    assert only
+    assert {s["practitioner_id"] for s in only} == {preferred}
+    # The preferred practitioner's earliest time goes to another patient...
+    earliest = only[0]["starts_at"]
+    [someone_else] = await booking.requests(await booking.cycle())
+    taken = await booking.post(
+        "/v1/appointments",
+        {"booking_request_id": someone_else["id"], "practitioner_id": preferred,
+         "room_id": booking.room_ids[1], "starts_at": earliest},
+    )  # fmt: skip
+    assert taken.status_code == 201, taken.text
+    # ...so the earliest start is the other practitioner's, yet the preferred one leads.
+    slots = (await booking.client.get(url, params={"limit": 500})).json()
+    who = [s["practitioner_id"] for s in slots]
+    assert who[0] == preferred
+    assert slots[0]["starts_at"] > earliest
+    assert other in who
+    assert who == sorted(who, key=lambda p: p != preferred)  # never back to the preferred
+    first_of_other = next(s for s in slots if s["practitioner_id"] == other)
+    assert first_of_other["starts_at"] == earliest
+
+
+async def test_preferred_only_without_a_preference_is_a_422(booking: Booking) -> None:
+    [request] = await booking.requests(await booking.cycle())
+    url = f"/v1/booking-requests/{request['id']}/slots"
+    response = await booking.client.get(url, params={"preferred_only": "true"})
+    assert response.status_code == 422
+    assert "no preferred practitioner" in response.json()["detail"]
+    everyone = (await booking.client.get(url)).json()
+    assert {s["practitioner_id"] for s in everyone} == set(booking.practitioner_ids)
+
+
+async def test_a_patient_can_ask_for_their_practitioner_only(booking: Booking) -> None:
+    preferred = booking.practitioner_ids[0]
+    # A one-day window: both practitioners' slots fit in the page the patient gets.
+    cycle = await booking.cycle(preferred_practitioner_id=preferred, slack_days=0)
+    [request] = await booking.requests(cycle)
+    headers = await booking.patient_link(request["id"])
+    url = f"/v1/self-booking/requests/{request['id']}/slots"
+    slots = (await booking.client.get(url, headers=headers)).json()
+    assert slots[0]["practitioner_id"] == preferred
+    assert len({s["practitioner_id"] for s in slots}) == 2
+    only = await booking.client.get(url, headers=headers, params={"preferred_only": "true"})
+    assert {s["practitioner_id"] for s in only.json()} == {preferred}
