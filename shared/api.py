@@ -11,23 +11,27 @@ from shared.clock import Clock
 from shared.service import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+# async: a plain def dependency costs a thread-pool hop on every request.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_clock(request: Request) -> Clock:
-    return get_runtime(request).clock
+async def get_clock(request: Request) -> Clock:
+    runtime: Runtime = request.app.state.runtime
+    return runtime.clock
 
 
-def _jwt_secret(request: Request) -> str:
-    return get_runtime(request).settings.jwt_secret.get_secret_value()
+def jwt_secret(request: Request) -> str:
+    """The secret staff tokens are signed with, for `staff_dependency`."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime.settings.jwt_secret.get_secret_value()
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 #: Any signed-in staff member (admin, staff or practitioner).
-StaffDep = Annotated[StaffUser, Depends(staff_dependency(_jwt_secret))]
+StaffDep = Annotated[StaffUser, Depends(staff_dependency(jwt_secret))]
 #: Front-desk staff and admins: not practitioners.
-DeskDep = Annotated[StaffUser, Depends(staff_dependency(_jwt_secret, Role.ADMIN, Role.STAFF))]
-AdminDep = Annotated[StaffUser, Depends(staff_dependency(_jwt_secret, Role.ADMIN))]
+DeskDep = Annotated[StaffUser, Depends(staff_dependency(jwt_secret, Role.ADMIN, Role.STAFF))]
+AdminDep = Annotated[StaffUser, Depends(staff_dependency(jwt_secret, Role.ADMIN))]

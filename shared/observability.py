@@ -12,9 +12,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # An international number in a message: compact E.164 (what the system stores), or
 # written in groups ("+33 6 12 34 56 78", "+1 415-555-0123"). A compact number never
@@ -89,19 +90,42 @@ LATENCY = Histogram(
 ReadinessCheck = Callable[[], Awaitable[None]]
 
 
-def instrument(app: FastAPI, service: str) -> None:
-    """Count and time every request by route template (never by raw path: ids vary)."""
+class RequestMetrics:
+    """Counts and times every HTTP request by route template (never by raw path: ids vary).
 
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    A plain ASGI middleware: ``@app.middleware("http")`` would cost a task and
+    stream wrapping per request.
+    """
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self._app = app
+        self._service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
-        REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
-        return response
+        status = 500
+
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_and_note_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            LATENCY.labels(self._service, method, route).observe(time.perf_counter() - started)
+            REQUESTS.labels(self._service, method, route, str(status)).inc()
+
+
+def instrument(app: FastAPI, service: str) -> None:
+    """Count and time every request of ``app``."""
+    app.add_middleware(RequestMetrics, service=service)
 
 
 def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:

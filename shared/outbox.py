@@ -137,6 +137,8 @@ class OutboxRelay:
         backoff = 0.5
         try:
             while True:
+                # Cleared before publishing: a commit that notifies meanwhile is not lost.
+                self._wake.clear()
                 try:
                     published = await self.publish_batch()
                     backoff = 0.5
@@ -147,7 +149,6 @@ class OutboxRelay:
                     backoff = min(backoff * 2, 10.0)
                     continue
                 if published < self._batch_size:
-                    self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._poll_interval)
         finally:
