@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from devstack.demo import seed
 from devstack.stack import SERVICES, Stack, running_stack
 from shared.db import drop_database
+from tests.polling import eventually
 
 T = TypeVar("T")
 
@@ -53,15 +54,4 @@ async def staff(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], *, within: float = 20.0, what: str = "condition"
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail saying what never happened."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out after {within:.0f}s waiting for {what}")
-        await asyncio.sleep(0.1)
+__all__ = ["eventually"]  # the e2e tests import it from here

@@ -3,16 +3,14 @@ real PostgreSQL and broker, with a manual clock and a staff client. Used by test
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 
@@ -95,20 +93,6 @@ async def running_plans(fresh_database: str, bootstrap_servers: str) -> AsyncIte
             headers={"Authorization": f"Bearer {token}"},
         ) as client:
             yield PlansApp(client, clock, app.state.runtime, bootstrap_servers)
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], *, within: float = 20.0, what: str = "condition"
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail saying what never happened."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out after {within:.0f}s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 PATIENT = {

@@ -4,9 +4,7 @@ confirms by replying "C"), then the patient books through the link."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -17,18 +15,9 @@ from shared.contracts.plans import CycleScheduled, PatientRegistered, SessionWin
 from shared.events import Payload, new_event
 from shared.service import CONSUMER, RELAY
 from tests.integration.booking_harness import Booking, running_booking, token_of
+from tests.polling import eventually
 
 T = TypeVar("T")
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, within: float = 20) -> T:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        found = await probe()
-        if found:
-            return found
-        assert asyncio.get_running_loop().time() < deadline, f"never saw {what}"
-        await asyncio.sleep(0.1)
 
 
 async def publish(servers: str, *payloads: Payload, key: str) -> None:
@@ -86,7 +75,7 @@ async def test_invite_mode_texts_a_link_that_lets_the_patient_hold_and_book_a_sl
         async def invited() -> list[dict[str, Any]] | None:
             return await mine(booking, "booking_invitation_issued.v1", patient_id)
 
-        [invitation] = await eventually(invited, "the booking invitation")
+        [invitation] = await eventually(invited, what="the booking invitation")
         assert invitation["session_number"] == 1
         patient_link = {"X-Patient-Token": token_of(invitation["link_url"])}
         requests = await booking.client.get("/v1/self-booking/requests", headers=patient_link)
@@ -139,7 +128,7 @@ async def test_auto_mode_holds_a_slot_and_the_patients_reply_books_it(
         async def held() -> list[dict[str, Any]] | None:
             return await mine(booking, "appointment_held.v1", patient_id)
 
-        [hold] = await eventually(held, "the held slot")
+        [hold] = await eventually(held, what="the held slot")
         assert hold["session_number"] == 1
         assert hold["hold_expires_at"]
         [invitation] = await mine(booking, "booking_invitation_issued.v1", patient_id) or []
@@ -153,5 +142,5 @@ async def test_auto_mode_holds_a_slot_and_the_patients_reply_books_it(
         async def booked() -> list[dict[str, Any]] | None:
             return await mine(booking, "appointment_booked.v1", patient_id)
 
-        [event] = await eventually(booked, "the booked appointment")
+        [event] = await eventually(booked, what="the booked appointment")
         assert (event["appointment_id"], event["version"]) == (hold["appointment_id"], 2)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -32,6 +32,7 @@ from shared.messaging_tables import add_messaging_tables
 from shared.outbox import OutboxRelay, add_events
 from shared.settings import ServiceSettings
 from tests.kafka_records import Record, header, read_topic
+from tests.polling import eventually
 
 PARTITIONS = 3
 SOURCE = "/tests/outbox"
@@ -145,14 +146,6 @@ async def unpublished(db: Database) -> int:
 async def outbox_rows(db: Database) -> int:
     async with db.sessions() as session:
         return int(await session.scalar(sa.select(sa.func.count()).select_from(db.outbox)) or 0)
-
-
-async def eventually(probe: Callable[[], Awaitable[bool]], *, within: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await probe():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out after {within:.0f}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager

@@ -21,10 +21,10 @@ from tests.integration.plans_harness import (
     PlansApp,
     active_plan,
     appointment,
-    eventually,
     new_patient,
     running_plans,
 )
+from tests.polling import eventually
 
 PARIS = ZoneInfo("Europe/Paris")
 START = date(2026, 3, 20)  # a Friday; Paris changes to summer time on Sunday 2026-03-29
