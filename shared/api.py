@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from shared.auth import Role, StaffUser, staff_dependency
-from shared.clock import Clock
 from shared.service import Runtime
 
 
@@ -17,11 +16,6 @@ async def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-async def get_clock(request: Request) -> Clock:
-    runtime: Runtime = request.app.state.runtime
-    return runtime.clock
-
-
 def jwt_secret(request: Request) -> str:
     """The secret staff tokens are signed with, for `staff_dependency`."""
     runtime: Runtime = request.app.state.runtime
@@ -29,7 +23,6 @@ def jwt_secret(request: Request) -> str:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-ClockDep = Annotated[Clock, Depends(get_clock)]
 #: Any signed-in staff member (admin, staff or practitioner).
 StaffDep = Annotated[StaffUser, Depends(staff_dependency(jwt_secret))]
 #: Front-desk staff and admins: not practitioners.

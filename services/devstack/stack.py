@@ -18,11 +18,10 @@ import httpx
 from devstack.infra import free_port, kafka_broker, postgres_server
 from shared.auth import Role, issue_staff_token
 from shared.settings import DEV_JWT_SECRET
+from twilio_sandbox.config import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN
 
 SERVICES = ("plans", "booking", "notify")
 DEV_PORTS = {"plans": 8001, "booking": 8002, "notify": 8003, "sandbox": 8099}
-SANDBOX_ACCOUNT_SID = "AC" + "0" * 32
-SANDBOX_AUTH_TOKEN = "sandbox-auth-token"  # noqa: S105
 
 
 @dataclass
@@ -75,8 +74,8 @@ def running_stack(
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "JWT_SECRET": os.environ.get("JWT_SECRET", DEV_JWT_SECRET),
             "LOG_JSON": "false",
-            "TWILIO_ACCOUNT_SID": SANDBOX_ACCOUNT_SID,
-            "TWILIO_AUTH_TOKEN": SANDBOX_AUTH_TOKEN,
+            "TWILIO_ACCOUNT_SID": DEV_ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": DEV_AUTH_TOKEN,
             "TWILIO_API_BASE_URL": urls["sandbox"],
             "NOTIFY_PUBLIC_URL": urls["notify"],
             "NOTIFY_CLINIC_NAME": "Mesocycle Paris",
@@ -87,8 +86,8 @@ def running_stack(
             "BOOKING_PLANS_PUBLIC_URL": urls["plans"],
             "BOOKING_NOTIFY_PUBLIC_URL": urls["notify"],
             "BOOKING_SELF_BOOKING_URL": urls["booking"] + "/book",
-            "TWILIO_SANDBOX_ACCOUNT_SID": SANDBOX_ACCOUNT_SID,
-            "TWILIO_SANDBOX_AUTH_TOKEN": SANDBOX_AUTH_TOKEN,
+            "TWILIO_SANDBOX_ACCOUNT_SID": DEV_ACCOUNT_SID,
+            "TWILIO_SANDBOX_AUTH_TOKEN": DEV_AUTH_TOKEN,
             "TWILIO_SANDBOX_HOST": "127.0.0.1",
             "TWILIO_SANDBOX_PORT": str(ports["sandbox"]),
             "TWILIO_SANDBOX_INBOUND_WEBHOOK_URL": urls["notify"] + "/v1/twilio/inbound",

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from devstack.infra import free_port, tansu
-from shared.db import create_engine, new_metadata, session_factory, transaction
+from shared.db import create_engine, new_metadata, session_factory
 from shared.events import Event, Payload, event_type, new_event, parse_payload, read_record
 from shared.kafka import ensure_topics, new_producer
 from shared.messaging_tables import add_messaging_tables
@@ -133,7 +133,7 @@ def sequences(records: Sequence[Record]) -> dict[str, list[int]]:
 
 async def stage(db: Database, events: Sequence[Event[Any]]) -> None:
     """Stage ``events`` in one transaction that commits."""
-    async with transaction(db.sessions) as session:
+    async with db.sessions.begin() as session:
         await add_events(session, db.outbox, events)
 
 
@@ -203,7 +203,7 @@ async def test_events_of_a_transaction_that_rolls_back_are_never_published(
     kept = stream.event(patient, 2)
 
     async def stage_then_fail() -> None:
-        async with transaction(db.sessions) as session:
+        async with db.sessions.begin() as session:
             await add_events(session, db.outbox, doomed)
             raise RuntimeError("the use case failed after staging its events")
 
