@@ -87,18 +87,6 @@ def _stat(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2 :].split()  # the fields after "(name)"
 
 
-def tree(pid: int) -> list[int]:
-    """A process and all its descendants (uvicorn's supervisor and its workers); Linux."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
-            parents[int(entry.name)] = int(fields[1])
-    found = [pid]
-    for member in found:
-        found += [child for child, parent in parents.items() if parent == member]
-    return found
-
-
 def cpu_seconds(pids: Iterable[int]) -> float:
     """User + system CPU time of these processes so far (gone ones count as 0); Linux."""
     ticks = 0

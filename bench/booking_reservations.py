@@ -5,14 +5,17 @@ next to the same machine's raw PostgreSQL insert rate.
         [--workers 2] [--no-pre-ping] [--relay process|in-api] [--profile DIR]
 
 Uses DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS when set, else starts the embedded
-PostgreSQL and Tansu like `make dev`. The service runs as it does in production: the API
-under uvicorn (uvloop, httptools) with ``--workers`` processes and BOOKING_RUN_WORKERS=false,
-the outbox relay as its own ``python -m booking relay`` process (``--relay in-api``: inside
-each API worker instead), its real database, constraints and outbox. The load generator is
-this process, keep-alive HTTP/1.1 on raw asyncio streams (bench/booking_load.py); each
-reservation is one POST /v1/appointments that succeeds (distinct free slots), so the figure
-is the cost of a booking: checks, exclusion constraints, event in the outbox. It also
-reports the CPU each part spent per reservation and the machine's load average.
+PostgreSQL and Tansu like `make dev`. The service runs as a deployment scales it
+(deploy/k8s/booking.yaml): ``--workers`` API processes, each `python -m booking serve`
+(uvicorn, uvloop, httptools) on a port of its own with BOOKING_RUN_WORKERS=false, as
+replicas behind a load balancer, and the outbox relay as its own `python -m booking relay`
+process (``--relay in-api``: inside each API process instead), on its real database,
+constraints and outbox. The load generator is this process, keep-alive HTTP/1.1 on raw
+asyncio streams (bench/booking_load.py), its clients spread evenly over the API
+processes as a load balancer would; each reservation is one POST /v1/appointments that
+succeeds (distinct free slots), so the figure is the cost of a booking: checks, exclusion
+constraints, event in the outbox. It also reports the CPU each part spent per reservation
+and the machine's load average.
 ``--profile DIR``: one API process under cProfile (bench/booking_profile.py).
 """
 
@@ -41,7 +44,7 @@ import httpx
 import uvloop
 from sqlalchemy.engine import make_url
 
-from bench.booking_load import Connection, Run, cpu_seconds, reserve_all, tree
+from bench.booking_load import Connection, Run, cpu_seconds, reserve_all
 from booking.app import service
 from devstack.infra import free_port, kafka_broker, postgres_server
 from shared.auth import Role, issue_staff_token
@@ -121,15 +124,15 @@ class Layout:
 
 @dataclass
 class Served:
-    base: str
+    bases: list[str]  # one per API process, as replicas behind a load balancer
     api: list[int]  # process ids
     relay: list[int]
 
 
 @contextlib.contextmanager
 def serving(url: str, servers: str, layout: Layout, pool_size: int, log: Path) -> Iterator[Served]:
-    """The booking API under uvicorn (and the relay) in processes of their own."""
-    port = free_port()
+    """The booking API processes (``python -m booking serve``, each on its own port) and
+    the relay, each a process of its own."""
     env = {
         **os.environ,
         "BOOKING_DATABASE_URL": url,
@@ -139,40 +142,44 @@ def serving(url: str, servers: str, layout: Layout, pool_size: int, log: Path) -
         "BOOKING_RUN_WORKERS": str(layout.relay == "in-api").lower(),
         "LOG_LEVEL": "WARNING",
     }
+    ports = [free_port() for _ in range(1 if layout.profile else layout.workers)]
     if layout.profile is not None:
-        command = [sys.executable, "-m", "bench.booking_profile", str(port), str(layout.profile)]
+        profiled = ["bench.booking_profile", str(ports[0]), str(layout.profile)]
+        commands = [[sys.executable, "-m", *profiled]]
     else:
-        command = [
-            sys.executable, "-m", "uvicorn", "booking.app:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(layout.workers),
-            "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-            "--log-level", "warning",
-        ]  # fmt: skip
-    processes = []
+        commands = [
+            [sys.executable, "-m", "booking", "serve", "--host", "127.0.0.1", "--port", str(port)]
+            for port in ports
+        ]
+    if layout.relay == "process":
+        commands.append([sys.executable, "-m", "booking", "relay"])
     with log.open("wb") as out:
-        processes.append(subprocess.Popen(command, env=env, stdout=out, stderr=out))  # noqa: S603
-        if layout.relay == "process":
-            relay = [sys.executable, "-m", "booking", "relay"]
-            processes.append(subprocess.Popen(relay, env=env, stdout=out, stderr=out))  # noqa: S603
-    base = f"http://127.0.0.1:{port}"
+        processes = [
+            subprocess.Popen(command, env=env, stdout=out, stderr=out)  # noqa: S603
+            for command in commands
+        ]
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if any(p.poll() is not None for p in processes) or time.monotonic() > deadline:
-                raise RuntimeError(f"booking did not start; see {log}")
-            time.sleep(0.2)
-        relay_processes = tree(processes[1].pid) if len(processes) > 1 else []
-        yield Served(base, tree(processes[0].pid), relay_processes)
+        for base in bases:
+            while not _ready(base):
+                if any(p.poll() is not None for p in processes) or time.monotonic() > deadline:
+                    raise RuntimeError(f"booking did not start; see {log}")
+                time.sleep(0.2)
+        api, relay = processes[: len(ports)], processes[len(ports) :]
+        yield Served(bases, [p.pid for p in api], [p.pid for p in relay])
     finally:
         for process in processes:
             process.terminate()
         for process in processes:
             process.wait(timeout=60)
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 async def raw_inserts(dsn: str, count: int, clients: int) -> float:
@@ -231,11 +238,14 @@ async def load(served: Served, dsn: str, bookings: list[dict[str, Any]], clients
     token = issue_staff_token(
         DEV_JWT_SECRET, subject="bench", role=Role.STAFF, now=datetime.now(UTC)
     )
-    address = urlsplit(served.base)
-    assert address.hostname is not None
-    assert address.port is not None
     headers = {"Authorization": f"Bearer {token}"}
-    connections = [Connection(address.hostname, address.port, headers) for _ in range(clients)]
+    # Client i talks to API process i mod n: the even spread of a load balancer in front
+    # of replicas (a shared accept socket, as `uvicorn --workers`, is far from even).
+    addresses = [urlsplit(base) for base in served.bases]
+    connections = [
+        Connection(address.hostname or "", address.port or 0, headers)
+        for address in (addresses[i % len(addresses)] for i in range(clients))
+    ]
     watcher = await asyncpg.connect(dsn)
     try:
         await reserve_all(connections, PATH, bookings[: clients * 4])  # warm up
@@ -281,9 +291,9 @@ def run(
 
 def report(measured: Measured, clients: int, layout: Layout, raw: float) -> None:
     run, done = measured.run, len(measured.run.latencies)
-    relay = "its own process" if layout.relay == "process" else "each API worker"
+    relay = "its own process" if layout.relay == "process" else "each API process"
     print(
-        f"booking API: uvicorn, {layout.workers} worker process(es), relay in {relay}, "
+        f"booking API: {layout.workers} process(es), relay in {relay}, "
         f"pool pre-ping {'on' if layout.pre_ping else 'off'}; load from this process"
     )
     failed = run.failures or "none"
@@ -304,7 +314,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reservations", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="API processes")
     parser.add_argument("--relay", choices=["process", "in-api"], default="process")
     parser.add_argument("--no-pre-ping", dest="pre_ping", action="store_false")
     parser.add_argument("--profile", type=Path, help="one API process under cProfile")
