@@ -13,7 +13,7 @@ import uvloop
 
 from shared.migrate import upgrade
 from shared.observability import configure_logging
-from shared.service import Service
+from shared.service import Service, freeze_start_up
 
 
 def main(make_service: Callable[[], Service], argv: list[str] | None = None) -> None:
@@ -34,7 +34,7 @@ def main(make_service: Callable[[], Service], argv: list[str] | None = None) -> 
     if args.command == "migrate":
         asyncio.run(upgrade(service.spec.migrations, settings.resolved_database_url()))
     elif args.command == "serve":
-        uvicorn.run(service.app(), host=args.host, port=args.port, log_config=None)
+        uvicorn.run(service.app(owns_process=True), host=args.host, port=args.port, log_config=None)
     else:
         # uvloop, as uvicorn uses for `serve`: the dispatcher and relay are CPU-bound on I/O.
         uvloop.run(_run_worker(service, args.command))
@@ -47,4 +47,5 @@ async def _run_worker(service: Service, name: str) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     async with service.running([name]):
+        freeze_start_up()
         await stop.wait()

@@ -51,4 +51,4 @@ def service(settings: BookingSettings | None = None, clock: Clock | None = None)
 
 
 def create_app() -> FastAPI:
-    return service().app()
+    return service().app(owns_process=True)

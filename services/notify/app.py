@@ -111,4 +111,4 @@ def service(settings: NotifySettings | None = None, clock: Clock | None = None) 
 
 
 def create_app() -> FastAPI:
-    return service().app()
+    return service().app(owns_process=True)

@@ -33,4 +33,4 @@ def service(settings: PlansSettings | None = None, clock: Clock | None = None) -
 
 
 def create_app() -> FastAPI:
-    return service().app()
+    return service().app(owns_process=True)
