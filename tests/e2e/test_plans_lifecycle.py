@@ -11,6 +11,7 @@ import httpx
 
 from devstack.stack import Stack
 from tests.e2e.conftest import eventually
+from tests.e2e.test_patient_replies import book_first_session
 from tests.e2e.test_plan_to_sms import new_patient, open_requests
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -108,3 +109,43 @@ async def test_pausing_resuming_and_cancelling_a_plan_reach_its_booking_requests
     response = await staff.post(f"{plans}/{plan_id}/cancel", json={"reason": "changed her mind"})
     assert response.json()["status"] == "cancelled"
     await eventually(lambda: requests_are("cancelled"), what="requests cancelled in booking")
+
+
+async def test_an_appointment_cancelled_while_its_plan_is_paused_waits_for_the_resume(
+    stack: Stack, clinic: dict[str, Any], staff: httpx.AsyncClient
+) -> None:
+    """A pause keeps booked sessions. Cancelling one during the pause reopens its request
+    in booking for a moment, then plans withdraws it there too: nobody is invited to book
+    a paused plan. The resume reopens it with the others."""
+    patient, appointment = await book_first_session(staff, stack, clinic, "+33677001122", 15)
+    response = await staff.get(
+        f"{stack.urls['booking']}/v1/booking-requests", params={"patient_id": patient["id"]}
+    )
+    plan_id = response.json()[0]["plan_id"]
+
+    async def plan_sessions_are(*expected: str) -> dict[str, Any] | None:
+        plan = await _plan(staff, stack, plan_id)
+        return plan if [s["status"] for s in plan["sessions"]] == list(expected) else None
+
+    # Paused before plans hears of the booking, session 1 would be withdrawn as open.
+    await eventually(lambda: plan_sessions_are("booked", *["open"] * 4), what="booked in plans")
+    plans = f"{stack.urls['plans']}/v1/plans"
+    assert (await staff.post(f"{plans}/{plan_id}/pause")).status_code == 200
+
+    async def statuses_are(*expected: str) -> list[dict[str, Any]] | None:
+        found = await _requests(staff, stack, plan_id)
+        return found if [r["status"] for r in found] == list(expected) else None
+
+    await eventually(
+        lambda: statuses_are("booked", *["withdrawn"] * 4), what="sessions 2-5 withdrawn"
+    )
+    response = await staff.post(
+        f"{stack.urls['booking']}/v1/appointments/{appointment['id']}/cancel",
+        json={"reason": "patient called"},
+    )
+    assert response.status_code == 200, response.text
+    await eventually(lambda: statuses_are(*["withdrawn"] * 5), what="session 1 withdrawn")
+    assert await plan_sessions_are(*["withdrawn"] * 5)
+
+    assert (await staff.post(f"{plans}/{plan_id}/resume", json={})).status_code == 200
+    await eventually(lambda: statuses_are(*["open"] * 5), what="all five reopened")

@@ -149,6 +149,26 @@ async def test_a_no_show_reopens_the_session_once_however_often_the_event_is_del
     assert (progress["missed"], progress["open"]) == (1, 5)
 
 
+async def test_a_cancellation_during_a_pause_withdraws_the_session_and_tells_booking(
+    plans_app: PlansApp,
+) -> None:
+    patient = await new_patient(plans_app)
+    plan = await active_plan(plans_app, patient, key="medical", start=START)
+    key = patient["id"]
+    snapshot = appointment(plan, 1, at(START, 9))
+    await plans_app.publish(AppointmentBooked.model_validate(snapshot), key=key)
+    await session_is(plans_app, plan, 1, "booked")
+    assert (await plans_app.client.post(f"/v1/plans/{plan['id']}/pause")).status_code == 200
+
+    cancelled = {**snapshot, "version": 2, "status": "cancelled", "changed_by": "staff"}
+    await plans_app.publish(AppointmentCancelled.model_validate(cancelled), key=key)
+    await session_is(plans_app, plan, 1, "withdrawn")
+    # Booking reopened the request when the appointment went: this withdraws it there too.
+    withdrawn = await plans_app.events("clinic.plans.windows_withdrawn.v1", key=key)
+    assert [w["session_numbers"] for w in withdrawn] == [[2, 3, 4, 5], [1]]
+    assert await plans_app.events("clinic.plans.windows_changed.v1", key=key) == []
+
+
 async def test_the_last_session_completed_completes_the_plan(plans_app: PlansApp) -> None:
     patient = await new_patient(plans_app)
     plan = await active_plan(plans_app, patient, key="medical", start=START)

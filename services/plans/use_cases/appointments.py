@@ -26,7 +26,7 @@ from plans.use_cases.common import (
     wire_window,
 )
 from shared.contracts.booking import AppointmentSnapshot
-from shared.contracts.plans import PlanCompleted, WindowsChanged
+from shared.contracts.plans import PlanCompleted, WindowsChanged, WindowsWithdrawn
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,13 @@ async def session_missed_or_cancelled(
     if no_show:
         planned.missed_count += 1
     if plan.status == PlanStatus.PAUSED:
-        planned.status = SessionStatus.WITHDRAWN  # resuming reopens it with the others
+        # Resuming reopens it with the others; until then booking must not offer it
+        # (it reopened the request when the appointment went).
+        planned.status = SessionStatus.WITHDRAWN
+        withdrawn = WindowsWithdrawn(
+            plan_id=plan.id, patient_id=plan.patient_id, session_numbers=[planned.session_number]
+        )
+        await announce(session, patient_id=plan.patient_id, payloads=[withdrawn], now=now)
         return
     today = clinic_today(now, plan.time_zone)
     not_before = today
