@@ -268,6 +268,8 @@ def test_kafka_is_a_single_kraft_node_reachable_at_kafka_9092(services: dict[str
     assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
     assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
+    # Erasure: contact data leaves the log within 8 days (7 days kept, daily segments).
+    assert (env["KAFKA_LOG_RETENTION_HOURS"], env["KAFKA_LOG_ROLL_HOURS"]) == ("168", "24")
     # CLUSTER_ID must be a base64url-encoded 16-byte UUID, or storage formatting fails.
     try:
         raw = base64.urlsafe_b64decode(env["CLUSTER_ID"] + "==")
@@ -559,6 +561,9 @@ def test_kafka_topics_job_creates_every_topic_replicated(k8s: list[tuple[str, Do
     assert "--partitions 6" in script
     assert "--replication-factor 3" in script
     assert "--if-not-exists" in script
+    # Erasure: contact data leaves the log within 8 days (7 days kept, daily segments).
+    assert "--config retention.ms=604800000" in script
+    assert "--config segment.ms=86400000" in script
 
 
 def test_the_pre_deploy_selector_picks_config_topics_and_migrations_only(
