@@ -46,26 +46,22 @@ class Payload(BaseModel):
 
 P = TypeVar("P", bound=Payload)
 
-_REGISTRY: dict[str, type[Payload]] = {}
+#: Every CloudEvents type a payload model claims: one model per type.
+_REGISTERED: set[str] = set()
 
 
 def event_type(type_: str, *, topic: str) -> Any:
-    """Class decorator: register a payload model under its CloudEvents type."""
+    """Class decorator: give a payload model its CloudEvents type and topic."""
 
     def register(cls: type[P]) -> type[P]:
-        if type_ in _REGISTRY:
+        if type_ in _REGISTERED:
             raise ValueError(f"event type {type_} is registered twice")
         cls.type = type_
         cls.topic = topic
-        _REGISTRY[type_] = cls
+        _REGISTERED.add(type_)
         return cls
 
     return register
-
-
-def payload_model(type_: str) -> type[Payload] | None:
-    """The registered payload model of a CloudEvents type, if any."""
-    return _REGISTRY.get(type_)
 
 
 @dataclass(frozen=True)
