@@ -177,7 +177,10 @@ async def test_the_log_masks_phones_for_practitioners_and_shows_attention(notify
         refused = await practitioner.get("/v1/messages/attention")
     assert masked[0]["to"] == "+*********78"
     assert full[0]["to"] == PHONE
-    assert [(m["id"], m["error_code"]) for m in attention] == [(str(message.id), 21211)]
+    # Named by notify itself: the board needs no other list to say whom to call.
+    assert [(m["id"], m["error_code"], m["patient_name"]) for m in attention] == [
+        (str(message.id), 21211, "Léa Martin")
+    ]
     assert refused.status_code == 403
 
 

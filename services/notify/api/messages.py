@@ -10,7 +10,6 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from notify.db import Message
 from notify.use_cases import message_log
 from shared.api import DeskDep, RuntimeDep, StaffDep
 from shared.auth import Role, StaffUser
@@ -28,6 +27,8 @@ class MessageOut(BaseModel):
 
     id: uuid.UUID
     patient_id: uuid.UUID
+    #: The patient's name as notify knows it (None once the patient is erased).
+    patient_name: str | None
     appointment_id: uuid.UUID | None
     appointment_version: int | None
     kind: str
@@ -48,13 +49,15 @@ class MessageOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, message: Message, viewer: StaffUser) -> MessageOut:
+    def of(cls, logged: message_log.Logged, viewer: StaffUser) -> MessageOut:
+        message, patient_name = logged
         to = message.sent_to
         if to is not None and viewer.role not in SEES_PHONES:
             to = mask_phone(to)
         return cls(
             id=message.id,
             patient_id=message.patient_id,
+            patient_name=patient_name,
             appointment_id=message.appointment_id,
             appointment_version=message.appointment_version,
             kind=message.kind,
@@ -91,7 +94,7 @@ async def list_messages(
         found = await message_log.list_messages(
             session, patient_id=patient_id, appointment_id=appointment_id, statuses=status
         )
-    return [MessageOut.of(m, viewer) for m in found]
+    return [MessageOut.of(logged, viewer) for logged in found]
 
 
 @router.get("/messages/attention")
@@ -99,7 +102,7 @@ async def messages_needing_attention(runtime: RuntimeDep, viewer: DeskDep) -> li
     """Failed, undelivered and unknown messages: the patient may not have been told."""
     async with runtime.sessions() as session:
         found = await message_log.needing_attention(session)
-    return [MessageOut.of(m, viewer) for m in found]
+    return [MessageOut.of(logged, viewer) for logged in found]
 
 
 @router.get("/patients/{patient_id}/messages")
@@ -109,7 +112,7 @@ async def patient_messages(
     """One patient's message log, newest first."""
     async with runtime.sessions() as session:
         found = await message_log.list_messages(session, patient_id=patient_id)
-    return [MessageOut.of(m, viewer) for m in found]
+    return [MessageOut.of(logged, viewer) for logged in found]
 
 
 @router.get("/appointments/{appointment_id}/messages")
@@ -119,4 +122,4 @@ async def appointment_messages(
     """One appointment's message log, newest first (replaced ones included)."""
     async with runtime.sessions() as session:
         found = await message_log.list_messages(session, appointment_id=appointment_id)
-    return [MessageOut.of(m, viewer) for m in found]
+    return [MessageOut.of(logged, viewer) for logged in found]

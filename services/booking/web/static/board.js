@@ -18,7 +18,6 @@
   let timer = null;
   let busy = false;
   let lastBoard = "";
-  const names = {};
   let skew = 0;  // the service's clock minus this browser's (demos move the service's)
 
   async function api(base, path, options = {}) {
@@ -140,7 +139,6 @@
     const key = JSON.stringify([columns, entries, kind]);
     if (!force && key === lastBoard) return;
     lastBoard = key;
-    for (const e of entries) if (e.patient_name) names[e.appointment.patient_id] = e.patient_name;
     // Polling redraws the board: keep the keyboard where it was.
     const focused = document.activeElement && document.activeElement.dataset.focusKey;
     if (!columns.length) {
@@ -227,7 +225,7 @@
     if (!result.ok) return box.replaceChildren(el("p", { className: "hint", text: unavailable(result, "Notify", data.notifyUrl) }));
     if (!result.body.length) return box.replaceChildren(el("p", { className: "hint", text: "No failed or undelivered messages." }));
     box.replaceChildren(el("ul", {}, result.body.map((m) => el("li", {},
-      el("strong", { text: names[m.patient_id] || "Patient" }), ` - ${m.kind.replace("_", " ")} `,
+      el("strong", { text: m.patient_name || "Patient" }), ` - ${m.kind.replace("_", " ")} `,
       el("span", { className: "tag bad", text: m.status }),
       m.error_code ? ` error ${m.error_code}` : "",
       m.to ? ` to ${m.to}` : "",
