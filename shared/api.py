@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from shared.auth import Role, StaffUser, staff_dependency
 from shared.service import Runtime
@@ -28,3 +28,6 @@ StaffDep = Annotated[StaffUser, Depends(staff_dependency(jwt_secret))]
 #: Front-desk staff and admins: not practitioners.
 DeskDep = Annotated[StaffUser, Depends(staff_dependency(jwt_secret, Role.ADMIN, Role.STAFF))]
 AdminDep = Annotated[StaffUser, Depends(staff_dependency(jwt_secret, Role.ADMIN))]
+
+#: Rows a list skips. Bounded: PostgreSQL's OFFSET is a bigint, and no page is that far.
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="rows to skip")]

@@ -7,9 +7,22 @@ reads it from the injected :class:`Clock`. Tests and the demo swap in a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Annotated, Protocol
+
+from pydantic import AfterValidator
+
+
+def _without_offset(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a local time of day, without a UTC offset (e.g. 08:30)")
+    return value
+
+
+#: A time of day on a local clock (opening hours, quiet hours): the zone comes from
+#: elsewhere, so a time given with an offset is refused rather than misread.
+LocalTime = Annotated[time, AfterValidator(_without_offset)]
 
 
 class Clock(Protocol):

@@ -3,7 +3,9 @@
 Raise :class:`Problem` anywhere in a request; :func:`install_problem_handlers`
 turns it, FastAPI's validation errors and HTTP errors into problem documents.
 An unexpected exception still answers a problem document (500), without the
-internals; it is logged for the team.
+internals; it is logged for the team. Text PostgreSQL cannot store (a NUL character)
+is the caller's error: 422, found where it fails rather than by checking every string
+of every request.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -77,6 +81,24 @@ def _describe(errors: list[Any]) -> str:
     return "; ".join(parts)
 
 
+#: What a NUL character the caller sent raises: SQLAlchemy's wrapper, or asyncpg's own.
+_STORAGE_FAILURES = (StatementError, asyncpg.PostgresError)
+
+
+def unstorable_text(error: BaseException) -> str | None:
+    """Why the request's text could not be stored, if that is what ``error`` is: a NUL
+    character, which PostgreSQL's text and jsonb cannot hold (valid JSON and Unicode,
+    so nothing refuses it earlier). Follows the causes SQLAlchemy wraps it in."""
+    current: BaseException | None = error
+    while current is not None:
+        if isinstance(
+            current, asyncpg.CharacterNotInRepertoireError | asyncpg.UntranslatableCharacterError
+        ):
+            return "text must not contain NUL (\\u0000) characters"
+        current = current.__cause__ or getattr(current, "orig", None)
+    return None
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error of ``app`` a problem+json response."""
 
@@ -105,9 +127,17 @@ def install_problem_handlers(app: FastAPI) -> None:
         problem = Problem(500, "Internal error", "the server failed; the team has been alerted")
         return problem_response(problem, request)
 
+    async def on_storage_failure(request: Request, exc: Exception) -> JSONResponse:
+        why = unstorable_text(exc)
+        if why is None:
+            return await on_unexpected(request, exc)
+        return problem_response(Unprocessable(why), request)
+
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    for failure in _STORAGE_FAILURES:
+        app.add_exception_handler(failure, on_storage_failure)
     app.add_exception_handler(Exception, on_unexpected)
 
 

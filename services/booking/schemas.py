@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared.clock import LocalTime
 from shared.contacts import Phone, TimeZone
 
 
@@ -154,8 +155,8 @@ class WeeklyHoursIn(BaseModel):
     model_config = ConfigDict(extra="forbid", from_attributes=True)
 
     weekday: int = Field(ge=0, le=6, description="0 = Monday")
-    opens: time
-    closes: time
+    opens: LocalTime
+    closes: LocalTime
 
 
 class TimeOffIn(BaseModel):

@@ -128,3 +128,34 @@ async def test_a_taken_slot_is_a_409_naming_what_is_taken(
         url, json={**booking(requests[1], 1, starts), "starts_at": "tomorrow"}
     )
     assert_problem(response, 422, "starts_at")
+
+
+async def test_text_postgresql_cannot_hold_and_numbers_past_its_range_are_a_422(
+    stack: Stack, staff: httpx.AsyncClient
+) -> None:
+    """Found by fuzzing the OpenAPI documents: each of these was a 500."""
+    plans, booking, notify = (stack.urls[s] for s in ("plans", "booking", "notify"))
+    patient = {"full_name": "Léa\u0000 Martin", "phone": "+33611220099",
+               "time_zone": "Europe/Paris", "sms_consent": True}  # fmt: skip
+    assert_problem(await staff.post(f"{plans}/v1/patients", json=patient), 422, "NUL")
+    found = await staff.get(f"{plans}/v1/patients", params={"q": "+33611220099"})
+    assert found.json() == []  # nothing was stored
+    response = await staff.get(f"{plans}/v1/patients", params={"q": "L\u0000"})
+    assert_problem(response, 422, "NUL")
+    # An unpaired surrogate is valid JSON but not Unicode: pydantic refuses it.
+    unpaired = b'{"name": "Salle \\udc00", "time_zone": "Europe/Paris"}'
+    response = await staff.post(
+        f"{booking}/v1/locations", content=unpaired, headers={"content-type": "application/json"}
+    )
+    assert_problem(response, 422, "unicode string")
+    response = await staff.get(f"{booking}/v1/appointments", params={"offset": 10**20})
+    assert_problem(response, 422, "offset")
+    response = await staff.get(f"{booking}/v1/schedule", params={"day": "0001-01-01"})
+    assert_problem(response, 422, "day")
+    response = await staff.put(f"{notify}/v1/templates/fr/cancellation", json={"body": "a\u0000"})
+    assert_problem(response, 422, "NUL")
+    policy = (await staff.get(f"{notify}/v1/policy")).json()
+    response = await staff.put(
+        f"{notify}/v1/policy", json={**policy, "quiet_hours_start": "21:00:00+01:00"}
+    )
+    assert_problem(response, 422, "without a UTC offset")

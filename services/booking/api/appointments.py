@@ -17,7 +17,7 @@ from booking.domain.lifecycle import Action
 from booking.schemas import AppointmentIn, AppointmentOut, MovedOut, MoveIn, ShiftOut, TransitionIn
 from booking.use_cases import moves, next_session, reservations
 from booking.use_cases.records import get_or_404
-from shared.api import DeskDep, RuntimeDep, StaffDep
+from shared.api import DeskDep, Offset, RuntimeDep, StaffDep
 from shared.auth import Role
 from shared.idempotency import IdempotencyKeyHeader
 from shared.problems import Problem
@@ -77,7 +77,7 @@ async def list_appointments(
     starts_from: datetime | None = None,
     starts_before: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[AppointmentOut]:
     if user.role is Role.PRACTITIONER:
         practitioner_id = own_practitioner(user, practitioner_id)

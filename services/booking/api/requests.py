@@ -20,13 +20,12 @@ from booking.use_cases import availability, courses, invitations
 from booking.use_cases import requests as use_cases
 from booking.use_cases.records import get_or_404
 from booking.use_cases.reservations import Choice
-from shared.api import DeskDep, RuntimeDep, StaffDep
+from shared.api import DeskDep, Offset, RuntimeDep, StaffDep
 from shared.idempotency import IdempotencyKeyHeader
 
 router = APIRouter(prefix="/v1", tags=["booking requests"])
 
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @router.get("/booking-requests")

@@ -13,7 +13,7 @@ from booking.api.deps import own_practitioner
 from booking.domain.availability import wall_clock
 from booking.schemas import AppointmentOut, ScheduleEntryOut
 from booking.use_cases import schedule as use_cases
-from shared.api import RuntimeDep, StaffDep
+from shared.api import Offset, RuntimeDep, StaffDep
 from shared.auth import Role
 
 router = APIRouter(prefix="/v1", tags=["schedule"])
@@ -23,14 +23,14 @@ router = APIRouter(prefix="/v1", tags=["schedule"])
 async def schedule(
     runtime: RuntimeDep,
     user: StaffDep,
-    day: date,
+    day: Annotated[date, Query(ge=date(1900, 1, 1), le=date(2999, 12, 31))],
     view: Literal["day", "week"] = "day",
     location_id: uuid.UUID | None = None,
     practitioner_id: uuid.UUID | None = None,
     room_id: uuid.UUID | None = None,
     status: Annotated[list[str] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[ScheduleEntryOut]:
     """A day (or the Monday-to-Sunday week of ``day``) at a location, for a practitioner or
     in a room, cut at midnight where the location is. Practitioners see only their own."""

@@ -13,6 +13,8 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.clock import LocalTime
+
 MINUTES_PER_DAY = 24 * 60
 
 
@@ -54,8 +56,8 @@ class MessagePolicy(BaseModel):
     #: A lidocaine/prilocaine cream needs at least this long under its film.
     cream_minimum_minutes: int = Field(60, ge=30, le=240)
     #: No scheduled SMS in this local window; such a message moves earlier.
-    quiet_hours_start: time = time(21, 0)
-    quiet_hours_end: time = time(8, 0)
+    quiet_hours_start: LocalTime = time(21, 0)
+    quiet_hours_end: LocalTime = time(8, 0)
     #: Per patient, counting every SMS; scheduled ones beyond it are skipped (recorded).
     daily_cap: int = Field(4, ge=1, le=20)
     weekly_cap: int = Field(10, ge=1, le=100)

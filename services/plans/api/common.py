@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plans.db import idempotency_key
 from plans.settings import PlansSettings
 from plans.use_cases.common import Page
+from shared.api import Offset
 from shared.idempotency import claim, remember
 from shared.service import Runtime
 
@@ -22,7 +23,7 @@ TOTAL_COUNT = "X-Total-Count"
 
 def page(
     limit: Annotated[int, Query(ge=1, le=200, description="rows per page")] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000, description="rows to skip")] = 0,
+    offset: Offset = 0,
 ) -> Page:
     return Page(limit=limit, offset=offset)
 
