@@ -54,6 +54,17 @@ async def session_is(
     return await eventually(probe, what=f"session {number} {status} {fields or ''}")
 
 
+async def session_one_booked(app: PlansApp) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """A medical plan from START with session 1 booked at 09:00 that day: the plan, the
+    events' key (its patient) and the appointment's snapshot."""
+    patient = await new_patient(app)
+    plan = await active_plan(app, patient, key="medical", start=START)
+    snapshot = appointment(plan, 1, at(START, 9))
+    await app.publish(AppointmentBooked.model_validate(snapshot), key=patient["id"])
+    await session_is(app, plan, 1, "booked")
+    return plan, patient["id"], snapshot
+
+
 def targets(plan: dict[str, Any]) -> list[str]:
     return [s["target_date"] for s in plan["sessions"]]
 
@@ -109,13 +120,7 @@ async def test_a_session_done_late_re_anchors_the_later_windows_even_across_dst(
 async def test_a_no_show_reopens_the_session_once_however_often_the_event_is_delivered(
     plans_app: PlansApp,
 ) -> None:
-    patient = await new_patient(plans_app)
-    plan = await active_plan(plans_app, patient, key="medical", start=START)
-    key = patient["id"]
-    booked = uuid.uuid4()
-    snapshot = appointment(plan, 1, at(START, 9), appointment_id=booked)
-    await plans_app.publish(AppointmentBooked.model_validate(snapshot), key=key)
-    await session_is(plans_app, plan, 1, "booked")
+    plan, key, snapshot = await session_one_booked(plans_app)
 
     no_show = AppointmentNoShow.model_validate({**snapshot, "version": 2, "status": "no_show"})
     event_id = await _publish_twice(plans_app, no_show, key=key)
@@ -152,12 +157,7 @@ async def test_a_no_show_reopens_the_session_once_however_often_the_event_is_del
 async def test_a_cancellation_during_a_pause_withdraws_the_session_and_tells_booking(
     plans_app: PlansApp,
 ) -> None:
-    patient = await new_patient(plans_app)
-    plan = await active_plan(plans_app, patient, key="medical", start=START)
-    key = patient["id"]
-    snapshot = appointment(plan, 1, at(START, 9))
-    await plans_app.publish(AppointmentBooked.model_validate(snapshot), key=key)
-    await session_is(plans_app, plan, 1, "booked")
+    plan, key, snapshot = await session_one_booked(plans_app)
     assert (await plans_app.client.post(f"/v1/plans/{plan['id']}/pause")).status_code == 200
 
     cancelled = {**snapshot, "version": 2, "status": "cancelled", "changed_by": "staff"}
