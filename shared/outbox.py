@@ -32,21 +32,23 @@ PUBLISHED = Counter("outbox_published_total", "Events published from the outbox"
 RELAY_FAILURES = Counter("outbox_relay_failures_total", "Failed outbox publish batches")
 
 
+def outbox_row(event: Event[Any]) -> dict[str, Any]:
+    """An event as an outbox table's row."""
+    return {
+        "event_id": event.id,
+        "topic": event.topic,
+        "key": event.key,
+        "type": event.type,
+        "source": event.source,
+        "subject": event.subject,
+        "time": event.time,
+        "data": event.data.model_dump(mode="json"),
+    }
+
+
 async def add_events(session: AsyncSession, outbox: sa.Table, events: Iterable[Event[Any]]) -> None:
     """Stage events in the caller's transaction; they are published after it commits."""
-    rows = [
-        {
-            "event_id": event.id,
-            "topic": event.topic,
-            "key": event.key,
-            "type": event.type,
-            "source": event.source,
-            "subject": event.subject,
-            "time": event.time,
-            "data": event.data.model_dump(mode="json"),
-        }
-        for event in events
-    ]
+    rows = [outbox_row(event) for event in events]
     if not rows:
         return
     # Writers of one key take turns until commit, so outbox ids follow commit order

@@ -13,6 +13,7 @@ from booking.domain.lifecycle import Action
 from booking.use_cases import hot_path, resource_cache
 from shared.contracts import booking as contract
 from shared.events import Event, new_event
+from shared.outbox import outbox_row
 from shared.problems import NotFound
 
 SOURCE = "/mesocycle/booking"
@@ -92,14 +93,4 @@ async def stage(
 ) -> None:
     """Stage one event in the outbox in one round trip (see hot_path.STAGE_EVENT), and the
     booking request's new status (``request_status``: its id and status) with it."""
-    row = {
-        "event_id": event.id,
-        "topic": event.topic,
-        "key": event.key,
-        "type": event.type,
-        "source": event.source,
-        "subject": event.subject,
-        "time": event.time,
-        "data": event.data.model_dump(mode="json"),
-    }
-    await hot_path.stage_event(session, row, request_status)
+    await hot_path.stage_event(session, outbox_row(event), request_status)
