@@ -31,9 +31,8 @@ from booking.schemas import (
 )
 from booking.use_cases import availability, moves, next_session, reservations, steps
 from booking.use_cases.requests import list_booking_requests
-from booking.use_cases.self_booking import count_hit, patient_of_link
+from booking.use_cases.self_booking import open_link
 from shared.api import RuntimeDep
-from shared.auth import hash_patient_token
 from shared.idempotency import IdempotencyKeyHeader
 from shared.problems import NotFound
 
@@ -47,18 +46,13 @@ async def link_patient(
     settings: SettingsDep,
     token: Annotated[str, Header(alias="X-Patient-Token", min_length=16, max_length=200)],
 ) -> uuid.UUID:
-    """The patient the link opens; every call counts against the link's rate limit, in a
-    transaction of its own so refused calls count too."""
-    now = runtime.clock.now()
-    async with runtime.sessions.begin() as session:
-        await count_hit(
-            session,
-            key=f"link:{hash_patient_token(token)}",
-            limit=settings.link_requests_per_minute,
-            now=now,
-        )
-    async with runtime.sessions() as session:
-        return await patient_of_link(session, token=token, now=now)
+    """The patient the link opens (every call counts against the link's rate limit)."""
+    return await open_link(
+        runtime.sessions,
+        token=token,
+        limit=settings.link_requests_per_minute,
+        now=runtime.clock.now(),
+    )
 
 
 PatientDep = Annotated[uuid.UUID, Depends(link_patient)]

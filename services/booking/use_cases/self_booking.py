@@ -7,11 +7,22 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from booking.db import PatientLink, RateLimitHit
 from shared.auth import hash_patient_token
 from shared.problems import Problem
+
+
+async def open_link(
+    sessions: async_sessionmaker[AsyncSession], *, token: str, limit: int, now: datetime
+) -> uuid.UUID:
+    """The patient a link opens. Every use counts against the link's rate limit first, in
+    a transaction of its own, so refused uses count too."""
+    async with sessions.begin() as session:
+        await count_hit(session, key=f"link:{hash_patient_token(token)}", limit=limit, now=now)
+    async with sessions() as session:
+        return await patient_of_link(session, token=token, now=now)
 
 
 async def patient_of_link(session: AsyncSession, *, token: str, now: datetime) -> uuid.UUID:

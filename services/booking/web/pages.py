@@ -23,10 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from booking.api.deps import SettingsDep
 from booking.db import BookingRequest, Location, Patient, Practitioner, Room
 from booking.schemas import BookingRequestOut
-from booking.use_cases.self_booking import count_hit, patient_of_link
+from booking.use_cases.self_booking import open_link
 from booking.web.settings import WebSettings, web_settings
 from shared.api import RuntimeDep, StaffDep
-from shared.auth import hash_patient_token
 from shared.problems import NotFound, Problem
 
 router = APIRouter(tags=["web pages"], include_in_schema=False)
@@ -90,15 +89,10 @@ async def self_booking_page(token: str, runtime: RuntimeDep, settings: SettingsD
     """The page the SMS link opens: no login, the link's token is the key."""
     now = runtime.clock.now()
     try:
-        async with runtime.sessions.begin() as session:
-            await count_hit(
-                session,
-                key=f"link:{hash_patient_token(token)}",
-                limit=settings.link_requests_per_minute,
-                now=now,
-            )
+        patient_id = await open_link(
+            runtime.sessions, token=token, limit=settings.link_requests_per_minute, now=now
+        )
         async with runtime.sessions() as session:
-            patient_id = await patient_of_link(session, token=token, now=now)
             clinic = await clinic_for(session, patient_id)
     except Problem as problem:
         async with runtime.sessions() as session:
