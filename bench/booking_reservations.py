@@ -5,7 +5,7 @@ next to the same machine's raw PostgreSQL insert rate.
         [--workers 2] [--no-pre-ping] [--relay process|in-api] [--profile DIR]
 
 Uses DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS when set, else starts the embedded
-PostgreSQL and Tansu like `make dev`. The service runs as a deployment scales it
+PostgreSQL and Apache Kafka like `make dev`. The service runs as a deployment scales it
 (deploy/k8s/booking.yaml): ``--workers`` API processes, each `python -m booking serve`
 (uvicorn, uvloop, httptools) on a port of its own with BOOKING_RUN_WORKERS=false, as
 replicas behind a load balancer, and the outbox relay as its own `python -m booking relay`

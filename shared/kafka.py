@@ -16,19 +16,20 @@ from shared.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 
-def all_topics() -> list[str]:
-    """Every topic of the system with its dead-letter topic."""
-    return [name for topic in TOPICS.values() for name in (topic, dlq_topic(topic))]
+def all_topics(prefix: str = "") -> list[str]:
+    """Every topic of the system with its dead-letter topic, as named on the broker."""
+    return [prefix + name for topic in TOPICS.values() for name in (topic, dlq_topic(topic))]
 
 
 def new_producer(settings: ServiceSettings) -> AIOKafkaProducer:
-    """A producer that waits for every in-sync replica (acks=all)."""
+    """A producer that waits for every in-sync replica (acks=all), idempotent by default."""
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=f"{settings.service}-producer",
         acks="all",
         enable_idempotence=settings.kafka_idempotent_producer,
         linger_ms=5,
+        metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
     )
 
 
@@ -44,12 +45,17 @@ def new_consumer(settings: ServiceSettings, topics: Iterable[str]) -> AIOKafkaCo
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         rebalance_timeout_ms=settings.kafka_rebalance_timeout_ms,
+        max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
+        metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
+        # Never a record of a transaction that aborted (the outbox does not use
+        # transactions today; a transactional producer may write these topics later).
+        isolation_level="read_committed",
     )
 
 
 async def ensure_topics(settings: ServiceSettings, topics: Iterable[str] | None = None) -> None:
     """Create the topics that do not exist yet (idempotent, safe for concurrent callers)."""
-    wanted = list(topics if topics is not None else all_topics())
+    wanted = list(topics if topics is not None else all_topics(settings.kafka_topic_prefix))
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:

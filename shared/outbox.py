@@ -91,10 +91,12 @@ class OutboxRelay:
         producer: AIOKafkaProducer,
         *,
         listen_dsn: str | None = None,
+        topic_prefix: str = "",
         batch_size: int = 500,
         poll_interval: float = 1.0,
     ) -> None:
         self._sessions = sessions
+        self._topic_prefix = topic_prefix
         self._outbox = outbox
         self._producer = producer
         self._listen_dsn = listen_dsn
@@ -110,7 +112,7 @@ class OutboxRelay:
                 return 0
             sends = [
                 await self._producer.send(
-                    row.topic,
+                    self._topic_prefix + row.topic,
                     key=row.key.encode(),
                     value=json.dumps(row.data, separators=(",", ":")).encode(),
                     headers=kafka_headers(

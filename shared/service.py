@@ -127,10 +127,14 @@ class Service:
     def _workers(self, runtime: Runtime, url: str) -> dict[str, Worker]:
         spec = self.spec
         listen_dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
-        relay = OutboxRelay(runtime.sessions, spec.outbox, runtime.producer, listen_dsn=listen_dsn)
+        settings = runtime.settings
+        relay = OutboxRelay(
+            runtime.sessions, spec.outbox, runtime.producer,
+            listen_dsn=listen_dsn, topic_prefix=settings.kafka_topic_prefix,
+        )  # fmt: skip
 
         async def consume() -> None:
-            consumer = kafka.new_consumer(runtime.settings, spec.consumes)
+            consumer = kafka.new_consumer(settings, [settings.topic(t) for t in spec.consumes])
             try:
                 # Inside the try: a cancel while joining the group still closes the consumer.
                 await consumer.start()

@@ -47,23 +47,39 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092", validation_alias=common("KAFKA_BOOTSTRAP_SERVERS")
     )
-    # On for Apache Kafka; Tansu (dev, tests) does not implement InitProducerId.
+    #: Retries never duplicate or reorder a record (every Apache Kafka since 0.11 has it).
     kafka_idempotent_producer: bool = Field(
-        False, validation_alias=common("KAFKA_IDEMPOTENT_PRODUCER")
+        True, validation_alias=common("KAFKA_IDEMPOTENT_PRODUCER")
     )
     kafka_topic_partitions: int = Field(3, validation_alias=common("KAFKA_TOPIC_PARTITIONS"))
     kafka_topic_replication: int = Field(
         1, validation_alias=common("KAFKA_TOPIC_REPLICATION_FACTOR")
     )
-    kafka_session_timeout_ms: int = Field(6000, validation_alias=common("KAFKA_SESSION_TIMEOUT_MS"))
-    kafka_heartbeat_interval_ms: int = Field(
-        500, validation_alias=common("KAFKA_HEARTBEAT_INTERVAL_MS")
+    #: A consumer that stops heartbeating (a crash) loses its partitions after this.
+    kafka_session_timeout_ms: int = Field(
+        10_000, validation_alias=common("KAFKA_SESSION_TIMEOUT_MS")
     )
+    #: A third of the session at most; also how soon a member hears of a rebalance.
+    kafka_heartbeat_interval_ms: int = Field(
+        1_000, validation_alias=common("KAFKA_HEARTBEAT_INTERVAL_MS")
+    )
+    #: How long the group waits for its members to rejoin in a rebalance.
     kafka_rebalance_timeout_ms: int = Field(
-        2000, validation_alias=common("KAFKA_REBALANCE_TIMEOUT_MS")
+        30_000, validation_alias=common("KAFKA_REBALANCE_TIMEOUT_MS")
+    )
+    #: A consumer that goes this long without polling (a stuck batch) leaves the group.
+    kafka_max_poll_interval_ms: int = Field(
+        300_000, validation_alias=common("KAFKA_MAX_POLL_INTERVAL_MS")
+    )
+    #: Metadata is refreshed at least this often, so new topics and partitions are seen.
+    kafka_metadata_max_age_ms: int = Field(
+        30_000, validation_alias=common("KAFKA_METADATA_MAX_AGE_MS")
     )
     #: A consumer group name suffix, so parallel test runs on one broker stay apart.
     kafka_group_suffix: str = Field("", validation_alias=common("KAFKA_GROUP_SUFFIX"))
+    #: Put before every topic name on the broker (``clinic-a.plans.events``): systems
+    #: sharing one broker (two clinics, two test stacks) never see each other's events.
+    kafka_topic_prefix: str = Field("", validation_alias=common("KAFKA_TOPIC_PREFIX"))
     consumer_max_attempts: int = Field(3, validation_alias=common("CONSUMER_MAX_ATTEMPTS"))
 
     jwt_secret: SecretStr = Field(SecretStr(DEV_JWT_SECRET), validation_alias=common("JWT_SECRET"))
@@ -73,7 +89,8 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=common("LOG_LEVEL"))
     log_json: bool = Field(True, validation_alias=common("LOG_JSON"))
 
-    #: Dev and demo only: a file holding a time offset in seconds (see ShiftableClock).
+    #: Dev, demos and tests only: a file holding a time offset in seconds or a pinned
+    #: instant, read by every process of a stack (see ShiftableClock).
     clock_file: Path | None = Field(None, validation_alias=common("CLOCK_FILE"))
 
     port: int | None = None
@@ -89,6 +106,10 @@ class ServiceSettings(BaseSettings):
         if self.clock_file is not None:
             raise ValueError("CLOCK_FILE (time travel) is for dev and demos, not production")
         return self
+
+    def topic(self, name: str) -> str:
+        """A topic's name on the broker."""
+        return self.kafka_topic_prefix + name
 
     @property
     def http_port(self) -> int:

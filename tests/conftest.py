@@ -25,7 +25,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def bootstrap_servers(workdir: Path) -> Iterator[str]:
-    """A running Kafka-protocol broker (Tansu unless KAFKA_BOOTSTRAP_SERVERS is set)."""
+    """A running Apache Kafka (one KRaft node) unless KAFKA_BOOTSTRAP_SERVERS is set."""
     with kafka_broker(workdir / "broker.log") as servers:
         yield servers
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 from datetime import timedelta
 from pathlib import Path
 
 from devstack.demo import DEMO_PHONE, DESK_EMAIL, DESK_PASSWORD, PRACTITIONER_EMAIL, seed
+from devstack.infra import kafka_broker
 from devstack.stack import DEV_PORTS, running_stack
 from shared.clock import ShiftableClock
 
@@ -52,7 +54,18 @@ def run() -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print("Starting broker, database, Twilio sandbox and the three services...", flush=True)
-    with running_stack(WORKDIR, ports=DEV_PORTS, broker_port=9092) as stack:
+    (WORKDIR / "logs").mkdir(parents=True, exist_ok=True)
+    with (
+        # Apache Kafka keeps its topics and the consumers' offsets in .devstack/kafka.
+        # Without Java or Maven, Tansu (memory-only) stands in, except on CI.
+        kafka_broker(
+            WORKDIR / "logs" / "broker.log",
+            port=9092,
+            data_dir=WORKDIR / "kafka",
+            allow_fallback="CI" not in os.environ,
+        ) as servers,
+        running_stack(WORKDIR, ports=DEV_PORTS, bootstrap_servers=servers) as stack,
+    ):
         ids = seed(stack, WORKDIR / "seeded.json")
         token = stack.staff_token()
         print(WALKTHROUGH.format(token=token, logs=stack.logs, **stack.urls, **_flat(ids)))

