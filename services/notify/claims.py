@@ -63,10 +63,19 @@ async def expire_lost_leases(session: AsyncSession, now: datetime) -> None:
 async def claim_due(
     session: AsyncSession, *, now: datetime, limit: int, lease: timedelta
 ) -> list[Claimed]:
-    """Take up to ``limit`` due messages (``SKIP LOCKED``: never one another dispatcher has)."""
+    """Take up to ``limit`` due messages (``SKIP LOCKED``: never one another dispatcher has).
+
+    Only messages of patients notify knows: one planned before the patient's details
+    arrived (topics are not ordered with each other) waits, and the details' arrival
+    re-plans it in the patient's language and time zone (``scheduling.keep_patient``).
+    """
     due = (
         sa.select(MESSAGE.c.id)
-        .where(MESSAGE.c.status == status.PENDING, MESSAGE.c.due_at <= now)
+        .where(
+            MESSAGE.c.status == status.PENDING,
+            MESSAGE.c.due_at <= now,
+            sa.exists().where(PATIENT.c.id == MESSAGE.c.patient_id),
+        )
         .order_by(MESSAGE.c.due_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -88,14 +97,13 @@ async def claim_due(
     rows = await session.execute(
         sa.select(
             claimed,
-            p.id.label("known"),
             p.phone,
             p.time_zone,
             p.sms_consent,
             p.opted_out_at,
             p.erased_at,
         )
-        .select_from(claimed.outerjoin(PATIENT, p.id == claimed.c.patient_id))
+        .select_from(claimed.join(PATIENT, p.id == claimed.c.patient_id))
         .order_by(claimed.c.due_at)
     )
     return [
@@ -108,7 +116,6 @@ async def claim_due(
             due_at=r.due_at,
             expires_at=r.expires_at,
             attempts=r.attempts,
-            patient_known=r.known is not None,
             phone=r.phone,
             time_zone=r.time_zone,
             sms_consent=bool(r.sms_consent),

@@ -32,7 +32,6 @@ from notify.domain.sending import (
     CapCounter,
     Claimed,
     Held,
-    expired,
     held_for_quiet_hours,
     reason_not_to_send,
 )
@@ -47,8 +46,6 @@ from shared.events import Event, new_event
 log = logging.getLogger(__name__)
 
 SOURCE = "/mesocycle/notify"
-# Events of different topics are not ordered: an appointment can arrive before its patient.
-AWAIT_PATIENT_DELAY = timedelta(seconds=2)
 Outcome = dict[str, Any]
 
 
@@ -186,12 +183,6 @@ class Dispatcher:
     async def _deliver(self, message: Claimed, batch: Batch) -> Outcome:
         now = self._clock.now()
         outcome: Outcome = dict.fromkeys(claims.OUTCOME_COLUMNS) | {"due_at": message.due_at}
-        if not message.patient_known and not expired(message, now):
-            return outcome | {
-                "status": status.PENDING,
-                "due_at": now + AWAIT_PATIENT_DELAY,
-                "status_reason": "waiting for the patient's contact details",
-            }
         reason = reason_not_to_send(message, now)
         if reason:
             return outcome | {"status": status.SKIPPED, "status_reason": reason}

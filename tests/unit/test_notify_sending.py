@@ -15,7 +15,7 @@ NOW = datetime(2026, 6, 10, 21, 30, tzinfo=UTC)  # 23:30 in Paris, still Wednesd
 def due(kind: str = "reminder_24h") -> Claimed:
     return Claimed(
         id=uuid.uuid4(), patient_id=PATIENT, appointment_id=None, kind=kind, body="Hi.",
-        due_at=NOW, expires_at=None, attempts=1, patient_known=True, phone="+33612345678",
+        due_at=NOW, expires_at=None, attempts=1, phone="+33612345678",
         time_zone="Europe/Paris", sms_consent=True, opted_out=False, erased=False,
     )  # fmt: skip
 

@@ -35,7 +35,6 @@ class Claimed:
     due_at: datetime
     expires_at: datetime | None
     attempts: int
-    patient_known: bool
     phone: str | None
     time_zone: str | None
     sms_consent: bool
@@ -53,8 +52,6 @@ def reason_not_to_send(message: Claimed, now: datetime) -> str | None:
         if now - message.due_at > timedelta(minutes=5):
             return f"missed while notify was down; {TOO_LATE}"
         return TOO_LATE
-    if not message.patient_known:
-        return "the patient is unknown to notify"
     if message.erased:
         return "the patient was erased"
     if message.phone is None:

@@ -40,6 +40,8 @@ UPCOMING = frozenset({"booked", "confirmed"})
 CONFIRMING_EVENTS = frozenset({"booked", "rescheduled"})
 #: How far around a session other messages count against the patient's caps.
 CAP_HORIZON = timedelta(days=8)
+#: Why a message waits: its patient's details (plans.events) have not reached notify yet.
+AWAITING_PATIENT = "waiting for the patient's contact details"
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,7 @@ async def replan(
         await _add_message(
             session, planned=plan, facts=text_facts, policy=policy, templates=templates,
             patient_id=appointment.patient_id, appointment=appointment, now=now,
+            patient_known=patient is not None,
         )  # fmt: skip
 
 
@@ -243,7 +246,7 @@ async def schedule_invitation(
     await _add_message(
         session, planned=planned, facts=facts, policy=policy,
         templates=await load_templates(session), patient_id=invitation.patient_id,
-        appointment=None, now=now,
+        appointment=None, now=now, patient_known=patient is not None,
     )  # fmt: skip
 
 
@@ -287,6 +290,7 @@ async def _add_message(
     patient_id: uuid.UUID,
     appointment: Appointment | None,
     now: datetime,
+    patient_known: bool = True,
 ) -> None:
     language = language_for(templates, facts.language, planned.kind, policy)
     body = render(templates[language][planned.kind], context_of(facts, policy))
@@ -306,7 +310,7 @@ async def _add_message(
             due_at=planned.due_at if planned.due_at is not None else now,
             expires_at=planned.useful_until,
             status=status.PENDING if sending else status.SKIPPED,
-            status_reason=planned.reason,
+            status_reason=planned.reason if patient_known else AWAITING_PATIENT,
             created_at=now,
             updated_at=now,
         )
