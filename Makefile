@@ -34,8 +34,13 @@ browser:
 dev: install
 	$(BIN)/python -m devstack
 
+# Every test runs on a pinned clock at TEST_NOW (default: a weekday morning in Paris, see
+# tests/clock.py); the e2e suite runs again in quiet hours on the night Paris moves to
+# summer time, so neither the hour nor the season can make it pass or fail.
+NIGHT_TEST_NOW := 2027-03-28T01:30:00+01:00
 test: install browser lint typecheck
 	$(BIN)/pytest
+	TEST_NOW=$(NIGHT_TEST_NOW) $(BIN)/pytest tests/e2e
 
 lint: install
 	$(BIN)/ruff check .

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 
@@ -22,12 +24,23 @@ def jwt_secret(request: Request) -> str:
     return runtime.settings.jwt_secret.get_secret_value()
 
 
+def service_now(request: Request) -> datetime:
+    """The service's clock, which staff tokens are checked against."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime.clock.now()
+
+
+def staff(*allowed: Role) -> Callable[[Request], Coroutine[Any, Any, StaffUser]]:
+    """A dependency admitting staff in ``allowed`` (any role if none) to this service."""
+    return staff_dependency(jwt_secret, service_now, *allowed)
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 #: Any signed-in staff member (admin, staff or practitioner).
-StaffDep = Annotated[StaffUser, Depends(staff_dependency(jwt_secret))]
+StaffDep = Annotated[StaffUser, Depends(staff())]
 #: Front-desk staff and admins: not practitioners.
-DeskDep = Annotated[StaffUser, Depends(staff_dependency(jwt_secret, Role.ADMIN, Role.STAFF))]
-AdminDep = Annotated[StaffUser, Depends(staff_dependency(jwt_secret, Role.ADMIN))]
+DeskDep = Annotated[StaffUser, Depends(staff(Role.ADMIN, Role.STAFF))]
+AdminDep = Annotated[StaffUser, Depends(staff(Role.ADMIN))]
 
 #: Rows a list skips. Bounded: PostgreSQL's OFFSET is a bigint, and no page is that far.
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="rows to skip")]

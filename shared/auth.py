@@ -14,7 +14,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -65,30 +65,41 @@ def issue_staff_token(
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify_staff_token(secret: str, token: str) -> StaffUser:
-    """The staff user of a valid token; raises :class:`Problem` 401 otherwise."""
+def verify_staff_token(secret: str, token: str, *, now: datetime) -> StaffUser:
+    """The staff user of a valid token at ``now``; raises :class:`Problem` 401 otherwise.
+
+    ``exp`` is checked against the service's clock, not PyJWT's wall clock, so tokens
+    are minted and checked on the same time (a pinned or shifted clock included).
+    """
     try:
         claims = jwt.decode(
             token,
             secret,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "iss"]},
+            options={
+                "require": ["exp", "iat", "sub", "iss"],
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
         )
         role = Role(str(claims.get("role")))
-    except jwt.ExpiredSignatureError as error:
-        raise Problem(401, "Token expired", "the staff token has expired; sign in again") from error
-    except (jwt.InvalidTokenError, ValueError) as error:
+        expires = int(claims["exp"])
+    except (jwt.InvalidTokenError, ValueError, TypeError) as error:
         raise Problem(401, "Invalid token", f"the staff token is not valid: {error}") from error
+    if expires <= now.timestamp():
+        raise Problem(401, "Token expired", "the staff token has expired; sign in again")
     return StaffUser(
         subject=str(claims["sub"]), role=role, practitioner_id=claims.get("practitioner_id")
     )
 
 
 def staff_dependency(
-    secret: Callable[[Request], str], *allowed: Role
+    secret: Callable[[Request], str], now: Callable[[Request], datetime], *allowed: Role
 ) -> Callable[[Request], Coroutine[Any, Any, StaffUser]]:
-    """A FastAPI dependency admitting staff whose role is in ``allowed`` (any role if none)."""
+    """A FastAPI dependency admitting staff whose role is in ``allowed`` (any role if none),
+    with ``secret`` and ``now`` read from the request (the service's key and clock)."""
 
     async def require_staff(request: Request) -> StaffUser:
         header = request.headers.get("authorization", "")
@@ -100,7 +111,7 @@ def staff_dependency(
                 "send Authorization: Bearer <staff JWT>",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        user = verify_staff_token(secret(request), token.strip())
+        user = verify_staff_token(secret(request), token.strip(), now=now(request))
         if allowed and user.role not in allowed:
             raise Problem(
                 403, "Forbidden", f"role {user.role} may not do this; needs {', '.join(allowed)}"
@@ -122,7 +133,9 @@ def hash_patient_token(token: str) -> str:
 
 
 def main() -> None:
-    """``python -m shared.auth token --role admin``: print a staff token for dev."""
+    """``python -m shared.auth token --role admin``: print a staff token for dev, minted
+    on the clock the services read (CLOCK_FILE), so it is valid however far they moved."""
+    from shared.service import clock_from
     from shared.settings import ServiceSettings
 
     class _Settings(ServiceSettings):
@@ -142,7 +155,7 @@ def main() -> None:
             settings.jwt_secret.get_secret_value(),
             subject=args.subject,
             role=Role(args.role),
-            now=datetime.now(UTC),
+            now=clock_from(settings).now(),
             ttl=timedelta(hours=args.hours),
             practitioner_id=args.practitioner_id,
         )

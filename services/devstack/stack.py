@@ -10,13 +10,14 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 
 from devstack.infra import free_port, kafka_broker, postgres_server
 from shared.auth import Role, issue_staff_token
+from shared.clock import ShiftableClock
 from shared.settings import DEV_JWT_SECRET
 from twilio_sandbox.config import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN
 
@@ -33,12 +34,22 @@ class Stack:
     logs: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
+    def topic(self, name: str) -> str:
+        """A topic's name on this stack's broker (see KAFKA_TOPIC_PREFIX)."""
+        return self.env.get("KAFKA_TOPIC_PREFIX", "") + name
+
+    @property
+    def clock(self) -> ShiftableClock:
+        """The clock every service of this stack reads: read it, pin it, move it."""
+        return ShiftableClock(Path(self.env["CLOCK_FILE"]))
+
     def staff_token(self, role: Role = Role.ADMIN, subject: str = "dev@clinic.example") -> str:
+        """A staff JWT minted on the stack's clock, valid for 12 hours of it."""
         return issue_staff_token(
             self.env["JWT_SECRET"],
             subject=subject,
             role=role,
-            now=datetime.now(UTC),
+            now=self.clock.now(),
             ttl=timedelta(hours=12),
         )
 
@@ -48,15 +59,17 @@ def running_stack(
     workdir: Path,
     *,
     ports: Mapping[str, int] | None = None,
-    broker_port: int | None = None,
     bootstrap_servers: str | None = None,
     database_url: str | None = None,
     extra_env: Mapping[str, str] | None = None,
+    pinned_at: datetime | None = None,
 ) -> Iterator[Stack]:
     """Start everything, wait until every service is ready, stop it all on exit.
 
     The broker and database are the ones given, else those the environment names,
-    else started here (see :mod:`devstack.infra`); ``extra_env`` adds variables.
+    else started here (see :mod:`devstack.infra`); ``extra_env`` adds variables. With
+    ``pinned_at`` every service's clock stands at that instant until ``stack.clock`` is
+    moved (the tests); without it, it is the wall clock, shifted by ``make time``.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     logs = workdir / "logs"
@@ -64,8 +77,7 @@ def running_stack(
     ports = dict(ports or {name: free_port() for name in (*SERVICES, "sandbox")})
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     with (
-        _given(bootstrap_servers)
-        or kafka_broker(logs / "broker.log", port=broker_port) as bootstrap,
+        _given(bootstrap_servers) or kafka_broker(logs / "broker.log") as bootstrap,
         _given(database_url) or postgres_server(workdir / "postgres") as server_url,
     ):
         env = {
@@ -94,6 +106,8 @@ def running_stack(
             **(extra_env or {}),
         }
         stack = Stack(urls=urls, env=env, logs=logs)
+        if pinned_at is not None:
+            stack.clock.pin(pinned_at)
         try:
             _migrate(env, logs)
             stack.processes["sandbox"] = _spawn(["-m", "twilio_sandbox"], env, logs / "sandbox.log")

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.structs import RecordMetadata
 from sqlalchemy.engine import make_url
 
 from devstack.demo import seed
 from devstack.stack import SERVICES, Stack, running_stack
 from shared.db import drop_database
+from shared.events import Event
+from tests.clock import TEST_NOW, StaffAuth
+from tests.kafka_records import consumed_past
 from tests.polling import eventually
 
 T = TypeVar("T")
+PARIS = ZoneInfo("Europe/Paris")
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +41,13 @@ def stack(
         workdir / "stack",
         bootstrap_servers=bootstrap_servers,
         database_url=database_server,
-        extra_env=databases,
+        # Topics and groups of its own: the integration tests write to the same broker.
+        extra_env={
+            **databases,
+            "KAFKA_TOPIC_PREFIX": f"e2e-{run_id}.",
+            "KAFKA_GROUP_SUFFIX": f"-e2e-{run_id}",
+        },
+        pinned_at=TEST_NOW,
     ) as running:
         yield running
     for url in databases.values():
@@ -48,10 +62,55 @@ def clinic(stack: Stack, workdir: Path) -> dict[str, Any]:
 
 @pytest.fixture
 async def staff(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client carrying an admin staff token."""
-    headers = {"Authorization": f"Bearer {stack.staff_token()}"}
-    async with httpx.AsyncClient(headers=headers, timeout=10) as client:
+    """An HTTP client signing each request with an admin token minted on the stack's clock."""
+    async with staff_client(stack) as client:
         yield client
+
+
+def paris_today(stack: Stack) -> date:
+    """Today at the demo clinic (Paris), by the stack's clock."""
+    return stack.clock.now().astimezone(PARIS).date()
+
+
+def staff_client(stack: Stack) -> httpx.AsyncClient:
+    return httpx.AsyncClient(auth=StaffAuth(stack.env["JWT_SECRET"], stack.clock), timeout=10)
+
+
+async def publish(
+    stack: Stack,
+    topic: str,
+    value: bytes,
+    *,
+    key: bytes,
+    headers: Sequence[tuple[str, bytes]] = (),
+) -> RecordMetadata:
+    """Write one record to ``topic`` of the stack's broker, as a producer of ours would."""
+    producer = AIOKafkaProducer(bootstrap_servers=stack.env["KAFKA_BOOTSTRAP_SERVERS"])
+    await producer.start()
+    try:
+        written: RecordMetadata = await producer.send_and_wait(
+            stack.topic(topic), value, key=key, headers=list(headers)
+        )
+        return written
+    finally:
+        await producer.stop()
+
+
+async def publish_event(stack: Stack, event: Event[Any]) -> RecordMetadata:
+    return await publish(
+        stack, event.topic, event.kafka_value(), key=event.key.encode(),
+        headers=event.kafka_headers(),
+    )  # fmt: skip
+
+
+async def applied_by(stack: Stack, service: str, written: RecordMetadata) -> None:
+    """Wait until ``service``'s consumers have applied the record ``written``."""
+    await consumed_past(
+        stack.env["KAFKA_BOOTSTRAP_SERVERS"],
+        service + stack.env.get("KAFKA_GROUP_SUFFIX", ""),
+        TopicPartition(written.topic, written.partition),
+        written.offset,
+    )
 
 
 __all__ = ["eventually"]  # the e2e tests import it from here

@@ -10,6 +10,7 @@ import httpx
 
 from devstack.stack import Stack
 from shared.auth import Role
+from tests.e2e.conftest import paris_today
 from tests.e2e.test_plan_to_sms import new_patient, open_requests
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -68,7 +69,7 @@ async def test_plans_refuse_unknown_protocols_past_dates_and_a_second_activation
         "patient_id": patient["id"],
         "protocol_id": clinic["protocol_ids"]["face-neck"],
         "areas": ["face"],
-        "start_date": (datetime.now(PARIS).date() + timedelta(days=1)).isoformat(),
+        "start_date": (paris_today(stack) + timedelta(days=1)).isoformat(),
     }
     url = f"{stack.urls['plans']}/v1/plans"
     response = await staff.post(url, json={**plan, "protocol_id": patient["id"]})
@@ -90,7 +91,7 @@ async def test_plans_refuse_unknown_protocols_past_dates_and_a_second_activation
 async def test_a_taken_slot_is_a_409_naming_what_is_taken(
     stack: Stack, clinic: dict[str, Any], staff: httpx.AsyncClient
 ) -> None:
-    starts = datetime.combine(datetime.now(PARIS).date() + timedelta(days=1), time(17, 0), PARIS)
+    starts = datetime.combine(paris_today(stack) + timedelta(days=1), time(17, 0), PARIS)
     requests = []
     for phone in ("+33655667788", "+33666778899"):
         patient = await new_patient(staff, stack, phone)

@@ -8,7 +8,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer
 
 from devstack.stack import Stack
 from shared.events import TOPICS
-from tests.e2e.conftest import eventually
+from tests.e2e.conftest import eventually, paris_today
 from tests.e2e.test_plan_to_sms import new_patient, open_requests
 from tests.integration.booking_harness import token_of
 
@@ -29,7 +29,7 @@ INVITATION = "clinic.booking.booking_invitation_issued.v1"
 async def booking_events(stack: Stack) -> AsyncIterator[list[tuple[str, dict[str, Any]]]]:
     """Every event on booking.events from the start, (type, payload), filled as they come."""
     consumer = AIOKafkaConsumer(
-        TOPICS["booking"], bootstrap_servers=stack.env["KAFKA_BOOTSTRAP_SERVERS"],
+        stack.topic(TOPICS["booking"]), bootstrap_servers=stack.env["KAFKA_BOOTSTRAP_SERVERS"],
         auto_offset_reset="earliest", enable_auto_commit=False,
     )  # fmt: skip
     await consumer.start()
@@ -69,7 +69,7 @@ async def test_a_patient_books_moves_and_cancels_through_the_link_and_a_cancelle
     plans = f"{stack.urls['plans']}/v1/plans"
     async with booking_events(stack) as seen:
         patient = await new_patient(staff, stack, "+33677001122")
-        start = datetime.now(PARIS).date() + timedelta(days=3)
+        start = paris_today(stack) + timedelta(days=3)
         response = await staff.post(
             plans,
             json={"patient_id": patient["id"], "protocol_id": clinic["protocol_ids"]["cellulite"],

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from devstack.stack import Stack
-from tests.e2e.conftest import eventually
-from tests.e2e.test_plan_to_sms import new_patient, open_requests, sandbox_messages
+from tests.e2e.conftest import eventually, paris_today
+from tests.e2e.sms import nothing_due, sandbox_messages, sent_sms
+from tests.e2e.test_plan_to_sms import new_patient, open_requests
 
 PARIS = ZoneInfo("Europe/Paris")
 CLINIC_NUMBER = "+15005550006"
@@ -23,7 +24,7 @@ async def book_first_session(
     practitioner and a room of this test's own (other tests book the demo clinic's)."""
     practitioner, room = await own_practitioner_and_room(staff, stack, clinic)
     patient = await new_patient(staff, stack, phone)
-    start = datetime.now(PARIS).date() + timedelta(days=2)
+    start = paris_today(stack) + timedelta(days=2)
     response = await staff.post(
         f"{stack.urls['plans']}/v1/plans",
         json={
@@ -80,8 +81,9 @@ async def test_replying_c_confirms_the_appointment_in_booking(
     stack: Stack, clinic: dict[str, Any], staff: httpx.AsyncClient
 ) -> None:
     phone = "+33610203040"
-    _, appointment = await book_first_session(staff, stack, clinic, phone, hour=11)
-    await eventually(lambda: sandbox_messages(stack, phone), what="the confirmation SMS")
+    patient, appointment = await book_first_session(staff, stack, clinic, phone, hour=11)
+    await sent_sms(stack, staff, patient_id=patient["id"], kind="confirmation",
+                   appointment_id=appointment["id"])  # fmt: skip
 
     await reply(stack, phone, "c")
 
@@ -98,7 +100,9 @@ async def test_stop_withdraws_consent_in_plans_and_nothing_more_is_sent(
 ) -> None:
     phone = "+33650607080"
     patient, first = await book_first_session(staff, stack, clinic, phone, hour=16)
-    await eventually(lambda: sandbox_messages(stack, phone), what="the confirmation SMS")
+    await sent_sms(stack, staff, patient_id=patient["id"], kind="confirmation",
+                   appointment_id=first["id"])  # fmt: skip
+    await nothing_due(stack, staff, patient["id"])
     sent_before = len(await sandbox_messages(stack, phone))
 
     await reply(stack, phone, "STOP")

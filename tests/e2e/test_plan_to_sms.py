@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from devstack.stack import Stack
 from shared.contracts.booking import AppointmentBooked
 from shared.contracts.plans import CycleScheduled, PatientRegistered, SessionWindow
-from shared.events import dlq_topic, new_event
-from tests.e2e.conftest import eventually
+from shared.events import Event, Payload, dlq_topic, new_event
+from tests.e2e.conftest import applied_by, eventually, paris_today, publish, publish_event
+from tests.e2e.sms import logged_messages, sandbox_messages, sent_sms
+from tests.kafka_records import Record, find_records, headers_of
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -51,20 +51,12 @@ async def open_requests(
     return await eventually(probe, what=f"{count} booking requests")
 
 
-async def sandbox_messages(stack: Stack, to: str) -> list[dict[str, Any]]:
-    """What the Twilio sandbox accepted for ``to``, as Twilio's message resources."""
-    async with httpx.AsyncClient() as client:
-        response = await client.get(f"{stack.urls['sandbox']}/_sandbox/messages", params={"to": to})
-    response.raise_for_status()
-    return [m["resource"] for m in response.json()["messages"]]
-
-
 async def test_activated_plan_reaches_booking_and_booking_confirmation_reaches_the_phone(
     stack: Stack, clinic: dict[str, Any], staff: httpx.AsyncClient
 ) -> None:
     phone = "+33611223344"
     patient = await new_patient(staff, stack, phone)
-    start = datetime.now(PARIS).date() + timedelta(days=1)
+    start = paris_today(stack) + timedelta(days=1)
     response = await staff.post(
         f"{stack.urls['plans']}/v1/plans",
         json={
@@ -99,26 +91,24 @@ async def test_activated_plan_reaches_booking_and_booking_confirmation_reaches_t
         },
     )
     assert response.status_code == 201, response.text
-    assert response.json()["status"] == "booked"
+    appointment = response.json()
+    assert appointment["status"] == "booked"
 
-    async def confirmation_sent() -> list[dict[str, Any]] | None:
-        return await sandbox_messages(stack, phone) or None
+    sms = await sent_sms(
+        stack, staff, patient_id=patient["id"], kind="confirmation",
+        appointment_id=appointment["id"], version=appointment["version"],
+    )  # fmt: skip
+    assert sms.sent["to"] == phone
+    assert "séance 1 sur 10" in sms.body  # the patient reads French
+    assert f"{starts_at:%H:%M}" in sms.body
+    assert "thigh" not in sms.body.lower()  # no body area in an SMS by default
 
-    sent = await eventually(confirmation_sent, what="the confirmation SMS in the sandbox")
-    assert len(sent) == 1
-    assert "séance 1 sur 10" in sent[0]["body"]  # the patient reads French
-    assert f"{starts_at:%H:%M}" in sent[0]["body"]
-    assert "thigh" not in sent[0]["body"].lower()  # no body area in an SMS by default
-
-    async def delivered() -> list[dict[str, Any]] | None:
-        response = await staff.get(
-            f"{stack.urls['notify']}/v1/messages", params={"patient_id": patient["id"]}
-        )
-        log = response.json()
-        return log if log and log[0]["status"] == "delivered" else None
+    async def delivered() -> dict[str, Any] | None:
+        [log] = await logged_messages(stack, staff, patient["id"], "confirmation")
+        return log if log["status"] == "delivered" else None
 
     log = await eventually(delivered, what="the sandbox's delivery callback")
-    assert log[0]["twilio_sid"] == sent[0]["sid"]
+    assert log["twilio_sid"] == sms.sent["sid"]
 
 
 async def test_the_same_event_delivered_twice_has_one_effect(
@@ -138,19 +128,11 @@ async def test_the_same_event_delivered_twice_has_one_effect(
         numbing_cream_advised=False,
         preferred_practitioner_id=None,
         time_zone="Europe/Paris",
-        sessions=[_window(1, 1, datetime.now(PARIS).date() + timedelta(days=3))],
+        sessions=[_window(1, 1, paris_today(stack) + timedelta(days=3))],
     )
-    event = new_event(cycle, source="/tests", key=patient["id"], now=datetime.now(UTC))
-    producer = AIOKafkaProducer(bootstrap_servers=stack.env["KAFKA_BOOTSTRAP_SERVERS"])
-    await producer.start()
-    try:
-        for _ in range(2):
-            await producer.send_and_wait(
-                event.topic, event.kafka_value(), key=event.key.encode(),
-                headers=event.kafka_headers(),
-            )  # fmt: skip
-    finally:
-        await producer.stop()
+    event = new_event(cycle, source="/tests", key=patient["id"], now=stack.clock.now())
+    for _ in range(2):
+        await publish_event(stack, event)
     [request] = await open_requests(staff, stack, patient["id"], count=1)
 
     response = await staff.post(
@@ -168,19 +150,22 @@ async def test_the_same_event_delivered_twice_has_one_effect(
     appointment_id = response.json()["id"]
 
     # Replay booking's AppointmentBooked event itself: notify must not text twice.
+    first = await sent_sms(stack, staff, patient_id=patient["id"], kind="confirmation",
+                           appointment_id=appointment_id)  # fmt: skip
     booked = await _read_event(stack, "booking.events", "clinic.booking.appointment_booked.v1",
                                appointment_id)  # fmt: skip
-    producer = AIOKafkaProducer(bootstrap_servers=stack.env["KAFKA_BOOTSTRAP_SERVERS"])
-    await producer.start()
-    try:
-        await producer.send_and_wait("booking.events", booked.value, key=booked.key,
-                                     headers=list(booked.headers))  # fmt: skip
-    finally:
-        await producer.stop()
-
-    await eventually(lambda: sandbox_messages(stack, phone), what="the confirmation SMS")
-    await _settle()
-    assert len(await sandbox_messages(stack, phone)) == 1
+    replayed = await publish(
+        stack, "booking.events", booked.value, key=booked.key, headers=booked.headers
+    )
+    # notify commits its offset only after the effect's transaction: once past the
+    # replayed record, whatever it would do is done.
+    await applied_by(stack, "notify", replayed)
+    confirmations = [
+        m for m in await sandbox_messages(stack, phone)
+        if m["body"] == first.body
+    ]  # fmt: skip
+    assert [m["sid"] for m in confirmations] == [first.sent["sid"]]
+    assert len(await logged_messages(stack, staff, patient["id"], "confirmation")) == 1
     again = await staff.get(f"{stack.urls['booking']}/v1/booking-requests",
                             params={"patient_id": patient["id"]})  # fmt: skip
     assert len(again.json()) == 1
@@ -189,27 +174,21 @@ async def test_the_same_event_delivered_twice_has_one_effect(
 async def test_a_malformed_event_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
     stack: Stack, clinic: dict[str, Any], staff: httpx.AsyncClient
 ) -> None:
-    servers = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
     marker = uuid.uuid4().hex
-    producer = AIOKafkaProducer(bootstrap_servers=servers)
-    await producer.start()
-    try:
-        # Not a CloudEvent at all, then a CloudEvent whose payload does not fit its type.
-        await producer.send_and_wait("plans.events", f"garbage {marker}".encode(), key=b"x")
-        bad = new_event(
-            PatientRegistered(
-                patient_id=uuid.uuid4(), full_name="x", phone="+33600000000",
-                time_zone="Europe/Paris", language="fr", sms_consent=True,
-                needle_sensitive=False,
-            ),
-            source="/tests", key="x", now=datetime.now(UTC),
-        )  # fmt: skip
-        await producer.send_and_wait(
-            "plans.events", json.dumps({"patient_id": marker}).encode(), key=b"x",
-            headers=bad.kafka_headers(),
-        )  # fmt: skip
-    finally:
-        await producer.stop()
+    # Not a CloudEvent at all, then a CloudEvent whose payload does not fit its type.
+    await publish(stack, "plans.events", f"garbage {marker}".encode(), key=b"x")
+    bad = new_event(
+        PatientRegistered(
+            patient_id=uuid.uuid4(), full_name="x", phone="+33600000000",
+            time_zone="Europe/Paris", language="fr", sms_consent=True,
+            needle_sensitive=False,
+        ),
+        source="/tests", key="x", now=stack.clock.now(),
+    )  # fmt: skip
+    await publish(
+        stack, "plans.events", json.dumps({"patient_id": marker}).encode(), key=b"x",
+        headers=bad.kafka_headers(),
+    )  # fmt: skip
 
     # The consumers keep going: a valid patient and plan after the bad records still flow.
     patient = await new_patient(staff, stack, "+33633445566")
@@ -219,13 +198,20 @@ async def test_a_malformed_event_goes_to_the_dead_letter_topic_and_the_consumer_
             "patient_id": patient["id"],
             "protocol_id": clinic["protocol_ids"]["hair-regrowth"],
             "areas": ["scalp"],
-            "start_date": (datetime.now(PARIS).date() + timedelta(days=2)).isoformat(),
+            "start_date": (paris_today(stack) + timedelta(days=2)).isoformat(),
         },
     )
     await staff.post(f"{stack.urls['plans']}/v1/plans/{response.json()['id']}/activate")
     await open_requests(staff, stack, patient["id"], count=8)
 
-    dead = await _dead_letters(servers, dlq_topic("plans.events"), marker)
+    dead = [
+        headers_of(record)
+        for record in await find_records(
+            stack.env["KAFKA_BOOTSTRAP_SERVERS"], stack.topic(dlq_topic("plans.events")),
+            lambda record: marker.encode() in (record.value or b""), count=4,
+            what="4 dead letters",
+        )
+    ]  # fmt: skip
     reasons = {headers["dlq_consumer"]: headers["dlq_reason"] for headers in dead}
     # Both consumers of plans.events (booking and notify) dead-letter both records.
     assert len(dead) == 4
@@ -235,12 +221,12 @@ async def test_a_malformed_event_goes_to_the_dead_letter_topic_and_the_consumer_
 
 
 async def test_an_appointment_that_arrives_before_its_patient_is_still_confirmed(
-    stack: Stack, clinic: dict[str, Any]
+    stack: Stack, clinic: dict[str, Any], staff: httpx.AsyncClient
 ) -> None:
     """Topics are not ordered with each other: notify waits for the contact details."""
     phone = "+33677889900"
     patient_id = uuid.uuid4()
-    now = datetime.now(UTC)
+    now = stack.clock.now()
     starts_at = now + timedelta(days=2)
     booked = AppointmentBooked(
         appointment_id=uuid.uuid4(), version=1, status="booked", patient_id=patient_id,
@@ -255,21 +241,21 @@ async def test_an_appointment_that_arrives_before_its_patient_is_still_confirmed
         patient_id=patient_id, full_name="Inès Roux", phone=phone, time_zone="Europe/Paris",
         language="fr", sms_consent=True, needle_sensitive=False,
     )  # fmt: skip
-    producer = AIOKafkaProducer(bootstrap_servers=stack.env["KAFKA_BOOTSTRAP_SERVERS"])
-    await producer.start()
-    try:
-        for payload in (booked, registered):
-            event = new_event(payload, source="/tests", key=str(patient_id), now=now)
-            await producer.send_and_wait(
-                event.topic, event.kafka_value(), key=event.key.encode(),
-                headers=event.kafka_headers(),
-            )  # fmt: skip
-            await asyncio.sleep(1.0)  # the appointment is in notify before the patient
-    finally:
-        await producer.stop()
 
-    sent = await eventually(lambda: sandbox_messages(stack, phone), what="the confirmation")
-    assert "séance 2 sur 6" in sent[0]["body"]
+    def event(payload: Payload) -> Event[Any]:
+        return new_event(payload, source="/tests", key=str(patient_id), now=now)
+
+    await applied_by(stack, "notify", await publish_event(stack, event(booked)))
+    # Planned, but not sent: notify has neither the number nor the language yet.
+    [waiting] = await logged_messages(stack, staff, str(patient_id), "confirmation")
+    assert (waiting["status"], waiting["twilio_sid"]) == ("pending", None)
+    assert waiting["status_reason"] == "waiting for the patient's contact details"
+    await applied_by(stack, "notify", await publish_event(stack, event(registered)))
+
+    sms = await sent_sms(stack, staff, patient_id=str(patient_id), kind="confirmation",
+                         appointment_id=str(booked.appointment_id))  # fmt: skip
+    assert sms.sent["to"] == phone
+    assert "séance 2 sur 6" in sms.body
 
 
 def _window(k: int, n: int, day: date) -> SessionWindow:
@@ -279,47 +265,12 @@ def _window(k: int, n: int, day: date) -> SessionWindow:
     )  # fmt: skip
 
 
-async def _settle() -> None:
-    """Give a wrongly-duplicated message time to show up before counting."""
-    await asyncio.sleep(2.0)
+async def _read_event(stack: Stack, topic: str, type_: str, subject: str) -> Record:
+    def meant(record: Record) -> bool:
+        headers = headers_of(record)
+        return headers.get("ce_type") == type_ and headers.get("ce_subject") == subject
 
-
-async def _read_event(stack: Stack, topic: str, type_: str, subject: str) -> Any:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=stack.env["KAFKA_BOOTSTRAP_SERVERS"],
-        auto_offset_reset="earliest", enable_auto_commit=False,
-    )  # fmt: skip
-    await consumer.start()
-    try:
-
-        async def probe() -> Any:
-            batches = await consumer.getmany(timeout_ms=500)
-            for record in (r for records in batches.values() for r in records):
-                headers = {k: v.decode() for k, v in record.headers}
-                if headers.get("ce_type") == type_ and headers.get("ce_subject") == subject:
-                    return record
-            return None
-
-        return await eventually(probe, what=f"{type_} for {subject} on {topic}")
-    finally:
-        await consumer.stop()
-
-
-async def _dead_letters(servers: str, topic: str, marker: str) -> list[dict[str, str]]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=servers, auto_offset_reset="earliest", enable_auto_commit=False
+    [record] = await find_records(
+        stack.env["KAFKA_BOOTSTRAP_SERVERS"], stack.topic(topic), meant, what=f"{type_} {subject}"
     )
-    await consumer.start()
-    found: list[dict[str, str]] = []
-    try:
-
-        async def probe() -> list[dict[str, str]] | None:
-            batches = await consumer.getmany(timeout_ms=500)
-            for record in (r for records in batches.values() for r in records):
-                if marker.encode() in (record.value or b""):
-                    found.append({k: v.decode() for k, v in record.headers})
-            return found if len(found) >= 4 else None
-
-        return await eventually(probe, what=f"4 dead letters on {topic}")
-    finally:
-        await consumer.stop()
+    return record

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from devstack.stack import Stack
-from tests.e2e.conftest import eventually
+from tests.e2e.conftest import eventually, paris_today
 from tests.e2e.test_patient_replies import book_first_session
 from tests.e2e.test_plan_to_sms import new_patient, open_requests
 
@@ -34,7 +34,7 @@ async def test_a_cancelled_appointment_reopens_its_session_in_plans(
     stack: Stack, clinic: dict[str, Any], staff: httpx.AsyncClient
 ) -> None:
     patient = await new_patient(staff, stack, "+33699887766")
-    start = datetime.now(PARIS).date() + timedelta(days=2)
+    start = paris_today(stack) + timedelta(days=2)
     plans = f"{stack.urls['plans']}/v1/plans"
     response = await staff.post(
         plans,
@@ -75,7 +75,7 @@ async def test_pausing_resuming_and_cancelling_a_plan_reach_its_booking_requests
     stack: Stack, clinic: dict[str, Any], staff: httpx.AsyncClient
 ) -> None:
     patient = await new_patient(staff, stack, "+33688776655")
-    start = datetime.now(PARIS).date() + timedelta(days=1)
+    start = paris_today(stack) + timedelta(days=1)
     plans = f"{stack.urls['plans']}/v1/plans"
     response = await staff.post(
         plans,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +16,7 @@ from playwright.async_api import Page, expect
 
 from shared.auth import Role
 from tests.e2e.conftest import eventually
+from tests.e2e.sms import sent_sms
 
 if TYPE_CHECKING:
     from devstack.stack import Stack
@@ -43,26 +43,9 @@ def desk_account(web_stack: Stack) -> str:
     return email.lower()
 
 
-#: UTC offsets, in hours, of zones to put a location in where it is office hours now.
-ZONES = {-10: "Pacific/Honolulu", -8: "America/Los_Angeles", -5: "America/New_York",
-         -3: "America/Sao_Paulo", 0: "Atlantic/Reykjavik", 1: "Africa/Lagos",
-         3: "Europe/Moscow", 4: "Asia/Dubai", 7: "Asia/Bangkok", 9: "Asia/Tokyo",
-         10: "Australia/Brisbane", 12: "Pacific/Auckland", 13: "Pacific/Tongatapu"}  # fmt: skip
-
-
 @pytest.fixture(scope="module")
-def day_location(web_stack: Stack) -> dict[str, str]:
-    """A location where it is daytime right now, with a practitioner and a room: the
-    board test books a session that starts within a minute and runs it (booking's clock
-    is the wall clock, so the session must really start)."""
-    now, paris_day = datetime.now(UTC), datetime.now(PARIS).date()
-    for zone in ZONES.values():
-        local = now.astimezone(ZoneInfo(zone))
-        # Windows are Paris dates from the plan's start (today): stay inside them.
-        if 9 <= local.hour < 17 and paris_day <= local.date() <= paris_day + timedelta(days=1):
-            break
-    else:
-        pytest.fail(f"no zone in {sorted(ZONES.values())} has office hours now")
+def board_location(web_stack: Stack) -> dict[str, str]:
+    """A location of the board tests' own, with a practitioner and a room."""
     headers = {"Authorization": f"Bearer {web_stack.staff_token()}"}
     booking = web_stack.urls["booking"]
     with httpx.Client(headers=headers, timeout=10) as client:
@@ -73,13 +56,25 @@ def day_location(web_stack: Stack) -> dict[str, str]:
             created: str = response.json()["id"]
             return created
 
-        location = post("/v1/locations", {"name": "Night Shift Clinic", "time_zone": zone})
+        location = post(
+            "/v1/locations", {"name": "Saint-Germain Clinic", "time_zone": "Europe/Paris"}
+        )
         practitioner = post(
             "/v1/practitioners",
-            {"location_id": location, "full_name": "Dr Ana Daylight", "indications": ["cellulite"]},
+            {"location_id": location, "full_name": "Dr Ana Board", "indications": ["cellulite"]},
         )
-        room = post("/v1/rooms", {"location_id": location, "name": "Room D"})
-    return {"id": location, "practitioner_id": practitioner, "room_id": room, "zone": zone}
+        room = post("/v1/rooms", {"location_id": location, "name": "Room B"})
+    return {"id": location, "practitioner_id": practitioner, "room_id": room}
+
+
+def into_opening_hours(stack: Stack) -> None:
+    """Move the stack's clock to 08:30 in Paris if it is outside 08:00-18:00 there: the
+    session booked next must start and end today, within the clinic's hours."""
+    local = stack.clock.now().astimezone(PARIS)
+    if time(8) <= local.time() < time(18):
+        return
+    day = local.date() + timedelta(days=1 if local.time() >= time(18) else 0)
+    stack.clock.set(datetime.combine(day, time(8, 30), PARIS))
 
 
 async def sign_in(page: Page, url: str, email: str) -> None:
@@ -90,7 +85,7 @@ async def sign_in(page: Page, url: str, email: str) -> None:
     await expect(page.get_by_role("heading", name="Day board")).to_be_visible()
 
 
-async def book_in_a_minute(
+async def book_within_the_hour(
     scenes: Scenes, patient_id: str, place: dict[str, str]
 ) -> dict[str, Any]:
     booking = scenes.stack.urls["booking"]
@@ -102,7 +97,8 @@ async def book_in_a_minute(
         return [r for r in found.json() if r["session_number"] == 1] or None
 
     [request] = await eventually(first_request, what="session 1's booking request")
-    starts_at = (datetime.now(UTC) + timedelta(seconds=45)).replace(microsecond=0)
+    now = scenes.stack.clock.now()
+    starts_at = now.replace(second=0, microsecond=0) + timedelta(minutes=30)
     response = await scenes.staff.post(
         f"{booking}/v1/appointments",
         json={"booking_request_id": request["id"], "practitioner_id": place["practitioner_id"],
@@ -114,9 +110,10 @@ async def book_in_a_minute(
 
 
 async def test_staff_sign_in_check_the_patient_in_and_complete_the_session_from_the_board(
-    scenes: Scenes, desk_account: str, day_location: dict[str, str]
+    scenes: Scenes, desk_account: str, board_location: dict[str, str]
 ) -> None:
     stack, staff = scenes.stack, scenes.staff
+    into_opening_hours(stack)
     phone = scenes.new_phone()
     # Her confirmation SMS will not get through: the board must show it needs a call.
     async with httpx.AsyncClient() as client:
@@ -129,21 +126,23 @@ async def test_staff_sign_in_check_the_patient_in_and_complete_the_session_from_
         name="Odile Checkin", phone=phone, start_in_days=0
     )
     await scenes.patient_with_plan(name="Victor Worklist", phone=scenes.new_phone())
-    appointment = await book_in_a_minute(scenes, patient_id, day_location)
+    appointment = await book_within_the_hour(scenes, patient_id, board_location)
 
     async def undelivered() -> list[Any] | None:
         found = await staff.get(f"{stack.urls['notify']}/v1/messages/attention")
         return [m for m in found.json() if m["patient_id"] == patient_id] or None
 
-    await eventually(undelivered, within=30, what="the undelivered confirmation in notify")
+    await sent_sms(stack, staff, patient_id=patient_id, kind="confirmation",
+                   appointment_id=appointment["id"])  # fmt: skip
+    await eventually(undelivered, what="the undelivered confirmation in notify")
 
     context, page = await scenes.new_page(scenes.desktop)
     try:
         await sign_in(page, stack.urls["booking"], desk_account)
         assert "token" not in page.url
         assert "access_token" in (await page.evaluate("sessionStorage.getItem('mesocycle.staff')"))
-        await page.get_by_label("Location").select_option(label="Night Shift Clinic")
-        column = page.get_by_role("region", name="Dr Ana Daylight")
+        await page.get_by_label("Location").select_option(label="Saint-Germain Clinic")
+        column = page.get_by_role("region", name="Dr Ana Board")
         card = column.get_by_role("article", name=re.compile("^Odile Checkin"))
         await expect(card).to_contain_text("Session 1 of 10")
         await expect(card.get_by_text("Numbing cream")).to_be_visible()
@@ -161,8 +160,7 @@ async def test_staff_sign_in_check_the_patient_in_and_complete_the_session_from_
 
         await card.get_by_role("button", name="Check in: Odile Checkin").click()
         await expect(card.get_by_text("Checked in", exact=True)).to_be_visible()
-        starts_at = datetime.fromisoformat(appointment["starts_at"])
-        await asyncio.sleep(max(0.0, (starts_at - datetime.now(UTC)).total_seconds() + 1))
+        stack.clock.set(datetime.fromisoformat(appointment["starts_at"]) + timedelta(minutes=1))
         await card.get_by_role("button", name="Complete: Odile Checkin").click()
         await expect(card.get_by_text("Completed", exact=True)).to_be_visible()
         await expect(page.get_by_role("status")).to_contain_text("Odile Checkin: complete done")
@@ -232,11 +230,13 @@ async def test_sign_in_is_rate_limited_per_email(scenes: Scenes) -> None:
     attempt = {"email": f"guess-{os.getpid()}@clinic.example", "password": "guess"}
     answers: list[int] = []
     async with httpx.AsyncClient(timeout=10) as client:
-        # Counted per minute: 10 refusals, then 429 (up to 20 if a minute turned meanwhile).
+        # Counted per minute of the service's clock, which stands still: 10 refusals, then 429.
         while 429 not in answers and len(answers) < 25:
             response = await client.post(f"{booking}/v1/auth/login", json=attempt)
             answers.append(response.status_code)
-    assert answers[-1] == 429, answers
-    assert set(answers[:-1]) == {401}
-    assert 10 <= len(answers) - 1 <= 20
+    assert answers == [401] * 10 + [429]
     assert "Retry-After" in response.headers
+    scenes.stack.clock.advance(timedelta(minutes=1))  # the next minute counts afresh
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(f"{booking}/v1/auth/login", json=attempt)
+    assert response.status_code == 401

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import eventually
+from tests.e2e.sms import sent_sms
 
 if TYPE_CHECKING:
     from tests.e2e.web_fixtures import Scenes
@@ -86,12 +87,11 @@ async def test_a_patient_books_session_one_from_the_sms_link_and_gets_the_confir
     start = booked[0]["starts_at"].replace("-", "").replace(":", "")[:15]
     assert f"DTSTART:{start}Z" in calendar
 
-    async def confirmation() -> list[str] | None:
-        texts = await scenes.sandbox_texts(phone)
-        return [t for t in texts if "your appointment (session 1 of 10)" in t] or None
-
-    [sms] = await eventually(confirmation, what="the confirmation SMS in the Twilio sandbox")
-    assert label.split(" at ")[1][:5] in sms  # the time the patient picked
+    sms = await sent_sms(scenes.stack, scenes.staff, patient_id=patient_id, kind="confirmation",
+                         appointment_id=booked[0]["id"])  # fmt: skip
+    assert sms.sent["to"] == phone
+    assert "your appointment (session 1 of 10)" in sms.body
+    assert label.split(" at ")[1][:5] in sms.body  # the time the patient picked
 
 
 async def test_the_page_reopens_with_the_booked_session_and_the_clinic_rules(

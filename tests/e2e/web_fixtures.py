@@ -1,9 +1,9 @@
 """What the browser tests share: a stack of their own, a real Chromium, and clinic helpers.
 
-The pages' stack is separate from conftest's `stack`: the board must know where plans and
-notify answer (``BOOKING_PLANS_PUBLIC_URL``...), which needs the ports before the services
-start, and the board test moves the clock, which must not move anyone else's. It has its
-own broker too, so no other stack's events reach it (topic names are shared).
+The pages' stack is separate from conftest's `stack`: the board test moves the clock
+to opening hours and past a session's start, which must not move anyone else's. It shares
+the run's broker under topics of its own (``KAFKA_TOPIC_PREFIX``), so no other stack's
+events reach it.
 """
 
 from __future__ import annotations
@@ -13,22 +13,23 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
 from sqlalchemy.engine import make_url
 
 from devstack.demo import seed
-from devstack.infra import free_port, tansu
+from devstack.infra import free_port
 from devstack.stack import SERVICES, Stack, running_stack
 from shared.db import drop_database
-from tests.e2e.conftest import eventually
+from tests.clock import TEST_NOW
+from tests.e2e.conftest import paris_today, staff_client
+from tests.kafka_records import Record, find_records, headers_of
 
 PARIS = ZoneInfo("Europe/Paris")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -48,8 +49,10 @@ INVITATION = "clinic.booking.booking_invitation_issued.v1"
 
 
 @pytest.fixture(scope="session")
-def web_stack(workdir: Path, database_server: str, run_id: str) -> Iterator[Stack]:
-    """The three services, sandbox and a broker of their own, knowing each other's URLs."""
+def web_stack(
+    workdir: Path, bootstrap_servers: str, database_server: str, run_id: str
+) -> Iterator[Stack]:
+    """The three services and a sandbox of their own, knowing each other's URLs."""
     ports = {name: free_port() for name in (*SERVICES, "sandbox")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     databases = {
@@ -64,17 +67,17 @@ def web_stack(workdir: Path, database_server: str, run_id: str) -> Iterator[Stac
         "BOOKING_NOTIFY_PUBLIC_URL": urls["notify"],
         "BOOKING_SELF_BOOKING_URL": urls["booking"] + "/book",
         "BOOKING_BOARD_REFRESH_SECONDS": "1",
+        "KAFKA_TOPIC_PREFIX": f"web-{run_id}.",
+        "KAFKA_GROUP_SUFFIX": f"-web-{run_id}",
     }
-    with (
-        tansu(workdir / "web-broker.log") as servers,
-        running_stack(
-            workdir / "web-stack",
-            ports=ports,
-            bootstrap_servers=servers,
-            database_url=database_server,
-            extra_env=env,
-        ) as stack,
-    ):
+    with running_stack(
+        workdir / "web-stack",
+        ports=ports,
+        bootstrap_servers=bootstrap_servers,
+        database_url=database_server,
+        extra_env=env,
+        pinned_at=TEST_NOW,
+    ) as stack:
         yield stack
     for url in databases.values():
         asyncio.run(drop_database(url))
@@ -88,9 +91,8 @@ def web_clinic(web_stack: Stack, workdir: Path) -> dict[str, Any]:
 
 @pytest.fixture
 async def web_staff(web_stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client with an admin token, for setting scenes through the APIs."""
-    headers = {"Authorization": f"Bearer {web_stack.staff_token()}"}
-    async with httpx.AsyncClient(headers=headers, timeout=10) as client:
+    """An HTTP client with admin tokens, for setting scenes through the APIs."""
+    async with staff_client(web_stack) as client:
         yield client
 
 
@@ -153,7 +155,7 @@ class Scenes:
         if response.status_code != 201:
             pytest.fail(f"patient not registered: {response.text}")
         patient_id: str = response.json()["id"]
-        start = datetime.now(PARIS).date() + timedelta(days=start_in_days)
+        start = paris_today(self.stack) + timedelta(days=start_in_days)
         response = await self.staff.post(
             f"{plans}/v1/plans",
             json={
@@ -173,29 +175,20 @@ class Scenes:
 
     async def invitation_link(self, patient_id: str) -> str:
         """The self-booking link booking issued the patient (the URL their SMS carries)."""
-        consumer = AIOKafkaConsumer(
-            "booking.events",
-            bootstrap_servers=self.stack.env["KAFKA_BOOTSTRAP_SERVERS"],
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            group_id=None,
-        )
-        await consumer.start()
-        try:
 
-            async def probe() -> str | None:
-                batches = await consumer.getmany(timeout_ms=500)
-                for record in (r for records in batches.values() for r in records):
-                    headers = {k: v.decode() for k, v in record.headers}
-                    payload = json.loads(record.value or b"{}")
-                    if headers.get("ce_type") == INVITATION and payload["patient_id"] == patient_id:
-                        link: str = payload["link_url"]
-                        return link
-                return None
+        def invitation(record: Record) -> bool:
+            payload = json.loads(record.value or b"{}")
+            return bool(
+                headers_of(record).get("ce_type") == INVITATION
+                and payload["patient_id"] == patient_id
+            )
 
-            return await eventually(probe, within=30, what=f"the booking link of {patient_id}")
-        finally:
-            await consumer.stop()
+        [record] = await find_records(
+            self.stack.env["KAFKA_BOOTSTRAP_SERVERS"], self.stack.topic("booking.events"),
+            invitation, within=30, what=f"the booking link of {patient_id}",
+        )  # fmt: skip
+        link: str = json.loads(record.value or b"{}")["link_url"]
+        return link
 
     async def sandbox_texts(self, to: str) -> list[str]:
         """The bodies of the SMS the Twilio sandbox accepted for ``to``."""

@@ -22,13 +22,14 @@ from booking.db import outbox
 from booking.handlers import handlers
 from booking.settings import BookingSettings
 from booking.use_cases.requests import open_booking_requests
-from shared.auth import Role, issue_staff_token
+from shared.auth import Role
 from shared.clock import ManualClock
 from shared.contracts.plans import CycleScheduled, SessionWindow
 from shared.events import Payload, new_event
 from shared.migrate import upgrade
 from shared.service import Runtime
 from shared.settings import DEV_JWT_SECRET
+from tests.clock import StaffAuth
 
 MIGRATIONS = service().spec.migrations
 #: A Monday in winter, 08:00 in Paris.
@@ -46,10 +47,10 @@ class Booking:
     room_ids: tuple[str, ...] = ()
 
     def token(self, role: Role = Role.ADMIN, practitioner_id: str | None = None) -> str:
-        return issue_staff_token(
-            DEV_JWT_SECRET, subject="t@clinic.example", role=role, now=datetime.now(UTC),
+        return StaffAuth(
+            DEV_JWT_SECRET, self.clock, role, subject="t@clinic.example",
             practitioner_id=practitioner_id,
-        )  # fmt: skip
+        ).token()  # fmt: skip
 
     async def post(self, path: str, body: Any = None, **kw: Any) -> httpx.Response:
         return await self.client.post(path, json=body, **kw)
@@ -173,7 +174,7 @@ async def running_booking(
     app = service(settings, clock=clock).app(workers=workers)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://booking") as client:
-            booking = Booking(client, app.state.runtime, clock, settings)
-            client.headers["Authorization"] = f"Bearer {booking.token()}"
-            yield booking
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://booking", auth=StaffAuth(DEV_JWT_SECRET, clock)
+        ) as client:
+            yield Booking(client, app.state.runtime, clock, settings)

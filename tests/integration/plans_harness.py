@@ -17,13 +17,14 @@ from aiokafka import AIOKafkaProducer
 from plans.app import service
 from plans.db import outbox
 from plans.settings import PlansSettings
-from shared.auth import Role, issue_staff_token
+from shared.auth import Role
 from shared.clock import ManualClock
 from shared.contracts.booking import AppointmentSnapshot
 from shared.events import Payload, new_event
 from shared.migrate import upgrade
 from shared.service import Runtime
 from shared.settings import DEV_JWT_SECRET
+from tests.clock import StaffAuth
 
 T = TypeVar("T")
 
@@ -39,7 +40,7 @@ class PlansApp:
     bootstrap_servers: str
 
     def as_role(self, role: Role, subject: str = "desk@clinic.example") -> dict[str, str]:
-        token = issue_staff_token(DEV_JWT_SECRET, subject=subject, role=role, now=datetime.now(UTC))
+        token = StaffAuth(DEV_JWT_SECRET, self.clock, role, subject=subject).token()
         return {"Authorization": f"Bearer {token}"}
 
     async def events(self, type_: str, *, key: str | None = None) -> list[dict[str, Any]]:
@@ -84,13 +85,8 @@ async def running_plans(fresh_database: str, bootstrap_servers: str) -> AsyncIte
     app = service(settings, clock).app()
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        token = issue_staff_token(
-            DEV_JWT_SECRET, subject="desk@clinic.example", role=Role.ADMIN, now=datetime.now(UTC)
-        )
         async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://plans",
-            headers={"Authorization": f"Bearer {token}"},
+            transport=transport, base_url="http://plans", auth=StaffAuth(DEV_JWT_SECRET, clock)
         ) as client:
             yield PlansApp(client, clock, app.state.runtime, bootstrap_servers)
 

@@ -5,7 +5,7 @@ confirms by replying "C"), then the patient books through the link."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
@@ -14,6 +14,7 @@ from shared.contracts.notify import ConfirmationReceived
 from shared.contracts.plans import CycleScheduled, PatientRegistered, SessionWindow
 from shared.events import Payload, new_event
 from shared.service import CONSUMER, RELAY
+from tests.clock import TEST_NOW
 from tests.integration.booking_harness import Booking, running_booking, token_of
 from tests.polling import eventually
 
@@ -25,7 +26,7 @@ async def publish(servers: str, *payloads: Payload, key: str) -> None:
     await producer.start()
     try:
         for payload in payloads:
-            event = new_event(payload, source="/tests/plans", key=key, now=datetime.now(UTC))
+            event = new_event(payload, source="/tests/plans", key=key, now=TEST_NOW)
             await producer.send_and_wait(
                 event.topic, event.kafka_value(), key=key.encode(), headers=event.kafka_headers()
             )
@@ -135,7 +136,7 @@ async def test_auto_mode_holds_a_slot_and_the_patients_reply_books_it(
         assert invitation["appointment_id"] == hold["appointment_id"]
         reply = ConfirmationReceived(
             patient_id=patient_id, appointment_id=uuid.UUID(hold["appointment_id"]),
-            appointment_version=hold["version"], received_at=datetime.now(UTC),
+            appointment_version=hold["version"], received_at=booking.clock.now(),
         )  # fmt: skip
         await publish(bootstrap_servers, reply, key=str(patient_id))
 

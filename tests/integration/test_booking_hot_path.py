@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -13,6 +12,7 @@ import sqlalchemy as sa
 
 from booking.db import outbox
 from booking.use_cases import hot_path
+from tests.clock import TEST_NOW
 from tests.integration.booking_harness import Booking, running_booking
 
 
@@ -26,7 +26,7 @@ def an_outbox_row() -> dict[str, object]:
     return {
         "event_id": uuid.uuid4(), "topic": "booking.events", "key": str(uuid.uuid4()),
         "type": "clinic.booking.test.v1", "source": "/tests", "subject": None,
-        "time": datetime.now(UTC), "data": {"n": 1},
+        "time": TEST_NOW, "data": {"n": 1},
     }  # fmt: skip
 
 

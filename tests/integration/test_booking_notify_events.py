@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from shared.contracts.notify import MessageStatusChanged, RescheduleRequested
 from shared.contracts.plans import PatientErased, PatientRegistered, PatientUpdated
+from tests.clock import TEST_NOW
 from tests.integration.booking_harness import Booking, running_booking, token_of
 from tests.integration.test_booking_lifecycle import at
 
@@ -111,7 +112,7 @@ def status(appointment: dict[str, Any] | None, kind: str, value: str) -> Message
         message_id=uuid.uuid4(),
         appointment_id=uuid.UUID(appointment["id"]) if appointment else None,
         patient_id=uuid.UUID(appointment["patient_id"]) if appointment else uuid.uuid4(),
-        kind=kind, status=value, error_code=None, changed_at=datetime.now(UTC),
+        kind=kind, status=value, error_code=None, changed_at=TEST_NOW,
     )  # fmt: skip
 
 

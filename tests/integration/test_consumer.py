@@ -12,7 +12,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -27,6 +26,7 @@ from shared.events import Event, Payload, dlq_topic, event_type, new_event
 from shared.kafka import ensure_topics, new_consumer, new_producer
 from shared.messaging_tables import add_messaging_tables
 from shared.settings import ServiceSettings
+from tests.clock import TEST_NOW
 from tests.kafka_records import Record, header, read_topic
 
 PARTITIONS = 3
@@ -86,7 +86,7 @@ class Harness:
         self, seq: int, *, key: str = "patient-1", model: type[Noted] | None = None
     ) -> Event[Noted]:
         data = (model or self.model)(patient_id=key, seq=seq)
-        return new_event(data, source="/tests/consumer", key=key, now=datetime.now(UTC))
+        return new_event(data, source="/tests/consumer", key=key, now=TEST_NOW)
 
     async def send(
         self, value: bytes | None, headers: Sequence[tuple[str, bytes]], *, key: str = "patient-1"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -24,6 +24,7 @@ from notify.sms import TwilioGateway
 from shared.auth import Role, issue_staff_token
 from shared.clock import ManualClock
 from shared.settings import DEV_JWT_SECRET
+from tests.clock import TEST_NOW
 from tests.integration import notify_harness as harness
 from tests.integration.test_notify_scheduling import change, snapshot
 from twilio_sandbox import RunningSandbox, serve_in_background
@@ -31,7 +32,7 @@ from twilio_sandbox.resources import Direction
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = TEST_NOW
 PHONE = "+33612345678"
 NAMING_TREATMENT = {"body": "{{ clinic }}: {{ treatment }} at {{ time }}"}
 

@@ -15,7 +15,7 @@ import re
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -27,6 +27,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from tests.clock import wall_clock
 from twilio_sandbox import RunningSandbox, SandboxConfig, running_sandbox, serve_in_background
 
 CLINIC = "+15005550006"
@@ -203,7 +204,7 @@ def free_port() -> int:
 async def test_create_returns_a_twilio_message_resource(
     sandbox: RunningSandbox, twilio: Any, control: httpx.AsyncClient
 ) -> None:
-    before = datetime.now(UTC).replace(microsecond=0)
+    before = wall_clock().replace(microsecond=0)
     message = await send(twilio, " 2 days to go! ")
 
     assert re.fullmatch(r"SM[0-9a-f]{32}", message.sid)
@@ -216,7 +217,7 @@ async def test_create_returns_a_twilio_message_resource(
     assert message.price is None
     assert message.error_code is None
     assert message.date_sent is None
-    assert before <= message.date_created <= datetime.now(UTC)
+    assert before <= message.date_created <= wall_clock()
     assert message.uri == (
         f"/2010-04-01/Accounts/{sandbox.config.account_sid}/Messages/{message.sid}.json"
     )
@@ -263,7 +264,7 @@ async def test_list_filters_on_date_sent(twilio: Any) -> None:
     sent = await send(twilio)
     await send(twilio, to=OTHER_PATIENT)
     delivered = await wait_for_status(twilio, sent.sid, "delivered")
-    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    hour_ago = wall_clock() - timedelta(hours=1)
 
     same_day = await twilio.messages.list_async(to=PATIENT, date_sent=delivered.date_sent)
     assert [m.sid for m in same_day] == [sent.sid]

@@ -22,15 +22,18 @@ from shared.auth import (
     verify_staff_token,
 )
 from shared.problems import MEDIA_TYPE, Problem, install_problem_handlers
+from tests.clock import TEST_NOW
 
 # Long enough for HS512 too, so PyJWT does not warn when a test signs with it.
 SECRET = "unit-test-secret-" + "s" * 64
 OTHER_SECRET = "another-secret-" + "o" * 64
+#: The service's clock: tokens are checked against it, never against the wall clock.
+NOW = TEST_NOW
 
 
 def claims(**overrides: Any) -> dict[str, Any]:
     """Claims of a valid staff token, changed as the test needs (None drops a claim)."""
-    now = datetime.now(UTC)
+    now = NOW
     document: dict[str, Any] = {
         "iss": ISSUER,
         "sub": "nurse@clinic.example",
@@ -42,9 +45,9 @@ def claims(**overrides: Any) -> dict[str, Any]:
     return {name: value for name, value in document.items() if value is not None}
 
 
-def refused(token: str) -> Problem:
+def refused(token: str, now: datetime = NOW) -> Problem:
     with pytest.raises(Problem) as caught:
-        verify_staff_token(SECRET, token)
+        verify_staff_token(SECRET, token, now=now)
     assert caught.value.status == 401
     return caught.value
 
@@ -54,43 +57,54 @@ def test_a_staff_token_round_trips_role_subject_and_practitioner() -> None:
         SECRET,
         subject="dr.martin@clinic.example",
         role=Role.PRACTITIONER,
-        now=datetime.now(UTC),
+        now=NOW,
         practitioner_id="p-42",
     )
-    user = verify_staff_token(SECRET, token)
+    user = verify_staff_token(SECRET, token, now=NOW)
     assert user == StaffUser(
         subject="dr.martin@clinic.example", role=Role.PRACTITIONER, practitioner_id="p-42"
     )
 
 
 def test_a_token_without_practitioner_id_gives_none() -> None:
-    token = issue_staff_token(SECRET, subject="a@clinic", role=Role.ADMIN, now=datetime.now(UTC))
-    user = verify_staff_token(SECRET, token)
+    token = issue_staff_token(SECRET, subject="a@clinic", role=Role.ADMIN, now=NOW)
+    user = verify_staff_token(SECRET, token, now=NOW)
     assert user.role is Role.ADMIN
     assert user.practitioner_id is None
 
 
 def test_the_token_is_signed_with_hs256_and_expires_after_its_ttl() -> None:
-    now = datetime.now(UTC)
+    now = NOW
     token = issue_staff_token(
         SECRET, subject="a@clinic", role=Role.STAFF, now=now, ttl=timedelta(minutes=5)
     )
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
-    payload = jwt.decode(token, SECRET, algorithms=["HS256"], issuer=ISSUER)
+    payload = jwt.decode(
+        token, SECRET, algorithms=["HS256"], issuer=ISSUER, options={"verify_exp": False}
+    )
     assert payload["exp"] - payload["iat"] == 300
 
 
 def test_an_expired_token_is_refused_as_expired() -> None:
-    issued = datetime.now(UTC) - timedelta(hours=13)
+    issued = NOW - timedelta(hours=13)
     token = issue_staff_token(SECRET, subject="a@clinic", role=Role.STAFF, now=issued)
     problem = refused(token)
     assert problem.title == "Token expired"
 
 
+def test_expiry_is_checked_on_the_service_clock_not_the_wall_clock() -> None:
+    """A stack whose clock stands years ahead (or behind) still takes its own tokens."""
+    for now in (datetime(2031, 1, 1, tzinfo=UTC), datetime(2020, 1, 1, tzinfo=UTC)):
+        token = issue_staff_token(
+            SECRET, subject="a@clinic", role=Role.STAFF, now=now, ttl=timedelta(hours=1)
+        )
+        user = verify_staff_token(SECRET, token, now=now + timedelta(minutes=59))
+        assert user.role is Role.STAFF
+        assert refused(token, now=now + timedelta(hours=1)).title == "Token expired"
+
+
 def test_a_token_signed_with_another_secret_is_refused() -> None:
-    token = issue_staff_token(
-        OTHER_SECRET, subject="a@clinic", role=Role.ADMIN, now=datetime.now(UTC)
-    )
+    token = issue_staff_token(OTHER_SECRET, subject="a@clinic", role=Role.ADMIN, now=NOW)
     problem = refused(token)
     assert problem.title == "Invalid token"
     assert "signature" in problem.detail.lower()
@@ -104,7 +118,10 @@ def test_an_unsigned_alg_none_token_is_refused() -> None:
 def test_a_token_signed_with_hs512_and_the_right_secret_is_refused() -> None:
     # The signature is valid for HS512: only the pinned algorithm refuses it.
     token = jwt.encode(claims(role="admin"), SECRET, algorithm="HS512")
-    assert jwt.decode(token, SECRET, algorithms=["HS512"], issuer=ISSUER)["role"] == "admin"
+    valid = jwt.decode(
+        token, SECRET, algorithms=["HS512"], issuer=ISSUER, options={"verify_exp": False}
+    )
+    assert valid["role"] == "admin"
     assert refused(token).title == "Invalid token"
 
 
@@ -137,9 +154,13 @@ def secret_of(_: Request) -> str:
     return SECRET
 
 
+def now_of(_: Request) -> datetime:
+    return NOW
+
+
 # Module level: the routes' string annotations (PEP 563) are resolved in module globals.
-AdminUser = Annotated[StaffUser, Depends(staff_dependency(secret_of, Role.ADMIN))]
-AnyStaffUser = Annotated[StaffUser, Depends(staff_dependency(secret_of))]
+AdminUser = Annotated[StaffUser, Depends(staff_dependency(secret_of, now_of, Role.ADMIN))]
+AnyStaffUser = Annotated[StaffUser, Depends(staff_dependency(secret_of, now_of))]
 
 
 def make_app() -> FastAPI:
@@ -164,7 +185,7 @@ async def call(path: str, headers: dict[str, str] | None = None) -> httpx.Respon
 
 
 def bearer(role: Role, *, now: datetime | None = None) -> dict[str, str]:
-    token = issue_staff_token(SECRET, subject="x@clinic", role=role, now=now or datetime.now(UTC))
+    token = issue_staff_token(SECRET, subject="x@clinic", role=role, now=now or NOW)
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -211,9 +232,7 @@ async def test_a_dependency_without_roles_admits_every_role() -> None:
 
 
 async def test_an_expired_token_over_http_gets_401_token_expired() -> None:
-    response = await call(
-        "/v1/any-staff", bearer(Role.ADMIN, now=datetime.now(UTC) - timedelta(days=1))
-    )
+    response = await call("/v1/any-staff", bearer(Role.ADMIN, now=NOW - timedelta(days=1)))
     assert response.status_code == 401
     assert response.headers["content-type"] == MEDIA_TYPE
     assert response.json()["title"] == "Token expired"

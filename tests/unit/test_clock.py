@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -27,6 +28,26 @@ def test_a_shift_written_by_one_clock_moves_every_clock_reading_the_file(tmp_pat
     assert service.now() - before < timedelta(days=1, minutes=1)
     demo.shift(-demo.offset)
     assert service.offset == timedelta(0)
+
+
+def test_a_pinned_clock_stands_still_for_every_reader_until_moved(tmp_path: Path) -> None:
+    path = tmp_path / "clock"
+    test, service = ShiftableClock(path), ShiftableClock(path)
+    # UTC, so + is elapsed time (aware arithmetic within one zone is wall-clock time).
+    night = datetime(2027, 3, 28, 1, 30, tzinfo=ZoneInfo("Europe/Paris")).astimezone(UTC)
+    test.pin(night)
+    assert service.pinned
+    assert service.now() == service.now() == night
+    test.advance(timedelta(hours=1))  # across the DST change: 03:30 summer time
+    assert service.now() == night + timedelta(hours=1)
+    assert f"{service.now().astimezone(ZoneInfo('Europe/Paris')):%H:%M}" == "03:30"
+    test.set(night + timedelta(days=1))
+    assert service.now() == night + timedelta(days=1)
+    test.unpin()
+    assert not service.pinned
+    assert abs(service.now() - datetime.now(UTC)) < timedelta(seconds=5)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        test.pin(datetime(2027, 1, 1))  # noqa: DTZ001
 
 
 def test_without_its_file_the_shiftable_clock_is_the_wall_clock(tmp_path: Path) -> None:

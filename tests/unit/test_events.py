@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -18,6 +18,7 @@ from shared.events import (
     parse_payload,
     read_record,
 )
+from tests.clock import TEST_NOW
 
 TOPIC = "test.unit.events"
 
@@ -69,7 +70,7 @@ def test_an_event_round_trips_through_kafka_headers_and_value() -> None:
 
 def test_new_event_gives_each_event_a_fresh_id() -> None:
     data = a_visit()
-    now = datetime.now(UTC)
+    now = TEST_NOW
     first = new_event(data, source="/tests/unit", key="k", now=now)
     second = new_event(data, source="/tests/unit", key="k", now=now)
     assert first.id != second.id
@@ -80,7 +81,7 @@ def test_an_event_without_subject_sends_no_subject_header() -> None:
     class Anonymous(Payload):
         value: int
 
-    event = new_event(Anonymous(value=1), source="/tests/unit", key="k", now=datetime.now(UTC))
+    event = new_event(Anonymous(value=1), source="/tests/unit", key="k", now=TEST_NOW)
     headers = event.kafka_headers()
     assert "ce_subject" not in dict(headers)
     raw = read_record(b"k", event.kafka_value(), headers)
@@ -88,7 +89,7 @@ def test_an_event_without_subject_sends_no_subject_header() -> None:
 
 
 def valid_headers() -> dict[str, bytes]:
-    event = new_event(a_visit(), source="/tests/unit", key="k", now=datetime.now(UTC))
+    event = new_event(a_visit(), source="/tests/unit", key="k", now=TEST_NOW)
     return dict(event.kafka_headers())
 
 

@@ -15,13 +15,13 @@ from booking.api.deps import own_practitioner
 from booking.domain.calendar import ical_feed
 from booking.use_cases import calendar_feeds
 from booking.use_cases import schedule as use_cases
-from shared.api import RuntimeDep, StaffDep, jwt_secret
-from shared.auth import Role, staff_dependency
+from shared.api import RuntimeDep, StaffDep, staff
+from shared.auth import Role
 from shared.problems import Problem
 
 router = APIRouter(prefix="/v1", tags=["schedule"])
 
-_staff = staff_dependency(jwt_secret)
+_staff = staff()
 
 
 class FeedOut(BaseModel):

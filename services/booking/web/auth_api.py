@@ -30,7 +30,9 @@ class LoginIn(BaseModel):
 class LoginOut(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    #: On the service's clock (which a demo may have moved): the page counts ``expires_in``.
     expires_at: datetime
+    expires_in: int
     role: Role
     display_name: str
     practitioner_id: uuid.UUID | None
@@ -97,6 +99,7 @@ async def login(
     return LoginOut(
         access_token=token,
         expires_at=now + ttl,
+        expires_in=int(ttl.total_seconds()),
         role=Role(account.role),
         display_name=account.display_name,
         practitioner_id=account.practitioner_id,

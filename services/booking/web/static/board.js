@@ -63,7 +63,8 @@
       $("email").focus();
       return;
     }
-    session = result.body;
+    // Counted on this browser's clock: the service's may differ (a demo's time travel).
+    session = { ...result.body, valid_until: Date.now() + result.body.expires_in * 1000 };
     sessionStorage.setItem(KEY, JSON.stringify(session));
     loginProblem("");
     start();
@@ -232,6 +233,6 @@
       m.status_reason ? ` (${m.status_reason})` : ""))));
   }
 
-  if (session && Date.parse(session.expires_at) > Date.now()) start();
+  if (session && session.valid_until > Date.now()) start();
   else signOut("");
 })();

@@ -1,0 +1,135 @@
+"""Waiting for one specific SMS: notify's row for it, then the sandbox's copy.
+
+A test names the message it means (patient, kind, appointment, version), never "any text
+to this phone": an invitation sent at once in the daytime must not pass for the
+confirmation a test is waiting on. When notify holds the message for later (quiet hours
+at night, a reminder's time), the stack's pinned clock is moved to its due time, as a
+night passing would: the test then runs the same at any ``TEST_NOW``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from devstack.stack import Stack
+from tests.polling import eventually
+
+#: A message that will not be sent (or not again): waiting longer would not change that.
+SETTLED = frozenset({"skipped", "replaced"})
+#: Twilio has it (or had it and refused it): the sandbox holds a copy.
+LEFT_US = frozenset({"queued", "sent", "delivered", "undelivered", "failed"})
+
+
+@dataclass(frozen=True)
+class Sms:
+    """One message as notify logs it (``log``) and as the sandbox received it (``sent``)."""
+
+    log: dict[str, Any]
+    sent: dict[str, Any]
+
+    @property
+    def body(self) -> str:
+        body: str = self.sent["body"]
+        return body
+
+
+async def sandbox_messages(stack: Stack, to: str | None = None) -> list[dict[str, Any]]:
+    """What the Twilio sandbox accepted (for ``to``), as Twilio's message resources."""
+    params = {"to": to} if to else {}
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.get(f"{stack.urls['sandbox']}/_sandbox/messages", params=params)
+    response.raise_for_status()
+    return [m["resource"] for m in response.json()["messages"]]
+
+
+async def logged_messages(
+    stack: Stack, staff: httpx.AsyncClient, patient_id: str, kind: str | None = None
+) -> list[dict[str, Any]]:
+    """notify's message log for a patient (optionally of one kind), oldest first."""
+    response = await staff.get(
+        f"{stack.urls['notify']}/v1/messages", params={"patient_id": patient_id}
+    )
+    response.raise_for_status()
+    found: list[dict[str, Any]] = response.json()
+    return sorted(
+        (m for m in found if kind is None or m["kind"] == kind), key=lambda m: m["created_at"]
+    )
+
+
+async def planned_sms(
+    stack: Stack,
+    staff: httpx.AsyncClient,
+    *,
+    patient_id: str,
+    kind: str,
+    appointment_id: str | None = None,
+    version: int | None = None,
+    within: float = 20.0,
+) -> dict[str, Any]:
+    """notify's live row for the message meant (not replaced nor skipped), once planned."""
+
+    def meant(message: dict[str, Any]) -> bool:
+        return (
+            message["kind"] == kind
+            and message["status"] not in SETTLED
+            and (appointment_id is None or message["appointment_id"] == appointment_id)
+            and (version is None or message["appointment_version"] == version)
+        )
+
+    async def probe() -> dict[str, Any] | None:
+        return next((m for m in await logged_messages(stack, staff, patient_id) if meant(m)), None)
+
+    what = f"notify to plan the {kind} of patient {patient_id}"
+    if appointment_id is not None:
+        what += f" for appointment {appointment_id}" + (f" v{version}" if version else "")
+    return await eventually(probe, within=within, what=what)
+
+
+async def sent_sms(
+    stack: Stack,
+    staff: httpx.AsyncClient,
+    *,
+    patient_id: str,
+    kind: str,
+    appointment_id: str | None = None,
+    version: int | None = None,
+    within: float = 20.0,
+) -> Sms:
+    """The message meant, once Twilio (the sandbox) has it; if notify holds it for later,
+    the stack's clock is first moved to its due time."""
+    planned = await planned_sms(
+        stack, staff, patient_id=patient_id, kind=kind, appointment_id=appointment_id,
+        version=version, within=within,
+    )  # fmt: skip
+    due = datetime.fromisoformat(planned["due_at"])
+    if due > stack.clock.now():
+        stack.clock.set(due)
+
+    async def handed_over() -> dict[str, Any] | None:
+        for message in await logged_messages(stack, staff, patient_id, kind):
+            if message["id"] == planned["id"] and message["status"] in LEFT_US:
+                return message
+        return None
+
+    log = await eventually(handed_over, within=within, what=f"the {kind} {planned['id']} sent")
+    [sent] = [m for m in await sandbox_messages(stack) if m["sid"] == log["twilio_sid"]]
+    return Sms(log=log, sent=sent)
+
+
+async def nothing_due(stack: Stack, staff: httpx.AsyncClient, patient_id: str) -> None:
+    """Wait until every message of the patient due by the stack's clock has left notify
+    (or will not be sent): what the sandbox holds for them then stays as it is until the
+    clock moves or something new happens."""
+    now = stack.clock.now()
+
+    async def probe() -> bool:
+        return all(
+            m["status"] in LEFT_US | SETTLED or datetime.fromisoformat(m["due_at"]) > now
+            for m in await logged_messages(stack, staff, patient_id)
+        )
+
+    await eventually(probe, what=f"the messages due for patient {patient_id} to go out")
