@@ -20,7 +20,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
 from prometheus_client import Counter
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
@@ -33,6 +39,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[AsyncSession, Event[Any]], Awaitable[None]]
 Handlers = Mapping[type[Payload], Handler]
 
+#: A commit refused because the partition is no longer this consumer's.
+REVOKED = (CommitFailedError, IllegalStateError, RebalanceInProgressError, UnknownMemberIdError)
 APPLIED = Counter("events_applied_total", "Events applied by a consumer", ["type"])
 DUPLICATES = Counter("events_duplicate_total", "Redelivered events skipped", ["type"])
 DEAD_LETTERED = Counter("events_dead_lettered_total", "Events sent to a DLQ", ["topic"])
@@ -68,8 +76,20 @@ class EventConsumer:
             batches = await self._consumer.getmany(timeout_ms=500, max_records=500)
             for partition, records in batches.items():
                 for record in records:
+                    if partition not in self._consumer.assignment():
+                        break  # revoked meanwhile: its new owner reads on from our commit
                     await self.handle(record)
-                await self._consumer.commit({partition: records[-1].offset + 1})
+                else:
+                    await self._commit(partition, records[-1].offset + 1)
+
+    async def _commit(self, partition: TopicPartition, offset: int) -> None:
+        try:
+            await self._consumer.commit({partition: offset})
+        except REVOKED as error:
+            # A rebalance took the partition while the batch was applied (another replica
+            # joined or left). Its new owner starts from the last commit: what this one
+            # applied since comes again and is skipped as a duplicate. Nothing is lost.
+            log.info("%s moved to another consumer before its commit (%s)", partition, error)
 
     async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Apply one record, or dead-letter it with the reason."""

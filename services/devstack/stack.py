@@ -27,12 +27,32 @@ DEV_PORTS = {"plans": 8001, "booking": 8002, "notify": 8003, "sandbox": 8099}
 
 @dataclass
 class Stack:
-    """A running system: where each part answers, and a staff token to call it with."""
+    """A running system: where each part answers, and a staff token to call it with.
+
+    Its processes have names: ``sandbox``, each service (``booking``), and its further
+    replicas (``booking-2``); ``urls`` has one for each.
+    """
 
     urls: dict[str, str]
     env: dict[str, str]
     logs: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    commands: dict[str, list[str]] = field(default_factory=dict)
+
+    def replicas(self, service: str) -> list[str]:
+        """The names of the processes that run ``service``, the first one first."""
+        return [name for name in self.commands if name.partition("-")[0] == service]
+
+    def start(self, *names: str) -> None:
+        """Start the named processes (again) and wait until they are ready."""
+        for name in names:
+            log = self.logs / f"{name}.log"
+            self.processes[name] = _spawn(self.commands[name], self.env, log)
+        _wait_ready(self, names)
+
+    def stop(self, *names: str) -> None:
+        """Stop the named processes as an orchestrator would (SIGTERM, then SIGKILL)."""
+        _stop(self.processes[name] for name in names)
 
     def topic(self, name: str) -> str:
         """A topic's name on this stack's broker (see KAFKA_TOPIC_PREFIX)."""
@@ -63,6 +83,7 @@ def running_stack(
     database_url: str | None = None,
     extra_env: Mapping[str, str] | None = None,
     pinned_at: datetime | None = None,
+    replicas: int = 1,
 ) -> Iterator[Stack]:
     """Start everything, wait until every service is ready, stop it all on exit.
 
@@ -70,11 +91,14 @@ def running_stack(
     else started here (see :mod:`devstack.infra`); ``extra_env`` adds variables. With
     ``pinned_at`` every service's clock stands at that instant until ``stack.clock`` is
     moved (the tests); without it, it is the wall clock, shifted by ``make time``.
+    ``replicas`` processes run each service, all of it in each (API and workers).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     logs = workdir / "logs"
     logs.mkdir(exist_ok=True)
     ports = dict(ports or {name: free_port() for name in (*SERVICES, "sandbox")})
+    more = [f"{name}-{n}" for name in SERVICES for n in range(2, replicas + 1)]
+    ports.update({name: free_port() for name in more})
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     with (
         _given(bootstrap_servers) or kafka_broker(logs / "broker.log") as bootstrap,
@@ -106,15 +130,15 @@ def running_stack(
             **(extra_env or {}),
         }
         stack = Stack(urls=urls, env=env, logs=logs)
+        stack.commands["sandbox"] = ["-m", "twilio_sandbox"]
+        for name in (*SERVICES, *more):
+            serve = ["serve", "--host", "127.0.0.1", "--port", str(ports[name])]
+            stack.commands[name] = ["-m", name.partition("-")[0], *serve]
         if pinned_at is not None:
             stack.clock.pin(pinned_at)
         try:
             _migrate(env, logs)
-            stack.processes["sandbox"] = _spawn(["-m", "twilio_sandbox"], env, logs / "sandbox.log")
-            for name in SERVICES:
-                command = ["-m", name, "serve", "--host", "127.0.0.1", "--port", str(ports[name])]
-                stack.processes[name] = _spawn(command, env, logs / f"{name}.log")
-            _wait_ready(stack)
+            stack.start(*stack.commands)
             yield stack
         finally:
             _stop(stack.processes.values())
@@ -141,10 +165,12 @@ def _migrate(env: Mapping[str, str], logs: Path) -> None:
             raise RuntimeError(f"{name} migrations failed: see {logs / f'{name}-migrate.log'}")
 
 
-def _wait_ready(stack: Stack, timeout: float = 60.0) -> None:
+def _wait_ready(stack: Stack, names: Iterable[str], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
-    pending = {name: stack.urls[name] + "/readyz" for name in SERVICES}
-    pending["sandbox"] = stack.urls["sandbox"] + "/_sandbox/messages"
+    pending = {
+        name: stack.urls[name] + ("/_sandbox/messages" if name == "sandbox" else "/readyz")
+        for name in names
+    }
     while pending:
         for name, url in list(pending.items()):
             process = stack.processes[name]

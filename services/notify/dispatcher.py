@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notify import claims
@@ -44,6 +45,7 @@ from shared.contracts.notify import MessageStatusChanged
 from shared.events import Event, new_event
 
 log = logging.getLogger(__name__)
+SENT = Counter("sms_sent_total", "SMS Twilio accepted from this process", ["kind"])
 
 SOURCE = "/mesocycle/notify"
 Outcome = dict[str, Any]
@@ -114,16 +116,26 @@ class Dispatcher:
                     await asyncio.wait(sends, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 limit = min(self._claim_size(), self._max_in_flight - len(sends))
-                batch = await self._claim(limit)
-                for message in batch.messages:
-                    task = asyncio.create_task(self._send_and_keep(message, batch))
-                    sends.add(task)
-                    task.add_done_callback(sends.discard)
+                claiming = asyncio.ensure_future(self._claim(limit))
+                try:
+                    batch = await asyncio.shield(claiming)
+                except asyncio.CancelledError:
+                    # Stopping while a claim commits: what it took is ours alone, so it is
+                    # sent (and recorded) before we stop, not stranded under its lease.
+                    self._send_all(await claiming, sends)
+                    raise
+                self._send_all(batch, sends)
                 if len(batch.messages) < limit:
                     await asyncio.sleep(self._interval)
         finally:
             # Shielded: what left for Twilio must be recorded, or it ends up 'unknown'.
             await asyncio.shield(self._drain(sends, recorder))
+
+    def _send_all(self, batch: Batch, sends: set[asyncio.Task[None]]) -> None:
+        for message in batch.messages:
+            task = asyncio.create_task(self._send_and_keep(message, batch))
+            sends.add(task)
+            task.add_done_callback(sends.discard)
 
     async def dispatch_due(self) -> int:
         """Send one batch of due messages and record it; returns how many were claimed."""
@@ -227,6 +239,7 @@ class Dispatcher:
         except Exception as error:
             log.warning("send of message %s ended in doubt: %s", message.id, type(error).__name__)
             return outcome | _in_doubt(f"no answer from Twilio ({type(error).__name__})")
+        SENT.labels(message.kind).inc()
         return outcome | {
             "status": status.TWILIO_STATUSES.get(accepted.status, status.QUEUED),
             "twilio_sid": accepted.sid,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import date
 from pathlib import Path
@@ -27,31 +28,42 @@ T = TypeVar("T")
 PARIS = ZoneInfo("Europe/Paris")
 
 
+@contextlib.contextmanager
+def stack_databases(server: str, label: str) -> Iterator[dict[str, str]]:
+    """A database per service for one stack (``<NAME>_DATABASE_URL``), dropped after."""
+    databases = {
+        f"{name.upper()}_DATABASE_URL": make_url(server)
+        .set(database=f"mc_{label}_{name}")
+        .render_as_string(hide_password=False)
+        for name in SERVICES
+    }
+    try:
+        yield databases
+    finally:
+        for url in databases.values():
+            asyncio.run(drop_database(url))
+
+
 @pytest.fixture(scope="session")
 def stack(
     workdir: Path, bootstrap_servers: str, database_server: str, run_id: str
 ) -> Iterator[Stack]:
-    databases = {
-        f"{name.upper()}_DATABASE_URL": make_url(database_server)
-        .set(database=f"mc_e2e_{run_id}_{name}")
-        .render_as_string(hide_password=False)
-        for name in SERVICES
-    }
-    with running_stack(
-        workdir / "stack",
-        bootstrap_servers=bootstrap_servers,
-        database_url=database_server,
-        # Topics and groups of its own: the integration tests write to the same broker.
-        extra_env={
-            **databases,
-            "KAFKA_TOPIC_PREFIX": f"e2e-{run_id}.",
-            "KAFKA_GROUP_SUFFIX": f"-e2e-{run_id}",
-        },
-        pinned_at=TEST_NOW,
-    ) as running:
+    with (
+        stack_databases(database_server, f"e2e_{run_id}") as databases,
+        running_stack(
+            workdir / "stack",
+            bootstrap_servers=bootstrap_servers,
+            database_url=database_server,
+            # Topics and groups of its own: the integration tests write to the same broker.
+            extra_env={
+                **databases,
+                "KAFKA_TOPIC_PREFIX": f"e2e-{run_id}.",
+                "KAFKA_GROUP_SUFFIX": f"-e2e-{run_id}",
+            },
+            pinned_at=TEST_NOW,
+        ) as running,
+    ):
         yield running
-    for url in databases.values():
-        asyncio.run(drop_database(url))
 
 
 @pytest.fixture(scope="session")

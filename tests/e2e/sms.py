@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 
 from devstack.stack import Stack
 from tests.polling import eventually
@@ -109,13 +110,19 @@ async def sent_sms(
     if due > stack.clock.now():
         stack.clock.set(due)
 
-    async def handed_over() -> dict[str, Any] | None:
-        for message in await logged_messages(stack, staff, patient_id, kind):
-            if message["id"] == planned["id"] and message["status"] in LEFT_US:
-                return message
-        return None
+    seen = planned
 
-    log = await eventually(handed_over, within=within, what=f"the {kind} {planned['id']} sent")
+    async def handed_over() -> dict[str, Any] | None:
+        nonlocal seen
+        [seen] = [
+            m for m in await logged_messages(stack, staff, patient_id) if m["id"] == seen["id"]
+        ]
+        return seen if seen["status"] in LEFT_US else None
+
+    try:
+        log = await eventually(handed_over, within=within, what=f"the {kind} to be sent")
+    except pytest.fail.Exception:
+        pytest.fail(f"the {kind} was not sent; notify's log has it as {seen}")
     [sent] = [m for m in await sandbox_messages(stack) if m["sid"] == log["twilio_sid"]]
     return Sms(log=log, sent=sent)
 

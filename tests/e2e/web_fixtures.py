@@ -8,7 +8,6 @@ events reach it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import uuid
@@ -21,14 +20,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
-from sqlalchemy.engine import make_url
 
 from devstack.demo import seed
-from devstack.infra import free_port
-from devstack.stack import SERVICES, Stack, running_stack
-from shared.db import drop_database
+from devstack.stack import Stack, running_stack
 from tests.clock import TEST_NOW
-from tests.e2e.conftest import paris_today, staff_client
+from tests.e2e.conftest import paris_today, stack_databases, staff_client
 from tests.kafka_records import Record, find_records, headers_of
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -52,35 +48,23 @@ INVITATION = "clinic.booking.booking_invitation_issued.v1"
 def web_stack(
     workdir: Path, bootstrap_servers: str, database_server: str, run_id: str
 ) -> Iterator[Stack]:
-    """The three services and a sandbox of their own, knowing each other's URLs."""
-    ports = {name: free_port() for name in (*SERVICES, "sandbox")}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    databases = {
-        f"{name.upper()}_DATABASE_URL": make_url(database_server)
-        .set(database=f"mc_web_{run_id}_{name}")
-        .render_as_string(hide_password=False)
-        for name in SERVICES
-    }
+    """The three services and a sandbox of their own (the board calls plans and notify)."""
     env = {
-        **databases,
-        "BOOKING_PLANS_PUBLIC_URL": urls["plans"],
-        "BOOKING_NOTIFY_PUBLIC_URL": urls["notify"],
-        "BOOKING_SELF_BOOKING_URL": urls["booking"] + "/book",
         "BOOKING_BOARD_REFRESH_SECONDS": "1",
         "KAFKA_TOPIC_PREFIX": f"web-{run_id}.",
         "KAFKA_GROUP_SUFFIX": f"-web-{run_id}",
     }
-    with running_stack(
-        workdir / "web-stack",
-        ports=ports,
-        bootstrap_servers=bootstrap_servers,
-        database_url=database_server,
-        extra_env=env,
-        pinned_at=TEST_NOW,
-    ) as stack:
+    with (
+        stack_databases(database_server, f"web_{run_id}") as databases,
+        running_stack(
+            workdir / "web-stack",
+            bootstrap_servers=bootstrap_servers,
+            database_url=database_server,
+            extra_env=env | databases,
+            pinned_at=TEST_NOW,
+        ) as stack,
+    ):
         yield stack
-    for url in databases.values():
-        asyncio.run(drop_database(url))
 
 
 @pytest.fixture(scope="session")
