@@ -7,10 +7,12 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable
+from datetime import datetime
 
 import uvicorn
 import uvloop
 
+from shared import db, outbox
 from shared.migrate import upgrade
 from shared.observability import configure_logging
 from shared.service import Service, freeze_start_up
@@ -28,16 +30,47 @@ def main(make_service: Callable[[], Service], argv: list[str] | None = None) -> 
     serve.add_argument("--port", type=int, default=settings.http_port)
     for name in service.worker_names():
         commands.add_parser(name, help=f"run only the {name} worker")
+    outbox_commands = commands.add_parser("outbox", help="operate on the service's outbox")
+    replay = outbox_commands.add_subparsers(dest="action", required=True).add_parser(
+        "replay", help="publish the events from --since on again (consumers skip duplicates)"
+    )
+    replay.add_argument(
+        "--since",
+        type=_instant,
+        required=True,
+        help="ISO 8601 with an offset, e.g. 2026-11-28T00:00:00+00:00",
+    )
     args = parser.parse_args(argv)
     configure_logging(settings.service, level=settings.log_level, json_lines=settings.log_json)
 
     if args.command == "migrate":
         asyncio.run(upgrade(service.spec.migrations, settings.resolved_database_url()))
+    elif args.command == "outbox":
+        count = asyncio.run(_replay(service, args.since))
+        print(
+            f"{settings.service}: {count} events from {args.since.isoformat()} on to publish again"
+        )
     elif args.command == "serve":
         uvicorn.run(service.app(owns_process=True), host=args.host, port=args.port, log_config=None)
     else:
         # uvloop, as uvicorn uses for `serve`: the dispatcher and relay are CPU-bound on I/O.
         uvloop.run(_run_worker(service, args.command))
+
+
+def _instant(text: str) -> datetime:
+    instant = datetime.fromisoformat(text)
+    if instant.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset (e.g. +00:00)")
+    return instant
+
+
+async def _replay(service: Service, since: datetime) -> int:
+    engine = db.create_engine(service.settings.resolved_database_url(), pool_size=1)
+    try:
+        async with db.session_factory(engine).begin() as session:
+            return await outbox.replay(session, service.spec.outbox, since=since)
+    finally:
+        await engine.dispose()
 
 
 async def _run_worker(service: Service, name: str) -> None:

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -64,6 +65,21 @@ async def add_events(session: AsyncSession, outbox: sa.Table, events: Iterable[E
     await session.execute(sa.insert(outbox), rows)
     # Delivered at commit only, and never if the transaction rolls back.
     await session.execute(sa.text(f"NOTIFY {CHANNEL}"))
+
+
+async def replay(session: AsyncSession, outbox: sa.Table, *, since: datetime) -> int:
+    """Hand every event of this outbox from ``since`` on (event time) to the relay again:
+    after the broker lost its log, or for a consumer restored from a backup. Safe, since
+    consumers skip what they have applied; one key's events keep their order (the relay
+    publishes by id). Returns how many events will be published again."""
+    replayed = await session.execute(
+        sa.update(outbox)
+        .where(outbox.c.time >= since, outbox.c.published_at.is_not(None))
+        .values(published_at=None)
+    )
+    await session.execute(sa.text(f"NOTIFY {CHANNEL}"))
+    count: int = replayed.rowcount  # type: ignore[attr-defined]
+    return count
 
 
 def _claim(outbox: sa.Table, batch_size: int) -> sa.Select[Any]:

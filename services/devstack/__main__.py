@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
 
+from aiokafka.admin import AIOKafkaAdminClient
+
 from devstack.demo import DEMO_PHONE, DESK_EMAIL, DESK_PASSWORD, PRACTITIONER_EMAIL, seed
 from devstack.infra import kafka_broker
-from devstack.stack import DEV_PORTS, running_stack
+from devstack.stack import DEV_PORTS, SERVICES, Stack, running_stack
 from shared.clock import ShiftableClock
+from shared.events import TOPICS
 
 WORKDIR = Path(".devstack")
 
@@ -20,14 +28,20 @@ WORKDIR = Path(".devstack")
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m devstack")
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("run", help="start everything (the default)")
+    start = commands.add_parser("run", help="start everything (the default)")
+    start.add_argument("--workdir", type=Path, default=WORKDIR, help="data and logs")
+    start.add_argument(
+        "--free-ports", action="store_true", help="any free ports, not 8001-8003, 8099, 9092"
+    )
     travel = commands.add_parser("time", help="move every service's clock: +1d, +3h, -30m, 0")
     travel.add_argument("shift", nargs="?", help="how far to move; none: show the offset")
     args = parser.parse_args(argv)
     if args.command == "time":
         move_time(args.shift)
+    elif args.command == "run":
+        run(args.workdir, free_ports=args.free_ports)
     else:
-        run()
+        run(WORKDIR)
 
 
 def move_time(shift: str | None) -> None:
@@ -49,28 +63,62 @@ def parse_shift(text: str) -> timedelta:
         raise SystemExit(f"cannot read {text!r}: use e.g. +1d, +3h, -30m, +90s") from None
 
 
-def run() -> None:
+def run(workdir: Path, *, free_ports: bool = False) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print("Starting broker, database, Twilio sandbox and the three services...", flush=True)
-    (WORKDIR / "logs").mkdir(parents=True, exist_ok=True)
-    with (
+    (workdir / "logs").mkdir(parents=True, exist_ok=True)
+    described = workdir / "stack.json"
+    described.unlink(missing_ok=True)
+    with contextlib.ExitStack() as running:
         # Apache Kafka keeps its topics and the consumers' offsets in .devstack/kafka.
         # Without Java or Maven, Tansu (memory-only) stands in, except on CI.
-        kafka_broker(
-            WORKDIR / "logs" / "broker.log",
-            port=9092,
-            data_dir=WORKDIR / "kafka",
-            allow_fallback="CI" not in os.environ,
-        ) as servers,
-        running_stack(WORKDIR, ports=DEV_PORTS, bootstrap_servers=servers) as stack,
-    ):
-        ids = seed(stack, WORKDIR / "seeded.json")
+        servers = running.enter_context(
+            kafka_broker(
+                workdir / "logs" / "broker.log",
+                port=None if free_ports else 9092,
+                data_dir=workdir / "kafka",
+                allow_fallback="CI" not in os.environ,
+            )
+        )
+        # Tansu forgets everything; a Kafka data dir may have been removed.
+        lost_log = (workdir / "seeded.json").exists() and not asyncio.run(_has_topics(servers))
+        stack = running.enter_context(
+            running_stack(
+                workdir, ports=None if free_ports else DEV_PORTS, bootstrap_servers=servers
+            )
+        )
+        if lost_log:
+            replay_outboxes(stack)
+        ids = seed(stack, workdir / "seeded.json")
         token = stack.staff_token()
+        # Where everything answers, for scripts (and the tests of make dev itself).
+        described.write_text(json.dumps({"urls": stack.urls}))
         print(WALKTHROUGH.format(token=token, logs=stack.logs, **stack.urls, **_flat(ids)))
         stop.wait()
         print("\nStopping every process make dev started...", flush=True)
+    described.unlink(missing_ok=True)
+
+
+async def _has_topics(servers: str) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    await admin.start()
+    try:
+        return TOPICS["plans"] in await admin.list_topics()
+    finally:
+        await admin.close()
+
+
+def replay_outboxes(stack: Stack) -> None:
+    """Publish every service's events again: the broker lost its log, the databases did not
+    (consumers skip what they have applied, and catch up on what they missed)."""
+    print("The broker has lost its log: publishing every service's events again.", flush=True)
+    for name in SERVICES:
+        subprocess.run(  # noqa: S603
+            [sys.executable, "-m", name, "outbox", "replay", "--since", "1970-01-01T00:00Z"],
+            env=stack.env, check=True,
+        )  # fmt: skip
 
 
 def _flat(ids: dict[str, object]) -> dict[str, object]:

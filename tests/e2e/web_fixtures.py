@@ -84,7 +84,7 @@ async def web_staff(web_stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 async def browser() -> AsyncIterator[Browser]:
     """Debian's chromium, driven by Playwright (never a downloaded browser)."""
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)")
+        pytest.fail(f"{CHROMIUM} is missing: run `make system` (apt-get install chromium)")
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +24,9 @@ from aiokafka.errors import UnknownTopicOrPartitionError
 
 from devstack.infra import free_port
 from devstack.kafka import apache_kafka, kafka_version
+from shared.contracts.plans import PatientErased
+from shared.events import new_event
+from tests.clock import TEST_NOW
 from tests.kafka_records import read_topic
 
 
@@ -147,3 +151,35 @@ async def test_a_restart_on_the_same_data_keeps_records_and_committed_offsets(
         assert {tp: position.offset for tp, position in committed.items()} == {
             TopicPartition(topic, 0): 2
         }
+
+
+async def test_a_stock_kafka_client_lists_the_topics_and_reads_cloudevents_headers(
+    bootstrap_servers: str,
+) -> None:
+    """kcat (librdkafka, from Debian) reads what our producers write, headers included."""
+    topic = await new_topic(bootstrap_servers)
+    event = new_event(
+        PatientErased(patient_id=uuid.uuid4()), source="/tests/kcat", key="k", now=TEST_NOW
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, enable_idempotence=True)
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        await producer.send_and_wait(
+            topic, event.kafka_value(), key=b"k", headers=event.kafka_headers()
+        )
+
+    def kcat(*args: str) -> str:
+        done = subprocess.run(
+            ["kcat", "-b", bootstrap_servers, *args],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        return done.stdout
+
+    listing = await asyncio.to_thread(kcat, "-L")
+    assert f'topic "{topic}" with 1 partitions' in listing
+    read = await asyncio.to_thread(kcat, "-C", "-t", topic, "-o", "beginning", "-e", "-f", "%h")
+    headers = dict(pair.split("=", 1) for pair in read.strip().split(","))
+    assert headers["ce_type"] == PatientErased.type
+    assert headers["ce_id"] == str(event.id)
+    assert headers["ce_specversion"] == "1.0"
