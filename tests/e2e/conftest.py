@@ -12,9 +12,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import RecordMetadata
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from devstack.demo import seed
 from devstack.stack import SERVICES, Stack, running_stack
@@ -123,6 +125,30 @@ async def applied_by(stack: Stack, service: str, written: RecordMetadata) -> Non
         TopicPartition(written.topic, written.partition),
         written.offset,
     )
+
+
+def database(stack: Stack, service: str) -> AsyncEngine:
+    """An engine on ``service``'s database in ``stack`` (dispose of it after)."""
+    url = make_url(stack.env[f"{service.upper()}_DATABASE_URL"])
+    return create_async_engine(url.set(drivername="postgresql+asyncpg"))
+
+
+async def outboxes_drained(stack: Stack) -> None:
+    """Wait until every service of ``stack`` has published all its events."""
+    for service in SERVICES:
+        engine = database(stack, service)
+        try:
+
+            async def drained(engine: AsyncEngine = engine) -> bool:
+                async with engine.connect() as connection:
+                    left = await connection.scalar(
+                        sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                    )
+                return bool(left == 0)
+
+            await eventually(drained, what=f"{service}'s outbox to drain")
+        finally:
+            await engine.dispose()
 
 
 __all__ = ["eventually"]  # the e2e tests import it from here

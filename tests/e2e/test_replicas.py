@@ -21,13 +21,19 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from devstack.demo import seed
 from devstack.stack import SERVICES, Stack, running_stack
 from tests.clock import TEST_NOW
-from tests.e2e.conftest import PARIS, eventually, paris_today, stack_databases, staff_client
+from tests.e2e.conftest import (
+    PARIS,
+    database,
+    eventually,
+    outboxes_drained,
+    paris_today,
+    stack_databases,
+    staff_client,
+)
 from tests.e2e.sms import LEFT_US, logged_messages, sandbox_messages, sent_sms
 
 #: Flows per phase: both replicas up, the second one stopping, both up again.
@@ -159,35 +165,13 @@ async def test_two_replicas_of_every_service_lose_and_duplicate_nothing_across_a
         logged = await logged_messages(stack, staff, flow.patient_id, "confirmation")
         assert [m["id"] for m in logged if m["status"] in LEFT_US] == [sms.log["id"]], logged
 
-    await _outboxes_drained(stack)
+    await outboxes_drained(stack)
     assert await _overlapping_appointments(stack) == []
     await _both_replicas_worked(stack)
 
 
-def _database(stack: Stack, service: str) -> AsyncEngine:
-    url = make_url(stack.env[f"{service.upper()}_DATABASE_URL"])
-    return create_async_engine(url.set(drivername="postgresql+asyncpg"))
-
-
-async def _outboxes_drained(stack: Stack) -> None:
-    for service in SERVICES:
-        engine = _database(stack, service)
-        try:
-
-            async def drained(engine: AsyncEngine = engine) -> bool:
-                async with engine.connect() as connection:
-                    left = await connection.scalar(
-                        sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                    )
-                return bool(left == 0)
-
-            await eventually(drained, what=f"{service}'s outbox to drain")
-        finally:
-            await engine.dispose()
-
-
 async def _overlapping_appointments(stack: Stack) -> list[Any]:
-    engine = _database(stack, "booking")
+    engine = database(stack, "booking")
     try:
         async with engine.connect() as connection:
             rows = await connection.execute(sa.text(
