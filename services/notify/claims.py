@@ -15,9 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notify.db import Message, Patient, outbox
+from notify.db import Appointment, Message, Patient, outbox
 from notify.domain import status
-from notify.domain.kinds import SCHEDULED
+from notify.domain.kinds import SCHEDULED, Kind
 from notify.domain.sending import Claimed
 from shared.events import Event
 from shared.outbox import add_events
@@ -31,6 +31,9 @@ def _table(model: type[object]) -> sa.Table:
 
 MESSAGE = _table(Message)
 PATIENT = _table(Patient)
+APPOINTMENT = _table(Appointment)
+#: Messages about one session at one time: sent only while it is still on, at that time.
+ABOUT_A_SESSION = SCHEDULED | {Kind.CONFIRMATION}
 #: What a dispatcher writes back for each message it claimed.
 OUTCOME_COLUMNS = (
     "status",
@@ -89,14 +92,30 @@ async def claim_due(
             status=status.SENDING, lease_until=now + lease, attempts=m.attempts + 1, updated_at=now
         )
         .returning(
-            m.id, m.patient_id, m.appointment_id, m.kind, m.body, m.due_at, m.expires_at, m.attempts
+            m.id,
+            m.patient_id,
+            m.appointment_id,
+            m.kind,
+            m.body,
+            m.due_at,
+            m.expires_at,
+            m.attempts,
+            m.booking_request_id,
+            m.session_starts_at,
         )
         .cte("claimed")
     )
-    p = PATIENT.c
+    p, a = PATIENT.c, APPOINTMENT.c
+    # The safety net of scheduling.withdraw_invitations: an invitation whose session an
+    # active appointment has taken since is claimed only to be withdrawn.
+    taken = sa.exists().where(
+        a.booking_request_id == claimed.c.booking_request_id,
+        a.status.in_(status.TAKES_REQUEST),
+    )
     rows = await session.execute(
         sa.select(
             claimed,
+            sa.case((taken, "its session was booked meanwhile"), else_=None).label("moot"),
             p.phone,
             p.time_zone,
             p.sms_consent,
@@ -121,9 +140,54 @@ async def claim_due(
             sms_consent=bool(r.sms_consent),
             opted_out=r.opted_out_at is not None,
             erased=r.erased_at is not None,
+            moot=r.moot,
+            session_starts_at=r.session_starts_at,
+            booking_request_id=r.booking_request_id,
         )
         for r in rows
     ]
+
+
+async def premise_gone(session: AsyncSession, message: Claimed) -> str | None:
+    """Why the message's premise no longer holds, read just before it is sent: its
+    appointment moved or ended, or an invitation's session was taken (None: it holds)."""
+    if message.booking_request_id is not None:
+        taken = await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(APPOINTMENT)
+            .where(
+                APPOINTMENT.c.booking_request_id == message.booking_request_id,
+                APPOINTMENT.c.status.in_(status.TAKES_REQUEST),
+            )
+        )
+        return "its session was booked meanwhile" if taken else None
+    if message.appointment_id is None:
+        return None
+    if message.kind == Kind.CANCELLATION:
+        told = await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(MESSAGE)
+            .where(
+                MESSAGE.c.appointment_id == message.appointment_id,
+                MESSAGE.c.kind == Kind.CONFIRMATION,
+                MESSAGE.c.status.in_(status.LEFT_US),
+            )
+        )
+        return None if told else "the patient was never told of the booking"
+    if message.kind not in ABOUT_A_SESSION:
+        return None
+    now = (
+        await session.execute(
+            sa.select(APPOINTMENT.c.status, APPOINTMENT.c.starts_at).where(
+                APPOINTMENT.c.id == message.appointment_id
+            )
+        )
+    ).first()
+    if now is None or now.status not in status.UPCOMING:
+        return "the appointment was cancelled or is over"
+    if now.starts_at != message.session_starts_at:
+        return "the appointment moved"
+    return None
 
 
 async def recent_sends(

@@ -52,12 +52,15 @@ class Appointment(Base):
             "policy_revision",
             postgresql_where=sa.text("status IN ('booked', 'confirmed')"),
         ),
+        sa.Index("ix_appointment_booking_request", "booking_request_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     version: Mapped[int]
     status: Mapped[str] = mapped_column(Text)
     patient_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    #: The session of a cycle it books: its invitation is moot while this is active.
+    booking_request_id: Mapped[uuid.UUID | None]
     session_number: Mapped[int | None]
     total_sessions: Mapped[int | None]
     numbing_cream_advised: Mapped[bool]
@@ -96,12 +99,22 @@ class Message(Base):
             "lease_until",
             postgresql_where=sa.text("status = 'sending'"),
         ),
+        sa.Index(
+            "ix_message_pending_request",
+            "booking_request_id",
+            postgresql_where=sa.text("status = 'pending' AND booking_request_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     patient_id: Mapped[uuid.UUID] = mapped_column(index=True)
     appointment_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     appointment_version: Mapped[int | None]
+    #: An invitation's premise: this booking request is still open, this plan session
+    #: still scheduled.
+    booking_request_id: Mapped[uuid.UUID | None]
+    plan_id: Mapped[uuid.UUID | None]
+    session_number: Mapped[int | None]
     kind: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     due_at: Mapped[datetime] = mapped_column(Instant)

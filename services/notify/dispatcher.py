@@ -210,6 +210,11 @@ class Dispatcher:
         batch.caps.count(message, now)
         assert message.phone is not None
         await self._rate.take(count_segments(message.body))
+        # The premise again, after the wait for the rate: a change may have come meanwhile.
+        async with self._sessions() as session:
+            moot = await claims.premise_gone(session, message)
+        if moot:
+            return outcome | {"status": status.SKIPPED, "status_reason": f"withdrawn: {moot}"}
         now = self._clock.now()
         outcome |= {"attempted_at": now, "sent_to": message.phone}
         validity = None

@@ -11,7 +11,13 @@ from notify.settings import NotifySettings
 from notify.use_cases import scheduling
 from shared.consumer import Handler, Handlers
 from shared.contracts import booking
-from shared.contracts.plans import PatientErased, PatientRegistered, PatientUpdated
+from shared.contracts.plans import (
+    PatientErased,
+    PatientRegistered,
+    PatientUpdated,
+    PlanCancelled,
+    WindowsWithdrawn,
+)
 from shared.events import Event
 from shared.service import Runtime
 
@@ -56,11 +62,26 @@ def handlers(runtime: Runtime) -> Handlers:
             session, invitation=event.data, clinic=clinic, now=runtime.clock.now()
         )
 
+    async def sessions_withdrawn(session: AsyncSession, event: Event[Any]) -> None:
+        await scheduling.withdraw_plan_invitations(
+            session, plan_id=event.data.plan_id, session_numbers=event.data.session_numbers,
+            why="the session is no longer scheduled (the plan was paused or changed)",
+            now=runtime.clock.now(),
+        )  # fmt: skip
+
+    async def plan_cancelled(session: AsyncSession, event: Event[Any]) -> None:
+        await scheduling.withdraw_plan_invitations(
+            session, plan_id=event.data.plan_id, session_numbers=None,
+            why="the plan was cancelled", now=runtime.clock.now(),
+        )  # fmt: skip
+
     table: dict[Any, Callable[[AsyncSession, Event[Any]], Awaitable[None]]] = {
         PatientRegistered: keep_patient,
         PatientUpdated: keep_patient,
         PatientErased: erase_patient,
         booking.BookingInvitationIssued: text_invitation,
+        WindowsWithdrawn: sessions_withdrawn,
+        PlanCancelled: plan_cancelled,
     }
     table.update({model: appointment_changed(c) for model, c in APPOINTMENT_CHANGES.items()})
     return table

@@ -3,6 +3,7 @@ receives, at the expected local times, and replacement on every change."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -16,12 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notify.db import Message
 from notify.dispatcher import Dispatcher
+from notify.rate_limit import SegmentRate
 from notify.sms import TwilioGateway
 from notify.use_cases.scheduling import apply_appointment_change
 from shared.clock import ManualClock
 from shared.contracts.booking import AppointmentSnapshot
 from tests.integration import notify_harness as harness
+from tests.polling import eventually
 from twilio_sandbox import RunningSandbox
+from twilio_sandbox.resources import Direction
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -197,3 +201,45 @@ async def test_a_late_booking_records_why_each_message_is_folded_or_skipped(
     for kind in ("cream_ready", "cream_apply", "reminder_24h", "reminder_2h"):
         assert by_kind[kind].status == "skipped"
         assert by_kind[kind].status_reason
+
+
+async def test_a_message_claimed_just_before_its_appointment_is_cancelled_is_not_sent(
+    sessions: async_sessionmaker[AsyncSession], gateway: TwilioGateway, sandbox: RunningSandbox
+) -> None:
+    """The race at send time: the dispatcher holds the claimed confirmation (the sender's
+    rate makes it wait) while the cancellation arrives; it checks again and sends nothing."""
+    patient_id = await harness.register(sessions, now=BOOKED_AT)
+    appointment_id = uuid.uuid4()
+    await change(sessions, "booked", snapshot(patient_id, appointment_id, version=1,
+                                              starts_at=SESSION), BOOKED_AT)  # fmt: skip
+    rate = SegmentRate(1.0, 1)
+    await rate.take(1)  # the sender has just used its burst: the next send waits a second
+    dispatcher = Dispatcher(sessions=sessions, gateway=gateway, clock=ManualClock(BOOKED_AT),
+                            status_callback=None, rate=rate)  # fmt: skip
+    sending = asyncio.create_task(dispatcher.dispatch_due())
+
+    async def claimed() -> bool:
+        return any(m.status == "sending" for m in await messages_of(sessions, appointment_id))
+
+    await eventually(claimed, what="the dispatcher to claim the confirmation")
+    cancelled = snapshot(patient_id, appointment_id, version=2, starts_at=SESSION,
+                         status="cancelled")  # fmt: skip
+    await change(sessions, "cancelled", cancelled, BOOKED_AT)
+    assert await sending == 1
+
+    found = {
+        m.kind: (m.status, m.status_reason) for m in await messages_of(sessions, appointment_id)
+    }
+    assert found["confirmation"] == (
+        "skipped",
+        "withdrawn: the appointment was cancelled or is over",
+    )
+    # Nor a cancellation notice for a booking the patient never heard of.
+    await Dispatcher(sessions=sessions, gateway=gateway, clock=ManualClock(BOOKED_AT),
+                     status_callback=None).dispatch_due()  # fmt: skip
+    notice = [m for m in await messages_of(sessions, appointment_id) if m.kind == "cancellation"]
+    assert [(m.status, m.status_reason) for m in notice] in (
+        [],
+        [("skipped", "withdrawn: the patient was never told of the booking")],
+    )
+    assert sandbox.store.messages(Direction.OUTBOUND_API) == []

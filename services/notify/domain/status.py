@@ -36,6 +36,10 @@ TWILIO_STATUSES = {
 }
 #: Twilio may have it (or will say): the kind is settled for this appointment time.
 LEFT_US = frozenset({SENDING, UNKNOWN, QUEUED, SENT, DELIVERED, UNDELIVERED, FAILED})
+#: Appointment statuses (booking's) whose session is still to come and to be reminded of.
+UPCOMING = frozenset({"booked", "confirmed"})
+#: Appointment statuses (booking's) that take their booking request: its invitation is moot.
+TAKES_REQUEST = frozenset({"held", "booked", "confirmed", "checked_in"})
 #: Staff must look: the patient may not have been told.
 NEEDS_ATTENTION = frozenset({UNKNOWN, UNDELIVERED, FAILED})
 

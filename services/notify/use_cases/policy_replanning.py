@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notify.db import Appointment
+from notify.domain import status
 from notify.use_cases.clinic_policy import load_policy_revision
-from notify.use_cases.scheduling import UPCOMING, Clinic, replan
+from notify.use_cases.scheduling import Clinic, replan
 from shared.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ async def replan_under_new_policy(
         await session.scalars(
             sa.select(Appointment.id)
             .where(
-                Appointment.status.in_(UPCOMING),
+                Appointment.status.in_(status.UPCOMING),
                 Appointment.starts_at > now,
                 Appointment.policy_revision < revision,
             )

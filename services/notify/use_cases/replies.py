@@ -19,7 +19,7 @@ from notify.domain import status
 from notify.domain.kinds import Kind
 from notify.domain.sending import OPTED_OUT
 from notify.use_cases.deliveries import SOURCE
-from notify.use_cases.scheduling import UPCOMING, Clinic, replan, schedule_help
+from notify.use_cases.scheduling import Clinic, replan, schedule_help
 from shared.contracts.notify import (
     ConfirmationReceived,
     PatientReply,
@@ -137,7 +137,7 @@ async def _plan_again_after_opt_in(
     ahead (the policy then decides what is still useful); past sessions stay as they were."""
     upcoming = sa.select(Appointment.id).where(
         Appointment.patient_id.in_([p.id for p in patients]),
-        Appointment.status.in_(UPCOMING),
+        Appointment.status.in_(status.UPCOMING),
         Appointment.starts_at > now,
     )
     reopened = await session.execute(

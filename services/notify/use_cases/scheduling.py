@@ -34,8 +34,6 @@ from shared.contracts.booking import AppointmentSnapshot, BookingInvitationIssue
 from shared.contracts.plans import PatientContact
 from shared.db import upsert
 
-#: Appointment states whose session is still to come and to be reminded of.
-UPCOMING = frozenset({"booked", "confirmed"})
 #: Changes that call for a (new) confirmation.
 CONFIRMING_EVENTS = frozenset({"booked", "rescheduled"})
 #: How far around a session other messages count against the patient's caps.
@@ -72,7 +70,7 @@ async def keep_patient(
     upcoming = await session.scalars(
         sa.select(Appointment.id).where(
             Appointment.patient_id == contact.patient_id,
-            Appointment.status.in_(UPCOMING),
+            Appointment.status.in_(status.UPCOMING),
             Appointment.starts_at > now,
         )
     )
@@ -119,6 +117,7 @@ async def apply_appointment_change(
         "version": snapshot.version,
         "status": snapshot.status,
         "patient_id": snapshot.patient_id,
+        "booking_request_id": snapshot.booking_request_id,
         "session_number": snapshot.session_number,
         "total_sessions": snapshot.total_sessions,
         "numbing_cream_advised": snapshot.numbing_cream_advised,
@@ -131,6 +130,41 @@ async def apply_appointment_change(
     await replan(
         session, appointment_id=snapshot.appointment_id, change=change, clinic=clinic, now=now
     )
+    if snapshot.booking_request_id is not None and snapshot.status in status.TAKES_REQUEST:
+        number = snapshot.session_number
+        await withdraw_invitations(
+            session,
+            Message.booking_request_id == snapshot.booking_request_id,
+            why=f"session {number} is {'held' if snapshot.status == 'held' else 'booked'}",
+            now=now,
+        )
+
+
+async def withdraw_invitations(
+    session: AsyncSession, *where: sa.ColumnElement[bool], why: str, now: datetime
+) -> None:
+    """Withdraw the pending invitations ``where`` says: what they ask for is moot."""
+    await session.execute(
+        sa.update(Message)
+        .where(Message.kind == Kind.INVITATION, Message.status == status.PENDING, *where)
+        .values(status=status.SKIPPED, status_reason=f"withdrawn: {why}", updated_at=now)
+    )
+
+
+async def withdraw_plan_invitations(
+    session: AsyncSession,
+    *,
+    plan_id: uuid.UUID,
+    session_numbers: list[int] | None,
+    why: str,
+    now: datetime,
+) -> None:
+    """A plan's sessions were withdrawn (paused) or the plan cancelled: no invitation of
+    theirs goes out (``session_numbers`` None: all of the plan's)."""
+    where = [Message.plan_id == plan_id]
+    if session_numbers is not None:
+        where.append(Message.session_number.in_(session_numbers))
+    await withdraw_invitations(session, *where, why=why, now=now)
 
 
 async def replan(
@@ -177,7 +211,7 @@ async def replan(
         notice = cancellation_notice(starts_at=appointment.starts_at, now=now)
         if told and notice is not None:
             planned.append(notice)
-    elif appointment.status in UPCOMING:
+    elif appointment.status in status.UPCOMING:
         said = frozenset(
             Kind(m.kind)
             for m in existing
@@ -246,7 +280,7 @@ async def schedule_invitation(
     await _add_message(
         session, planned=planned, facts=facts, policy=policy,
         templates=await load_templates(session), patient_id=invitation.patient_id,
-        appointment=None, now=now, patient_known=patient is not None,
+        appointment=None, now=now, patient_known=patient is not None, invitation=invitation,
     )  # fmt: skip
 
 
@@ -291,7 +325,12 @@ async def _add_message(
     appointment: Appointment | None,
     now: datetime,
     patient_known: bool = True,
+    invitation: BookingInvitationIssued | None = None,
 ) -> None:
+    """Store one planned message. An invitation to book a cycle's session keeps what it
+    stands on (its request, plan and session), so it is withdrawn once that is moot; one
+    to move a booked appointment (after "R") does not: its request is taken on purpose."""
+    books = invitation if invitation is not None and invitation.appointment_id is None else None
     language = language_for(templates, facts.language, planned.kind, policy)
     body = render(templates[language][planned.kind], context_of(facts, policy))
     sending = planned.decision is Decision.SEND
@@ -302,6 +341,9 @@ async def _add_message(
             patient_id=patient_id,
             appointment_id=appointment.id if appointment else None,
             appointment_version=appointment.version if appointment else None,
+            booking_request_id=books.booking_request_id if books else None,
+            plan_id=books.plan_id if books else None,
+            session_number=books.session_number if books else None,
             session_starts_at=appointment.starts_at if appointment else None,
             kind=planned.kind.value,
             language=language,
