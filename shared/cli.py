@@ -6,16 +6,17 @@ import argparse
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 import uvicorn
 import uvloop
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import db, outbox
 from shared.migrate import upgrade
 from shared.observability import configure_logging
-from shared.service import Service, freeze_start_up
+from shared.service import AdminCommand, Service, clock_from, freeze_start_up
 
 
 def main(make_service: Callable[[], Service], argv: list[str] | None = None) -> None:
@@ -40,6 +41,8 @@ def main(make_service: Callable[[], Service], argv: list[str] | None = None) -> 
         required=True,
         help="ISO 8601 with an offset, e.g. 2026-11-28T00:00:00+00:00",
     )
+    for name, command in service.spec.commands.items():
+        command.arguments(commands.add_parser(name, help=command.help))
     args = parser.parse_args(argv)
     configure_logging(settings.service, level=settings.log_level, json_lines=settings.log_json)
 
@@ -50,6 +53,8 @@ def main(make_service: Callable[[], Service], argv: list[str] | None = None) -> 
         print(
             f"{settings.service}: {count} events from {args.since.isoformat()} on to publish again"
         )
+    elif args.command in service.spec.commands:
+        print(asyncio.run(_administer(service, service.spec.commands[args.command], args)))
     elif args.command == "serve":
         uvicorn.run(service.app(owns_process=True), host=args.host, port=args.port, log_config=None)
     else:
@@ -65,10 +70,21 @@ def _instant(text: str) -> datetime:
 
 
 async def _replay(service: Service, since: datetime) -> int:
+    async with _transaction(service) as session:
+        return await outbox.replay(session, service.spec.outbox, since=since)
+
+
+async def _administer(service: Service, command: AdminCommand, args: argparse.Namespace) -> str:
+    async with _transaction(service) as session:
+        return await command.run(session, args, clock_from(service.settings).now())
+
+
+@contextlib.asynccontextmanager
+async def _transaction(service: Service) -> AsyncIterator[AsyncSession]:
     engine = db.create_engine(service.settings.resolved_database_url(), pool_size=1)
     try:
         async with db.session_factory(engine).begin() as session:
-            return await outbox.replay(session, service.spec.outbox, since=since)
+            yield session
     finally:
         await engine.dispose()
 

@@ -8,6 +8,7 @@ background work, together (``serve``) or as separate processes (``relay``,
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import gc
@@ -15,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -54,6 +56,16 @@ class Runtime:
 
 
 @dataclass(frozen=True)
+class AdminCommand:
+    """An operator's one-off task on the service's database, run in one transaction as
+    ``python -m <service> <name> ...``; it returns the line to print."""
+
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[AsyncSession, argparse.Namespace, datetime], Awaitable[str]]
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     """What makes one service: its settings, schema, API and event handling."""
 
@@ -73,6 +85,8 @@ class ServiceSpec:
     resources: Callable[[Runtime], AbstractAsyncContextManager[None]] | None = None
     #: None: wall-clock time, shifted by CLOCK_FILE when set (dev and demos).
     clock: Clock | None = None
+    #: Operators' commands beyond migrate, serve, the workers and ``outbox replay``.
+    commands: Mapping[str, AdminCommand] = field(default_factory=dict)
 
 
 class Service:

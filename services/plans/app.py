@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
+import uuid
+from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from plans.api import patients, plans, protocols
 from plans.db import outbox, processed_event
 from plans.handlers import handlers
 from plans.settings import PlansSettings
+from plans.use_cases import patients as patient_records
 from shared.clock import Clock
 from shared.events import TOPICS
-from shared.service import Service, ServiceSpec
+from shared.service import AdminCommand, Service, ServiceSpec
 
 
 def service(settings: PlansSettings | None = None, clock: Clock | None = None) -> Service:
@@ -28,8 +33,27 @@ def service(settings: PlansSettings | None = None, clock: Clock | None = None) -
             consumes=[TOPICS["booking"], TOPICS["notify"]],
             handlers=handlers,
             clock=clock,
+            commands={"patients": PATIENTS},
         )
     )
+
+
+def _patients_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["resync"])
+    parser.add_argument("--patient-id", type=uuid.UUID, help="only this patient")
+
+
+async def _resync(session: AsyncSession, args: argparse.Namespace, now: datetime) -> str:
+    count = await patient_records.resync_patients(session, patient_id=args.patient_id, now=now)
+    return f"plans: {count} patients announced again to booking and notify"
+
+
+#: ``python -m plans patients resync [--patient-id ID]``: when booking or notify lost
+#: patients' events (docs: README, Operations).
+PATIENTS = AdminCommand(
+    help="resync: announce every patient's current state again", arguments=_patients_arguments,
+    run=_resync,
+)  # fmt: skip
 
 
 def create_app() -> FastAPI:

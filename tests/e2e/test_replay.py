@@ -122,3 +122,44 @@ async def _settled(stack: Stack) -> None:
     finally:
         await ends.stop()
         await admin.close()
+
+
+async def test_patients_resync_gives_booking_and_notify_back_a_patient_they_lost(
+    stack: Stack, clinic: dict[str, Any], staff: httpx.AsyncClient
+) -> None:
+    """booking and notify came back from a backup older than a patient: resync them."""
+    patient = await new_patient(staff, stack, "+33699001122")
+    await _settled(stack)
+    for service in ("booking", "notify"):
+        engine = database(stack, service)
+        try:
+            async with engine.begin() as connection:
+                gone = await connection.execute(
+                    sa.text("DELETE FROM patient WHERE id = :id"), {"id": patient["id"]}
+                )
+                assert gone.rowcount == 1
+        finally:
+            await engine.dispose()
+
+    resynced = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "plans", "patients", "resync", "--patient-id", patient["id"]],
+        env=stack.env, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert "1 patients announced again" in resynced.stdout
+    await _settled(stack)
+    kept = {"booking": "full_name", "notify": "full_name, phone, language"}
+    for service, columns in kept.items():
+        engine = database(stack, service)
+        try:
+            async with engine.connect() as connection:
+                copy = (
+                    await connection.execute(
+                        sa.text(f"SELECT {columns} FROM patient WHERE id = :id"),  # noqa: S608
+                        {"id": patient["id"]},
+                    )
+                ).one()
+        finally:
+            await engine.dispose()
+        expected = [patient[column] for column in columns.split(", ")]
+        assert list(copy) == expected, service

@@ -137,6 +137,32 @@ async def update_patient(
     return patient
 
 
+async def resync_patients(
+    session: AsyncSession, *, patient_id: uuid.UUID | None, now: datetime
+) -> int:
+    """Announce every patient's current state again (or one's): PatientUpdated, or
+    PatientErased for the erased, which booking and notify apply as an upsert. For when
+    they lost events (a broker that lost its log, a restored backup). Returns how many."""
+    query = sa.select(Patient).order_by(Patient.id)
+    if patient_id is not None:
+        query = query.where(Patient.id == patient_id)
+    count = 0
+    for patient in await session.scalars(query):
+        erased = patient.erased_at is not None
+        await announce(
+            session,
+            patient_id=patient.id,
+            payloads=[
+                PatientErased(patient_id=patient.id)
+                if erased
+                else PatientUpdated.model_validate(_contact(patient))
+            ],
+            now=now,
+        )
+        count += 1
+    return count
+
+
 async def erase_patient(session: AsyncSession, *, patient_id: uuid.UUID, now: datetime) -> None:
     """Forget a patient at their request: their plans end, their personal data goes.
 
