@@ -124,9 +124,6 @@ def replay_outboxes(stack: Stack) -> None:
 def _flat(ids: dict[str, object]) -> dict[str, object]:
     protocols = ids["protocol_ids"]
     assert isinstance(protocols, dict)
-    practitioners, rooms = ids["practitioner_ids"], ids["room_ids"]
-    assert isinstance(practitioners, list)
-    assert isinstance(rooms, list)
     return {
         "patient_id": ids["patient_id"],
         "allergic_patient_id": ids["allergic_patient_id"],
@@ -135,8 +132,6 @@ def _flat(ids: dict[str, object]) -> dict[str, object]:
         "desk_password": DESK_PASSWORD,
         "practitioner_email": PRACTITIONER_EMAIL,
         "protocol_id": protocols["cellulite"],
-        "practitioner_id": practitioners[0],
-        "room_id": rooms[0],
     }
 
 
@@ -157,11 +152,14 @@ Staff token (admin, 12 h):
 Walkthrough (copy-paste; ID reads the "id" of a JSON answer, or of its first item):
   ID() {{ python3 -c 'import json,sys; d=json.load(sys.stdin)
 print((d[0] if type(d) is list else d)["id"])'; }}
+  # tomorrow in Paris (Python, so on any OS)
+  TOMORROW=$(python3 -c 'import datetime as d, zoneinfo as z
+print(d.datetime.now(z.ZoneInfo("Europe/Paris")).date() + d.timedelta(days=1))')
   # 1. a cellulite plan for the needle-sensitive demo patient, starting tomorrow
   PLAN=$(curl -s -X POST {plans}/v1/plans -H "Authorization: Bearer $TOKEN" \\
     -H 'Content-Type: application/json' \\
     -d '{{"patient_id": "{patient_id}", "protocol_id": "{protocol_id}",
-         "areas": ["thighs"], "start_date": "'$(date -d tomorrow +%F)'"}}' \\
+         "areas": ["thighs"], "start_date": "'$TOMORROW'"}}' \\
     | ID)
   # 2. activate it: booking opens one booking request per session and, in invite mode,
   #    notify texts the patient a self-booking link for session 1
@@ -172,13 +170,15 @@ print((d[0] if type(d) is list else d)["id"])'; }}
   #    (21:00-08:00 Paris time the invitation waits for the morning: quiet hours;
   #    `make time SHIFT=+9h` gets you there, or staff re-send a link:
   #    POST {booking}/v1/booking-requests/<id>/invitations)
-  # 3. or book as staff: session 1 at 10:00 Paris time tomorrow
-  REQ=$(curl -s "{booking}/v1/booking-requests?patient_id={patient_id}&status=open" \\
+  # 3. or book as staff: this plan's session 1, at the first free time booking offers
+  REQ=$(curl -s "{booking}/v1/booking-requests?plan_id=$PLAN&status=open" \\
     -H "Authorization: Bearer $TOKEN" | ID)
+  BODY=$(curl -s "{booking}/v1/booking-requests/$REQ/slots" -H "Authorization: Bearer $TOKEN" \\
+    | python3 -c 'import json,sys; s=json.load(sys.stdin)[0]
+keys = ("practitioner_id", "room_id", "starts_at")
+print(json.dumps({{"booking_request_id": sys.argv[1], **{{k: s[k] for k in keys}}}}))' $REQ)
   curl -s -X POST {booking}/v1/appointments -H "Authorization: Bearer $TOKEN" \\
-    -H 'Content-Type: application/json' \\
-    -d '{{"booking_request_id": "'$REQ'", "practitioner_id": "{practitioner_id}",
-         "room_id": "{room_id}", "starts_at": "'$(date -d tomorrow +%F)'T10:00:00+01:00"}}'
+    -H 'Content-Type: application/json' -d "$BODY"
   # 4. the confirmation SMS, sent through the real twilio SDK to the sandbox, and the
   #    reminders and numbing-cream messages planned for the needle-sensitive patient
   sleep 3
