@@ -29,9 +29,9 @@ from aiokafka.errors import (
 )
 from prometheus_client import Counter
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.db import is_connection_loss
 from shared.events import Event, MalformedEvent, Payload, dlq_topic, parse_payload, read_record
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class EventConsumer:
             try:
                 applied = await self._apply(event, handler)
             except Exception as error:
-                if _is_connection_loss(error):
+                if is_connection_loss(error):  # not the event's fault: never dead-letter
                     log.warning("database unreachable; retrying %s", raw.type)
                     await asyncio.sleep(min(self._retry_delay * 2**attempt, 5.0))
                     continue
@@ -164,12 +164,3 @@ class EventConsumer:
                 log.exception("cannot publish to %s; retrying", topic)
                 await asyncio.sleep(1.0)
         DEAD_LETTERED.labels(record.topic).inc()
-
-
-def _is_connection_loss(error: BaseException) -> bool:
-    """The database went away: not the event's fault, so never dead-letter for it."""
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    # Only a refused or reset connection: other OSErrors (a file, a timeout) are the
-    # handler's own failures and go through bounded retries to the DLQ.
-    return isinstance(error, ConnectionError)

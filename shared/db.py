@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import MetaData, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -107,3 +108,26 @@ async def upsert(
         .values(**key, **values, **(insert_only or {}))
         .on_conflict_do_update(index_elements=list(key), set_=dict(values), where=where)
     )
+
+
+def is_connection_loss(error: BaseException) -> bool:
+    """The database went away or cannot be reached (refused, reset, shutting down or
+    starting up): nobody's input is at fault, so retry later. Follows the causes
+    SQLAlchemy wraps the driver's errors in."""
+    current: BaseException | None = error
+    while current is not None:
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        # Only a refused or reset connection: other OSErrors (a file, a timeout) are not.
+        if isinstance(current, (ConnectionError, *_SERVER_GONE)):
+            return True
+        current = current.__cause__ or getattr(current, "orig", None)
+    return False
+
+
+#: The driver's word for a server that is restarting or went away mid-statement.
+_SERVER_GONE = (
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,
+)

@@ -23,6 +23,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.db import is_connection_loss
+
 log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
@@ -81,8 +83,9 @@ def _describe(errors: list[Any]) -> str:
     return "; ".join(parts)
 
 
-#: What a NUL character the caller sent raises: SQLAlchemy's wrapper, or asyncpg's own.
-_STORAGE_FAILURES = (StatementError, asyncpg.PostgresError)
+#: What the database's refusals and absences raise: SQLAlchemy's wrapper, asyncpg's own
+#: (a NUL character the caller sent; a server restarting), or a refused connection.
+_STORAGE_FAILURES = (StatementError, asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError)
 
 
 def unstorable_text(error: BaseException) -> str | None:
@@ -97,6 +100,15 @@ def unstorable_text(error: BaseException) -> str | None:
             return "text must not contain NUL (\\u0000) characters"
         current = current.__cause__ or getattr(current, "orig", None)
     return None
+
+
+#: The database cannot be reached (restarting, failing over): nothing was stored.
+DATABASE_DOWN = Problem(
+    503,
+    "Service unavailable",
+    "the database cannot be reached right now; nothing was saved, try again in a few seconds",
+    headers={"Retry-After": "5"},
+)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -128,6 +140,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(problem, request)
 
     async def on_storage_failure(request: Request, exc: Exception) -> JSONResponse:
+        if is_connection_loss(exc):
+            log.warning("database unreachable on %s %s", request.method, request.url.path)
+            return problem_response(DATABASE_DOWN, request)
         why = unstorable_text(exc)
         if why is None:
             return await on_unexpected(request, exc)
