@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,25 +46,43 @@ def stack_databases(server: str, label: str) -> Iterator[dict[str, str]]:
             asyncio.run(drop_database(url))
 
 
+@contextlib.contextmanager
+def isolated_stack(
+    workdir: Path,
+    bootstrap_servers: str,
+    database_server: str,
+    label: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    replicas: int = 1,
+) -> Iterator[Stack]:
+    """A stack of the tests' own on the run's broker and server: databases, topics and
+    consumer groups named after ``label`` (no other stack sees its events), its clock
+    pinned at ``TEST_NOW``."""
+    with (
+        stack_databases(database_server, label) as databases,
+        running_stack(
+            workdir / f"{label}-stack",
+            bootstrap_servers=bootstrap_servers,
+            database_url=database_server,
+            extra_env={
+                **databases,
+                "KAFKA_TOPIC_PREFIX": f"{label}.",
+                "KAFKA_GROUP_SUFFIX": f"-{label}",
+                **(env or {}),
+            },
+            pinned_at=TEST_NOW,
+            replicas=replicas,
+        ) as stack,
+    ):
+        yield stack
+
+
 @pytest.fixture(scope="session")
 def stack(
     workdir: Path, bootstrap_servers: str, database_server: str, run_id: str
 ) -> Iterator[Stack]:
-    with (
-        stack_databases(database_server, f"e2e_{run_id}") as databases,
-        running_stack(
-            workdir / "stack",
-            bootstrap_servers=bootstrap_servers,
-            database_url=database_server,
-            # Topics and groups of its own: the integration tests write to the same broker.
-            extra_env={
-                **databases,
-                "KAFKA_TOPIC_PREFIX": f"e2e-{run_id}.",
-                "KAFKA_GROUP_SUFFIX": f"-e2e-{run_id}",
-            },
-            pinned_at=TEST_NOW,
-        ) as running,
-    ):
+    with isolated_stack(workdir, bootstrap_servers, database_server, f"e2e_{run_id}") as running:
         yield running
 
 

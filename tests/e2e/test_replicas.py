@@ -23,15 +23,14 @@ import pytest
 import sqlalchemy as sa
 
 from devstack.demo import seed
-from devstack.stack import SERVICES, Stack, running_stack
-from tests.clock import TEST_NOW
+from devstack.stack import SERVICES, Stack
 from tests.e2e.conftest import (
     PARIS,
     database,
     eventually,
+    isolated_stack,
     outboxes_drained,
     paris_today,
-    stack_databases,
     staff_client,
 )
 from tests.e2e.sms import LEFT_US, logged_messages, sandbox_messages, sent_sms
@@ -45,23 +44,11 @@ SESSIONS = 5  # the medical protocol's
 def replicas(
     workdir: Path, bootstrap_servers: str, database_server: str, run_id: str
 ) -> Iterator[Stack]:
-    with (
-        stack_databases(database_server, f"replica_{run_id}") as databases,
-        running_stack(
-            workdir / "replica-stack",
-            bootstrap_servers=bootstrap_servers,
-            database_url=database_server,
-            extra_env={
-                **databases,
-                "KAFKA_TOPIC_PREFIX": f"replica-{run_id}.",
-                "KAFKA_GROUP_SUFFIX": f"-replica-{run_id}",
-                # 48 two-segment texts: a long code's 1 segment/s would take minutes.
-                "NOTIFY_SMS_SEGMENTS_PER_SECOND": "50",
-            },
-            pinned_at=TEST_NOW,
-            replicas=2,
-        ) as stack,
-    ):
+    with isolated_stack(
+        workdir, bootstrap_servers, database_server, f"replica_{run_id}", replicas=2,
+        # 48 two-segment texts: a long code's 1 segment/s would take minutes.
+        env={"NOTIFY_SMS_SEGMENTS_PER_SECOND": "50"},
+    ) as stack:  # fmt: skip
         yield stack
 
 

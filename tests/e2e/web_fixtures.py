@@ -22,9 +22,8 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
 
 from devstack.demo import seed
-from devstack.stack import Stack, running_stack
-from tests.clock import TEST_NOW
-from tests.e2e.conftest import paris_today, stack_databases, staff_client
+from devstack.stack import Stack
+from tests.e2e.conftest import isolated_stack, paris_today, staff_client
 from tests.kafka_records import Record, find_records, headers_of
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -49,21 +48,11 @@ def web_stack(
     workdir: Path, bootstrap_servers: str, database_server: str, run_id: str
 ) -> Iterator[Stack]:
     """The three services and a sandbox of their own (the board calls plans and notify)."""
-    env = {
-        "BOOKING_BOARD_REFRESH_SECONDS": "1",
-        "KAFKA_TOPIC_PREFIX": f"web-{run_id}.",
-        "KAFKA_GROUP_SUFFIX": f"-web-{run_id}",
-    }
-    with (
-        stack_databases(database_server, f"web_{run_id}") as databases,
-        running_stack(
-            workdir / "web-stack",
-            bootstrap_servers=bootstrap_servers,
-            database_url=database_server,
-            extra_env=env | databases,
-            pinned_at=TEST_NOW,
-        ) as stack,
-    ):
+    # The board refreshes every second, so it shows what tests change at once.
+    with isolated_stack(
+        workdir, bootstrap_servers, database_server, f"web_{run_id}",
+        env={"BOOKING_BOARD_REFRESH_SECONDS": "1"},
+    ) as stack:  # fmt: skip
         yield stack
 
 
