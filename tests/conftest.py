@@ -7,6 +7,7 @@ be had fails the run, saying what is missing.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from devstack.infra import kafka_broker, postgres_server
+from devstack.kafka import kafka_version
 from shared.db import create_database_if_missing, drop_database
 
 
@@ -23,11 +25,26 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("mesocycle")
 
 
+#: What this run's tests ran against, said at the end of the run.
+RAN_ON: dict[str, str] = {}
+
+
 @pytest.fixture(scope="session")
 def bootstrap_servers(workdir: Path) -> Iterator[str]:
     """A running Apache Kafka (one KRaft node) unless KAFKA_BOOTSTRAP_SERVERS is set."""
     with kafka_broker(workdir / "broker.log") as servers:
+        if "KAFKA_BOOTSTRAP_SERVERS" in os.environ:
+            RAN_ON["broker"] = f"the broker at KAFKA_BOOTSTRAP_SERVERS={servers}"
+        elif os.environ.get("MESOCYCLE_BROKER") == "tansu":
+            RAN_ON["broker"] = f"Tansu (MESOCYCLE_BROKER=tansu) at {servers}"
+        else:
+            RAN_ON["broker"] = f"Apache Kafka {kafka_version()} (KRaft) at {servers}"
         yield servers
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for part, what in RAN_ON.items():
+        terminalreporter.write_line(f"{part}: {what}")
 
 
 @pytest.fixture(scope="session")
