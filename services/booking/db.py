@@ -91,6 +91,9 @@ class BookingRequest(Base):
     target_date: Mapped[date]
     earliest_date: Mapped[date]
     latest_date: Mapped[date]
+    #: The protocol's least number of days between two sessions of the course (plans
+    #: sends it with the windows); None for requests opened before it was sent.
+    min_gap_days: Mapped[int | None] = mapped_column(default=None)
     indication: Mapped[str] = mapped_column(Text)
     treatment: Mapped[str] = mapped_column(Text)
     session_minutes: Mapped[int]

@@ -72,6 +72,9 @@ class BookingRequestOut(BaseModel):
     target_date: date
     earliest_date: date
     latest_date: date
+    #: The course's minimum gap between two sessions, as plans sent it (None: from before
+    #: plans sent it; booking derives it from the windows).
+    min_gap_days: int | None
     indication: str
     treatment: str
     session_minutes: int

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -55,6 +56,12 @@ class Patient(Base):
         return SafetyRecord.of(self.allergies, self.medications, notes)
 
 
+def _default_min_gap(context: Any) -> int:
+    """A row inserted without a minimum gap gets the protocol's default."""
+    values = context.get_current_parameters()
+    return int(values["interval_days"]) - int(values["tolerance_days"])
+
+
 class Protocol(Base):
     """A template per indication; versioned, and a plan keeps the version it started with."""
 
@@ -63,6 +70,7 @@ class Protocol(Base):
         sa.UniqueConstraint("key", "version", name="uq_protocol_key_version"),
         sa.CheckConstraint("session_count BETWEEN 1 AND 30", name="session_count"),
         sa.CheckConstraint("tolerance_days * 2 < interval_days", name="windows_apart"),
+        sa.CheckConstraint("min_gap_days BETWEEN 1 AND interval_days", name="min_gap_days"),
         sa.CheckConstraint("maintenance_sessions BETWEEN 0 AND 30", name="maintenance_sessions"),
         sa.CheckConstraint(
             "maintenance_sessions = 0 OR maintenance_interval_days >= interval_days",
@@ -79,6 +87,8 @@ class Protocol(Base):
     session_count: Mapped[int]
     interval_days: Mapped[int]
     tolerance_days: Mapped[int]
+    #: The least number of days between two sessions of a cycle (booking enforces it).
+    min_gap_days: Mapped[int] = mapped_column(default=_default_min_gap)
     session_minutes: Mapped[int]
     numbing_cream_advised: Mapped[bool]
     maintenance_sessions: Mapped[int] = mapped_column(server_default="0", default=0)

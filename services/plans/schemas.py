@@ -81,6 +81,11 @@ class PatientOut(BaseModel):
     updated_at: datetime
 
 
+def default_min_gap(interval_days: int, tolerance_days: int) -> int:
+    """A protocol's minimum gap when it names none: the closest two windows allow."""
+    return interval_days - tolerance_days
+
+
 class ProtocolFields(BaseModel):
     """A protocol's clinical numbers, checked together: windows must not overlap."""
 
@@ -94,6 +99,11 @@ class ProtocolFields(BaseModel):
     session_count: int = Field(ge=1, le=30)
     interval_days: int = Field(ge=1, le=365)
     tolerance_days: int = Field(ge=0, le=182)
+    #: The least number of days between two sessions of a cycle; booking refuses any
+    #: closer. Defaults to interval_days - tolerance_days (the closest two windows allow).
+    min_gap_days: int | None = Field(
+        None, description="0 < min_gap_days <= interval_days; default interval - tolerance"
+    )
     session_minutes: int = Field(ge=5, le=480)
     numbing_cream_advised: bool
     maintenance_sessions: int = Field(0, ge=0, le=30)
@@ -105,6 +115,13 @@ class ProtocolFields(BaseModel):
             self.cadence()
         except CadenceError as error:
             raise ValueError(str(error)) from None
+        if self.min_gap_days is None:
+            self.min_gap_days = default_min_gap(self.interval_days, self.tolerance_days)
+        elif not 0 < self.min_gap_days <= self.interval_days:
+            raise ValueError(
+                f"min_gap_days must be more than 0 and at most interval_days "
+                f"({self.interval_days}), not {self.min_gap_days}"
+            )
         return self
 
     def cadence(self) -> Cadence:
@@ -132,6 +149,8 @@ class ProtocolChanges(BaseModel):
     session_count: int | None = Field(None, ge=1, le=30)
     interval_days: int | None = Field(None, ge=1, le=365)
     tolerance_days: int | None = Field(None, ge=0, le=182)
+    #: Not given: kept when the base's was set apart from its default, else re-derived.
+    min_gap_days: int | None = None
     session_minutes: int | None = Field(None, ge=5, le=480)
     numbing_cream_advised: bool | None = None
     maintenance_sessions: int | None = Field(None, ge=0, le=30)
@@ -150,6 +169,7 @@ class ProtocolOut(BaseModel):
     session_count: int
     interval_days: int
     tolerance_days: int
+    min_gap_days: int
     session_minutes: int
     numbing_cream_advised: bool
     maintenance_sessions: int

@@ -77,6 +77,9 @@ class CycleScheduled(Payload):
     preferred_practitioner_id: uuid.UUID | None
     time_zone: str
     sessions: list[SessionWindow]
+    #: The protocol's least number of days between two sessions of the cycle; absent in
+    #: events older than the field (booking then derives it from the windows).
+    min_gap_days: int | None = None
 
     def subject(self) -> str:
         return str(self.plan_id)
@@ -95,6 +98,8 @@ class WindowsChanged(Payload):
     patient_id: uuid.UUID
     reason: str  # "reanchored" | "reopened" | "resumed"
     sessions: list[SessionWindow]
+    #: As in CycleScheduled (the plan's protocol version's minimum gap).
+    min_gap_days: int | None = None
 
     def subject(self) -> str:
         return str(self.plan_id)

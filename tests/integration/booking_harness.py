@@ -79,8 +79,10 @@ class Booking:
         patient_id: uuid.UUID | None = None,
         minutes: int = 30,
         preferred_practitioner_id: str | None = None,
+        min_gap_days: int | None = None,
     ) -> CycleScheduled:
-        """Plans' cycle-scheduled event applied through booking's own use case."""
+        """Plans' cycle-scheduled event applied through booking's own use case
+        (``min_gap_days`` None: an event from before plans sent the protocol's gap)."""
         first = first or (self.clock.now() + timedelta(days=2)).date()
         cycle = CycleScheduled(
             plan_id=uuid.uuid4(), patient_id=patient_id or uuid.uuid4(),
@@ -90,7 +92,7 @@ class Booking:
             preferred_practitioner_id=(
                 uuid.UUID(preferred_practitioner_id) if preferred_practitioner_id else None
             ),
-            time_zone="Europe/Paris",
+            time_zone="Europe/Paris", min_gap_days=min_gap_days,
             sessions=[
                 SessionWindow(
                     session_number=k + 1, total_sessions=sessions,

@@ -106,6 +106,7 @@ async def test_a_session_done_late_re_anchors_the_later_windows_even_across_dst(
     assert targets(moved)[2:] == ["2026-04-05", "2026-04-12", "2026-04-19"]
     [changed] = await plans_app.events("clinic.plans.windows_changed.v1", key=key)
     assert changed["reason"] == "reanchored"
+    assert changed["min_gap_days"] == 5  # the protocol's, for booking's spacing rule
     assert [(s["session_number"], s["earliest_date"], s["latest_date"])
             for s in changed["sessions"]] == [
         (3, "2026-04-03", "2026-04-07"), (4, "2026-04-10", "2026-04-14"),

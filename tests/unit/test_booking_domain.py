@@ -24,7 +24,16 @@ from booking.domain.availability import (
     opening_intervals,
 )
 from booking.domain.calendar import CalendarEntry, ical_feed
-from booking.domain.course import CourseDoesNotFit, Placement, Window, check_course, move_session
+from booking.domain.course import (
+    CourseDoesNotFit,
+    Placement,
+    SessionsTooClose,
+    Window,
+    allowed_days,
+    check_course,
+    check_gap,
+    derive_min_gap,
+)
 from booking.domain.lifecycle import (
     ACTIVE,
     TRANSITIONS,
@@ -167,19 +176,95 @@ WINDOWS = [
 
 def test_a_course_fits_when_each_session_is_in_its_window_and_far_enough_from_the_last() -> None:
     check_course(
-        WINDOWS, [Placement(k, w.target_date) for k, w in zip((1, 2, 3), WINDOWS, strict=True)]
+        WINDOWS, [Placement(k, w.target_date) for k, w in zip((1, 2, 3), WINDOWS, strict=True)], 5
     )
     with pytest.raises(CourseDoesNotFit, match="outside its window"):
-        check_course(WINDOWS, [Placement(1, date(2026, 1, 9))])
-    with pytest.raises(CourseDoesNotFit, match="too soon after session 1"):
-        check_course(WINDOWS, [Placement(1, date(2026, 1, 7)), Placement(2, date(2026, 1, 10))])
+        check_course(WINDOWS, [Placement(1, date(2026, 1, 9))], 5)
+    with pytest.raises(SessionsTooClose, match="session 2 on 2026-01-10 is too close to session 1"):
+        check_course(WINDOWS, [Placement(1, date(2026, 1, 7)), Placement(2, date(2026, 1, 10))], 5)
 
 
-def test_moving_a_session_later_says_which_later_sessions_it_pushes() -> None:
-    booked = [Placement(2, date(2026, 1, 10)), Placement(3, date(2026, 1, 17))]
-    shifts = move_session(WINDOWS, booked, Placement(1, date(2026, 1, 7)))
-    assert [(s.session_number, s.on_or_after) for s in shifts] == [(2, date(2026, 1, 12))]
-    assert move_session(WINDOWS, booked, Placement(1, date(2026, 1, 4))) == []
+def test_the_gap_is_derived_from_the_windows_when_the_protocol_never_sent_it() -> None:
+    assert derive_min_gap(WINDOWS) == 5  # session 2's earliest date after session 1's target
+    assert derive_min_gap(WINDOWS[:1]) == 1
+
+
+# Every 7 days +- 2: session 1 on the last day of its window, session 2 on the first of its own.
+LAST_OF_1, FIRST_OF_2 = Placement(1, date(2026, 1, 7)), Placement(2, date(2026, 1, 10))
+
+
+def test_the_pair_is_refused_in_either_order_naming_the_neighbour_and_the_allowed_date() -> None:
+    second = check_gap(FIRST_OF_2, [LAST_OF_1], 5)
+    assert second is not None
+    assert (second.neighbour, second.earliest, second.latest) == (
+        LAST_OF_1,
+        date(2026, 1, 12),
+        None,
+    )
+    assert "session 1 on 2026-01-07" in str(second)
+    assert "the earliest allowed date is 2026-01-12" in str(second)
+    first = check_gap(LAST_OF_1, [FIRST_OF_2], 5)
+    assert first is not None
+    assert (first.neighbour, first.earliest, first.latest) == (FIRST_OF_2, None, date(2026, 1, 5))
+    assert "session 2 on 2026-01-10" in str(first)
+    assert "the latest allowed date is 2026-01-05" in str(first)
+    assert check_gap(Placement(2, date(2026, 1, 12)), [LAST_OF_1], 5) is None
+
+
+def test_a_session_between_two_booked_ones_keeps_the_gap_to_both() -> None:
+    booked = [Placement(1, date(2026, 1, 5)), Placement(3, date(2026, 1, 19))]
+    allowed = allowed_days(2, booked, 5)
+    assert (allowed.earliest, allowed.latest) == (date(2026, 1, 10), date(2026, 1, 14))
+    breach = check_gap(Placement(2, date(2026, 1, 16)), booked, 5)
+    assert breach is not None
+    assert breach.neighbour == booked[1]
+    # Sessions 1 and 3 with nothing between are two gaps apart: session 2 must still fit.
+    assert check_gap(Placement(3, date(2026, 1, 15)), booked[:1], 5) is None
+    assert check_gap(Placement(3, date(2026, 1, 14)), booked[:1], 5) is not None
+
+
+SESSIONS = 5
+
+
+@given(
+    gap=st.integers(min_value=1, max_value=10),
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["book", "hold", "move", "cancel"]),
+            st.integers(min_value=1, max_value=SESSIONS),
+            st.integers(min_value=0, max_value=60),
+        ),
+        max_size=60,
+    ),
+)
+def test_whatever_the_rule_accepts_no_two_active_sessions_are_closer_than_the_gap(
+    gap: int, steps: list[tuple[str, int, int]]
+) -> None:
+    """Any sequence of bookings, holds, moves and cancels, each applied only when the
+    spacing rule accepts it, leaves every two active sessions at least the gap apart (and
+    in session order)."""
+    day_0 = date(2026, 1, 1)
+    active: dict[int, date] = {}
+    for action, number, offset in steps:
+        day = day_0 + timedelta(days=offset)
+        if action == "cancel":
+            active.pop(number, None)
+            continue
+        if (action == "move") != (number in active):
+            continue  # book and hold a free session; move a placed one
+        others = [Placement(n, d) for n, d in active.items() if n != number]
+        breach = check_gap(Placement(number, day), others, gap)
+        allowed = allowed_days(number, others, gap)
+        assert (breach is None) == allowed.holds(day)
+        if breach is None:
+            active[number] = day
+        else:
+            assert breach.neighbour in others
+            assert breach.neighbour in (allowed.previous, allowed.next)
+        placed = sorted(active.items())
+        for i, (n, d) in enumerate(placed):
+            for m, e in placed[i + 1 :]:
+                assert (e - d).days >= gap * (m - n) >= gap
 
 
 def test_the_ical_feed_is_crlf_folded_and_escaped() -> None:

@@ -1,9 +1,13 @@
 """A course of sessions: each inside its own window, in order, far enough apart.
 
-The interval rule comes from plans' windows: session k+1 may not come sooner after
-session k than its earliest date comes after session k's target date (at least a day).
-Plans re-anchors later windows once a session is done early or late; booking only
-keeps what is booked consistent with the windows it has.
+The spacing rule is one function, :func:`check_gap`: a session placed on a day must be
+at least the course's minimum gap (the protocol's ``min_gap_days``, sent by plans) after
+its previous active session and before its next one, in session order; sessions k and
+k+n are at least n gaps apart, so a session left open between two booked ones still
+fits. Every path that places a session (staff booking, patients' holds, auto-mode
+holds, moves, whole-course booking) and slot search ask it. Plans re-anchors later
+windows once a session is done early or late; booking only keeps what is booked
+consistent with the windows and the gap it has.
 """
 
 from __future__ import annotations
@@ -33,12 +37,104 @@ class Placement:
 
 
 class CourseDoesNotFit(Exception):
-    """A placement breaks a window or the interval rule; says which session and why."""
+    """A placement breaks a window; says which session and why."""
 
 
-def minimum_gap(before: Window, after: Window) -> timedelta:
-    """The least time between sessions ``before`` and ``after`` (consecutive)."""
-    return max(after.earliest_date - before.target_date, timedelta(days=1))
+@dataclass(frozen=True)
+class Allowed:
+    """The days a session may be on, given its active neighbours in the course."""
+
+    previous: Placement | None
+    next: Placement | None
+    #: None: no bound on that side.
+    earliest: date | None
+    latest: date | None
+
+    def holds(self, day: date) -> bool:
+        return (self.earliest is None or day >= self.earliest) and (
+            self.latest is None or day <= self.latest
+        )
+
+
+@dataclass(frozen=True)
+class GapBreach:
+    """A session placed too close to an active neighbour of its course."""
+
+    placement: Placement
+    neighbour: Placement
+    min_gap_days: int
+    earliest: date | None
+    latest: date | None
+
+    def __str__(self) -> str:
+        n, day = self.placement.session_number, self.placement.day
+        neighbour = self.neighbour
+        said = (
+            f"session {n} on {day} is too close to session {neighbour.session_number} on "
+            f"{neighbour.day}: sessions of this course are at least {self.min_gap_days} "
+            f"day(s) apart"
+        )
+        if self.earliest is not None and self.latest is not None and self.earliest > self.latest:
+            return f"{said}; no date fits session {n} between its booked neighbours"
+        bounds = []
+        if self.earliest is not None:
+            bounds.append(f"the earliest allowed date is {self.earliest}")
+        if self.latest is not None:
+            bounds.append(f"the latest allowed date is {self.latest}")
+        return f"{said}; {' and '.join(bounds)}"
+
+
+class SessionsTooClose(Exception):
+    """A placement breaks the spacing rule (see :class:`GapBreach`)."""
+
+    def __init__(self, breach: GapBreach) -> None:
+        super().__init__(str(breach))
+        self.breach = breach
+
+
+def allowed_days(session_number: int, others: Sequence[Placement], min_gap_days: int) -> Allowed:
+    """The span session ``session_number`` may be placed in, from its nearest active
+    neighbours among ``others`` (previous and next by session number; the session's own
+    placement among them is ignored)."""
+    before = [p for p in others if p.session_number < session_number]
+    after = [p for p in others if p.session_number > session_number]
+    previous = max(before, key=lambda p: p.session_number) if before else None
+    following = min(after, key=lambda p: p.session_number) if after else None
+    gap = timedelta(days=min_gap_days)
+    earliest = latest = None
+    if previous is not None:
+        earliest = previous.day + gap * (session_number - previous.session_number)
+    if following is not None:
+        latest = following.day - gap * (following.session_number - session_number)
+    return Allowed(previous, following, earliest, latest)
+
+
+def check_gap(
+    placement: Placement, others: Sequence[Placement], min_gap_days: int
+) -> GapBreach | None:
+    """Whether ``placement`` keeps the minimum gap to its active neighbours ``others``
+    (the course's other active sessions, in any order): None if it does, else the
+    neighbour it is too close to (the previous one first) and the allowed span."""
+    allowed = allowed_days(placement.session_number, others, min_gap_days)
+    if allowed.holds(placement.day):
+        return None
+    too_early = allowed.earliest is not None and placement.day < allowed.earliest
+    neighbour = allowed.previous if too_early else allowed.next
+    assert neighbour is not None
+    return GapBreach(placement, neighbour, min_gap_days, allowed.earliest, allowed.latest)
+
+
+def derive_min_gap(windows: Sequence[Window]) -> int:
+    """The gap of a course whose protocol's was never sent (requests opened before plans
+    sent it): as booking derived it then, session k+1's earliest date after session k's
+    target date (at least a day); the smallest over the course."""
+    ordered = sorted(windows, key=lambda w: w.session_number)
+    gaps = [
+        max((after.earliest_date - before.target_date).days, 1)
+        for before, after in pairwise(ordered)
+        if after.session_number == before.session_number + 1
+    ]
+    return min(gaps, default=1)
 
 
 def check_window(window: Window, day: date) -> None:
@@ -49,59 +145,43 @@ def check_window(window: Window, day: date) -> None:
         )
 
 
-def check_course(windows: Sequence[Window], placements: Sequence[Placement]) -> None:
-    """Every placement inside its window, and consecutive placed sessions far enough apart."""
+def check_course(
+    windows: Sequence[Window],
+    placements: Sequence[Placement],
+    min_gap_days: int,
+    booked: Sequence[Placement] = (),
+) -> None:
+    """The ``placements`` chosen (with the course's ``booked`` sessions) each inside its
+    window (else CourseDoesNotFit), and each chosen one far enough from the others (else
+    SessionsTooClose: the first chosen session too close to a booked one or to the chosen
+    one before it)."""
     by_number = {w.session_number: w for w in windows}
-    ordered = sorted(placements, key=lambda p: p.session_number)
-    for placement in ordered:
+    everything = sorted([*placements, *booked], key=lambda p: p.session_number)
+    for placement in everything:
         window = by_number.get(placement.session_number)
         if window is None:
             raise CourseDoesNotFit(f"session {placement.session_number} is not in this course")
         check_window(window, placement.day)
-    for earlier, later in pairwise(ordered):
-        if later.session_number != earlier.session_number + 1:
+    chosen = {id(p) for p in placements}
+    for placement in sorted(placements, key=lambda p: p.session_number):
+        others = [p for p in everything if p.session_number != placement.session_number]
+        breach = check_gap(placement, others, min_gap_days)
+        if breach is None:
             continue
-        gap = minimum_gap(by_number[earlier.session_number], by_number[later.session_number])
-        if later.day - earlier.day < gap:
-            raise CourseDoesNotFit(
-                f"session {later.session_number} on {later.day} is too soon after session "
-                f"{earlier.session_number} on {earlier.day}: at least {gap.days} day(s) apart"
-            )
+        # Too close to a later chosen one: that one is too close to this one, said in turn.
+        later = breach.neighbour.session_number > placement.session_number
+        if not (later and id(breach.neighbour) in chosen):
+            raise SessionsTooClose(breach)
 
 
 @dataclass(frozen=True)
 class Shift:
-    """A later booked session that must move for the course to keep its intervals."""
+    """A later booked session that must move for the course to keep its intervals.
+
+    (Kept for the reschedule answer's ``later_sessions_to_move``: a move too close to a
+    later session is refused now, so the list is always empty.)
+    """
 
     session_number: int
     day: date
     on_or_after: date
-
-
-def move_session(
-    windows: Sequence[Window], booked: Sequence[Placement], moved: Placement
-) -> list[Shift]:
-    """Check that ``moved`` fits its window and its previous booked session; return the
-    later booked sessions it pushes (each with the first day it may now be on)."""
-    by_number = {w.session_number: w for w in windows}
-    window = by_number.get(moved.session_number)
-    if window is None:
-        raise CourseDoesNotFit(f"session {moved.session_number} is not in this course")
-    check_window(window, moved.day)
-    placed = {p.session_number: p for p in booked}
-    placed[moved.session_number] = moved
-    previous = placed.get(moved.session_number - 1)
-    if previous is not None and previous.session_number in by_number:
-        check_course(windows, [previous, moved])
-    shifts = []
-    anchor = moved
-    for number in sorted(n for n in placed if n > moved.session_number):
-        later = placed[number]
-        if number != anchor.session_number + 1 or number not in by_number:
-            break
-        floor = anchor.day + minimum_gap(by_number[anchor.session_number], by_number[number])
-        if later.day >= floor:
-            break
-        shifts.append(Shift(number, later.day, floor))
-        anchor = Placement(number, floor)
-    return shifts

@@ -30,8 +30,9 @@ from booking.domain.availability import (
     preferred_first,
     wall_clock,
 )
+from booking.domain.course import Allowed
 from booking.settings import BookingSettings
-from booking.use_cases import hot_path, resource_cache
+from booking.use_cases import hot_path, resource_cache, spacing
 from booking.use_cases.resource_cache import LocationInfo
 from shared.problems import Unprocessable
 
@@ -133,7 +134,8 @@ async def find_slots(
     limit: int = 200,
 ) -> list[Offer]:
     """Free starts for ``request`` inside its window, with any qualified practitioner
-    (or the one asked for) and a room free too. The request's preferred practitioner's
+    (or the one asked for) and a room free too, on days the spacing rule allows (far
+    enough from the course's other active sessions). The request's preferred practitioner's
     starts come first; with ``preferred_only``, theirs alone (422 when there is none)."""
     preferred = request.preferred_practitioner_id
     if preferred_only:
@@ -154,6 +156,8 @@ async def find_slots(
                 f"practitioner {practitioner_id} does not treat {request.indication}"
             )
         return []
+    # Only days far enough from the course's other active sessions (the spacing rule).
+    allowed = await spacing.allowed_for(session, request)
     offers: list[Offer] = []
     for location_id in sorted({p.location_id for p in practitioners}):
         location = await resource_cache.location(session, location_id)
@@ -161,7 +165,9 @@ async def find_slots(
             await session.scalars(sa.select(Room.id).where(Room.location_id == location_id))
         )
         here = [p.id for p in practitioners if p.location_id == location_id]
-        search = _search(request, location, settings, now)
+        search = _search(request, location, settings, now, allowed)
+        if search.first_day > search.last_day:
+            continue
         zone = ZoneInfo(location.time_zone)
         span = Interval(
             wall_clock(request.earliest_date - timedelta(days=1), time(0), zone),
@@ -181,11 +187,20 @@ async def find_slots(
 
 
 def _search(
-    request: BookingRequest, location: LocationInfo, settings: BookingSettings, now: datetime
+    request: BookingRequest,
+    location: LocationInfo,
+    settings: BookingSettings,
+    now: datetime,
+    allowed: Allowed,
 ) -> Search:
+    first_day, last_day = request.earliest_date, request.latest_date
+    if allowed.earliest is not None:
+        first_day = max(first_day, allowed.earliest)
+    if allowed.latest is not None:
+        last_day = min(last_day, allowed.latest)
     return Search(
-        first_day=request.earliest_date,
-        last_day=request.latest_date,
+        first_day=first_day,
+        last_day=last_day,
         time_zone=location.time_zone,
         minutes=request.session_minutes,
         buffer_before=settings.buffer_before,

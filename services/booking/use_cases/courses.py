@@ -10,10 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.db import ACTIVE_STATUSES, Appointment, BookingRequest, Location, Practitioner
 from booking.domain.appointments import local_date
-from booking.domain.course import CourseDoesNotFit, Placement, check_course
+from booking.domain.course import (
+    CourseDoesNotFit,
+    Placement,
+    SessionsTooClose,
+    check_course,
+    derive_min_gap,
+)
 from booking.settings import BookingSettings
 from booking.use_cases.records import get_or_404
 from booking.use_cases.reservations import Choice, reserve, window_of
+from booking.use_cases.spacing import refusal
 from shared.problems import Conflict, Unprocessable
 
 
@@ -75,7 +82,8 @@ async def book_course(
 async def _check_intervals(
     session: AsyncSession, requests: list[BookingRequest], choices: list[Choice]
 ) -> None:
-    """Every chosen day inside its window and apart from its neighbours, booked ones too."""
+    """Every chosen day inside its window (422) and at least the course's minimum gap from
+    its neighbours, booked ones too (409 naming the neighbour: the spacing rule)."""
     practitioner_ids = {c.practitioner_id for c in choices}
     zones = dict(
         (
@@ -109,8 +117,14 @@ async def _check_intervals(
             )
         )
     ).all()
-    placements += [Placement(n, local_date(at, zone)) for n, at, zone in booked]
+    already = [Placement(n, local_date(at, zone)) for n, at, zone in booked]
+    windows = [window_of(r) for r in requests]
+    gap = requests[0].min_gap_days
     try:
-        check_course([window_of(r) for r in requests], placements)
+        check_course(
+            windows, placements, derive_min_gap(windows) if gap is None else gap, booked=already
+        )
+    except SessionsTooClose as error:
+        raise refusal(error.breach) from None
     except CourseDoesNotFit as error:
         raise Unprocessable(str(error)) from None

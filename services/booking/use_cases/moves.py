@@ -9,16 +9,16 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.db import ACTIVE_STATUSES, Appointment, BookingRequest, Location
-from booking.domain.appointments import local_date
-from booking.domain.course import CourseDoesNotFit, Placement, Shift, move_session
+from booking.db import Appointment
+from booking.domain.course import Shift
 from booking.domain.lifecycle import Action, InvalidTransition, Status, next_status
 from booking.settings import BookingSettings
-from booking.use_cases.records import announce, get_or_404
-from booking.use_cases.reservations import Choice, check_choice, claim_time, window_of
+from booking.use_cases import spacing
+from booking.use_cases.records import announce
+from booking.use_cases.reservations import Choice, check_choice, claim_time
 from booking.use_cases.steps import hours, locked_appointment
 from shared.contracts.booking import AppointmentRescheduled
-from shared.problems import Conflict, Unprocessable
+from shared.problems import Conflict, NotFound, Unprocessable
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,19 @@ async def reschedule(
     patient_id: uuid.UUID | None = None,
 ) -> tuple[Appointment, list[Shift]]:
     """Move an appointment (same appointment, version bumped), checking the new time is
-    inside the session's window, far enough from the previous booked session, and free.
+    inside the session's window, far enough from the course's other active sessions
+    (before and after it: a 409 naming the one too close) and free.
 
-    Returns the later booked sessions of the course that the move now pushes (they stay
-    where they are until staff or the patient move them too). A patient (``patient_id``)
-    may not move a session within the clinic's cut-off before it.
+    Returns the later sessions the move pushes: none since the spacing rule refuses a move
+    too close to a later session (the list stays in the answer for its clients). A patient
+    (``patient_id``) may not move a session within the clinic's cut-off before it.
     """
+    # The course first, then the appointment: the order reservations and plans' events
+    # (requests, then appointments) take their locks in, so no two of them deadlock.
+    request_id = await session.scalar(
+        sa.select(Appointment.booking_request_id).where(Appointment.id == move.appointment_id)
+    )
+    request = await spacing.lock_course(session, request_id) if request_id else None
     appointment = await locked_appointment(session, move.appointment_id, patient_id)
     if move.expected_version is not None and appointment.version != move.expected_version:
         raise Conflict(
@@ -66,7 +73,8 @@ async def reschedule(
         )
     if appointment.booking_request_id is None:
         raise Unprocessable("only a session of a cycle can be moved here")
-    request = await get_or_404(session, BookingRequest, appointment.booking_request_id, "request")
+    if request is None or request.id != appointment.booking_request_id:
+        raise NotFound(f"no request {appointment.booking_request_id}")
     choice = Choice(
         booking_request_id=request.id,
         practitioner_id=move.practitioner_id or appointment.practitioner_id,
@@ -76,8 +84,6 @@ async def reschedule(
     times, location_id = await check_choice(
         session, request, choice, settings, now, patient=patient_id
     )
-    location = await get_or_404(session, Location, location_id, "location")
-    shifts = await _course_check(session, request, move, location.time_zone)
     statement = (
         sa.update(Appointment)
         .where(Appointment.id == appointment.id)
@@ -99,28 +105,4 @@ async def reschedule(
     )
     appointment = await claim_time(session, choice, times, now, statement)
     await announce(session, appointment, AppointmentRescheduled, now=now)
-    return appointment, shifts
-
-
-async def _course_check(
-    session: AsyncSession, request: BookingRequest, move: Move, time_zone: str
-) -> list[Shift]:
-    """The move against the plan's other booked sessions: interval rule and shifts."""
-    rows = (
-        await session.execute(
-            sa.select(BookingRequest, Appointment)
-            .join(Appointment, Appointment.booking_request_id == BookingRequest.id)
-            .where(
-                BookingRequest.plan_id == request.plan_id,
-                Appointment.status.in_(ACTIVE_STATUSES),
-                Appointment.id != move.appointment_id,
-            )
-        )
-    ).all()
-    windows = [window_of(r) for r, _ in rows] + [window_of(request)]
-    booked = [Placement(r.session_number, local_date(a.starts_at, time_zone)) for r, a in rows]
-    moved = Placement(request.session_number, local_date(move.starts_at, time_zone))
-    try:
-        return move_session(windows, booked, moved)
-    except CourseDoesNotFit as error:
-        raise Unprocessable(str(error)) from None
+    return appointment, []

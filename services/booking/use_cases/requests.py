@@ -58,6 +58,7 @@ async def open_booking_requests(
             },
             where=BookingRequest.status == "open",
         )
+    await _remember_min_gap(session, cycle.plan_id, cycle.min_gap_days)
     new = sorted(w.session_number for w in cycle.sessions if w.session_number not in known)
     if new:
         first = await session.scalar(
@@ -100,8 +101,24 @@ async def move_windows(
             request.status = "open"
         if request.status == "open":
             reopened.append(request)
+    await _remember_min_gap(session, change_.plan_id, change_.min_gap_days)
     if change_.reason in _REOPENING and reopened:
         await invite_or_hold(session, request=reopened[0], settings=settings, now=now)
+
+
+async def _remember_min_gap(
+    session: AsyncSession, plan_id: uuid.UUID, min_gap_days: int | None
+) -> None:
+    """The course's minimum gap, on every request of the plan (an event without it, from
+    before plans sent it, leaves what is known: booking derives it from the windows)."""
+    if min_gap_days is None:
+        return
+    await session.execute(
+        sa.update(BookingRequest)
+        .where(BookingRequest.plan_id == plan_id)
+        .values(min_gap_days=min_gap_days)
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 async def withdraw_windows(
@@ -144,7 +161,10 @@ async def _close_sessions(
     )
     if numbers is not None:
         query = query.where(BookingRequest.session_number.in_(numbers))
-    requests = list(await session.scalars(query.with_for_update()))
+    # In session order, as every path placing a session locks them (spacing.lock_course).
+    requests = list(
+        await session.scalars(query.order_by(BookingRequest.session_number).with_for_update())
+    )
     future = await session.scalars(
         sa.select(Appointment.id).where(
             Appointment.booking_request_id.in_([r.id for r in requests]),

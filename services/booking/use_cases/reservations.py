@@ -25,12 +25,12 @@ from booking.domain.availability import Interval
 from booking.domain.course import CourseDoesNotFit, Window, check_window
 from booking.domain.lifecycle import Action, Status
 from booking.settings import BookingSettings
-from booking.use_cases import hot_path, resource_cache
+from booking.use_cases import hot_path, resource_cache, spacing
 from booking.use_cases.availability import load_clinic, session_fits_hours
-from booking.use_cases.records import announce, get_or_404
+from booking.use_cases.records import announce
 from booking.use_cases.steps import HOLD_EXPIRED, apply_step
 from shared.contracts.booking import AppointmentBooked, AppointmentHeld
-from shared.problems import Conflict, Problem, Unprocessable
+from shared.problems import Conflict, NotFound, Problem, Unprocessable
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,13 @@ async def reserve(
 
     Checks the request is open (and the patient's own when ``patient_id`` is given), the
     practitioner treats its indication at the room's location, the time is inside the
-    session's window and the resources' hours; PostgreSQL refuses a taken time.
+    session's window, far enough from the course's other active sessions (the course's
+    requests are locked first) and inside the resources' hours; PostgreSQL refuses a
+    taken time.
     """
-    request = await get_or_404(
-        session, BookingRequest, choice.booking_request_id, "booking request", lock=True
-    )
+    request = await spacing.lock_course(session, choice.booking_request_id)
+    if request is None:
+        raise NotFound(f"no booking request {choice.booking_request_id}")
     if patient_id is not None and request.patient_id != patient_id:
         raise Problem(404, "Not found", f"no booking request {choice.booking_request_id}")
     if request.status != "open":
@@ -115,7 +117,9 @@ async def check_choice(
     *,
     patient: uuid.UUID | None,
 ) -> tuple[Slot, uuid.UUID]:
-    """The slot a choice would take, and its location, or the 4xx saying why not."""
+    """The slot a choice would take, and its location, or the 4xx saying why not (a
+    session too close to another of its course: the 409 naming it; the caller has locked
+    the course, see ``spacing.lock_course``)."""
     practitioner = await resource_cache.practitioner(session, choice.practitioner_id)
     room = await resource_cache.room(session, choice.room_id)
     location = await resource_cache.location(session, practitioner.location_id)
@@ -132,10 +136,12 @@ async def check_choice(
             )
         if choice.starts_at > now + timedelta(days=settings.horizon_days):
             raise Unprocessable(f"sessions are booked at most {settings.horizon_days} days ahead")
+    day = local_date(choice.starts_at, location.time_zone)
     try:
-        check_window(window_of(request), local_date(choice.starts_at, location.time_zone))
+        check_window(window_of(request), day)
     except CourseDoesNotFit as error:
         raise Unprocessable(str(error)) from None
+    await spacing.check_spacing(session, request, day)
     times = slot(
         starts_at=choice.starts_at,
         minutes=request.session_minutes,

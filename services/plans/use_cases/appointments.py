@@ -100,6 +100,7 @@ async def session_done(
                 patient_id=plan.patient_id,
                 reason="reanchored",
                 sessions=[wire_window(w) for w in windows],
+                min_gap_days=plan.protocol.min_gap_days,
             )
         )
     if replan.plan_completed:
@@ -155,5 +156,6 @@ async def session_missed_or_cancelled(
         patient_id=plan.patient_id,
         reason="reopened",
         sessions=[wire_window(w) for w in windows],
+        min_gap_days=plan.protocol.min_gap_days,
     )
     await announce(session, patient_id=plan.patient_id, payloads=[changed], now=now)

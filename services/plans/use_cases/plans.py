@@ -218,6 +218,7 @@ async def activate_plan(session: AsyncSession, *, plan_id: uuid.UUID, now: datet
         preferred_practitioner_id=plan.preferred_practitioner_id,
         time_zone=plan.time_zone,
         sessions=[wire_window(w) for w in windows],
+        min_gap_days=plan.protocol.min_gap_days,
     )
     await announce(session, patient_id=plan.patient_id, payloads=[scheduled], now=now)
     await session.flush()
@@ -259,6 +260,7 @@ async def resume_plan(
             patient_id=plan.patient_id,
             reason="resumed",
             sessions=[wire_window(w) for w in windows],
+            min_gap_days=plan.protocol.min_gap_days,
         )
         await announce(session, patient_id=plan.patient_id, payloads=[changed], now=now)
     await session.flush()

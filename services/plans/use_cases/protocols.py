@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from plans.db import Protocol
-from plans.schemas import ProtocolChanges, ProtocolFields, ProtocolIn
+from plans.schemas import ProtocolChanges, ProtocolFields, ProtocolIn, default_min_gap
 from plans.use_cases.common import Found, Page, paginate
 from shared.problems import Conflict, NotFound, Problem
 
@@ -82,6 +82,9 @@ async def new_protocol_version(
     """
     base = await get_protocol(session, protocol_id=protocol_id)
     fields = {name: getattr(base, name) for name in ProtocolFields.model_fields}
+    if base.min_gap_days == default_min_gap(base.interval_days, base.tolerance_days):
+        # The base's gap was its default: the new version's follows its own numbers.
+        fields["min_gap_days"] = None
     fields |= changes.model_dump(exclude_unset=True, exclude_none=True)
     try:
         merged = ProtocolFields.model_validate(fields)

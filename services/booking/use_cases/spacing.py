@@ -1,0 +1,106 @@
+"""The spacing rule against the database: a course's active sessions and its minimum gap.
+
+Every path that places a session locks the course first (all of the plan's booking
+requests, in session order, as whole-course booking does), so two sessions of one course
+placed at the same moment are judged one after the other, each seeing the other.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking.db import ACTIVE_STATUSES, Appointment, BookingRequest, Location
+from booking.domain.appointments import local_date
+from booking.domain.course import (
+    Allowed,
+    GapBreach,
+    Placement,
+    Window,
+    allowed_days,
+    check_gap,
+    derive_min_gap,
+)
+from shared.problems import Conflict
+
+
+async def lock_course(session: AsyncSession, request_id: uuid.UUID) -> BookingRequest | None:
+    """Lock every booking request of ``request_id``'s plan, in session order; that one."""
+    plan = sa.select(BookingRequest.plan_id).where(BookingRequest.id == request_id)
+    requests = await session.scalars(
+        sa.select(BookingRequest)
+        .where(BookingRequest.plan_id == plan.scalar_subquery())
+        .order_by(BookingRequest.session_number)
+        .with_for_update()
+    )
+    return next((r for r in requests if r.id == request_id), None)
+
+
+async def course_of(session: AsyncSession, request: BookingRequest) -> tuple[int, list[Placement]]:
+    """The course's minimum gap and its other sessions' active placements (their local
+    dates at their locations)."""
+    rows = (
+        await session.execute(
+            sa.select(
+                BookingRequest.session_number,
+                BookingRequest.target_date,
+                BookingRequest.earliest_date,
+                BookingRequest.latest_date,
+                BookingRequest.min_gap_days,
+                Appointment.starts_at,
+                Location.time_zone,
+            )
+            .select_from(BookingRequest)
+            .outerjoin(
+                Appointment,
+                sa.and_(
+                    Appointment.booking_request_id == BookingRequest.id,
+                    Appointment.status.in_(ACTIVE_STATUSES),
+                ),
+            )
+            .outerjoin(Location, Location.id == Appointment.location_id)
+            .where(BookingRequest.plan_id == request.plan_id)
+        )
+    ).all()
+    placed = [
+        Placement(row.session_number, local_date(row.starts_at, row.time_zone))
+        for row in rows
+        if row.starts_at is not None and row.session_number != request.session_number
+    ]
+    gap = request.min_gap_days
+    if gap is None:
+        gap = derive_min_gap(
+            [Window(r.session_number, r.target_date, r.earliest_date, r.latest_date) for r in rows]
+        )
+    return gap, placed
+
+
+async def allowed_for(session: AsyncSession, request: BookingRequest) -> Allowed:
+    """The days ``request``'s session may be on, given the course's active sessions."""
+    gap, placed = await course_of(session, request)
+    return allowed_days(request.session_number, placed, gap)
+
+
+async def check_spacing(session: AsyncSession, request: BookingRequest, day: date) -> None:
+    """409 naming the neighbour and the allowed dates when ``day`` breaks the gap."""
+    gap, placed = await course_of(session, request)
+    breach = check_gap(Placement(request.session_number, day), placed, gap)
+    if breach is not None:
+        raise refusal(breach)
+
+
+def refusal(breach: GapBreach) -> Conflict:
+    """The 409 for a session too close to a neighbour of its course."""
+    return Conflict(
+        str(breach),
+        conflict="min_gap",
+        session_number=breach.placement.session_number,
+        neighbour_session_number=breach.neighbour.session_number,
+        neighbour_date=breach.neighbour.day.isoformat(),
+        min_gap_days=breach.min_gap_days,
+        earliest_allowed_date=breach.earliest.isoformat() if breach.earliest else None,
+        latest_allowed_date=breach.latest.isoformat() if breach.latest else None,
+    )
