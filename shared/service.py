@@ -32,12 +32,14 @@ from shared.consumer import EventConsumer, Handlers
 from shared.observability import health_router, instrument
 from shared.outbox import OutboxRelay
 from shared.problems import install_problem_handlers
+from shared.retention import Pruner, Retained
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
 RELAY = "relay"
 CONSUMER = "consume"
+PRUNE = "prune"
 
 Worker = Callable[[], Awaitable[None]]
 
@@ -85,6 +87,8 @@ class ServiceSpec:
     resources: Callable[[Runtime], AbstractAsyncContextManager[None]] | None = None
     #: None: wall-clock time, shifted by CLOCK_FILE when set (dev and demos).
     clock: Clock | None = None
+    #: Tables beyond the outbox and processed events that ``prune`` keeps in bounds.
+    retained: Sequence[Retained] = ()
     #: Operators' commands beyond migrate, serve, the workers and ``outbox replay``.
     commands: Mapping[str, AdminCommand] = field(default_factory=dict)
 
@@ -164,7 +168,14 @@ class Service:
             finally:
                 await consumer.stop()
 
-        workers: dict[str, Worker] = {RELAY: relay.run}
+        pruner = Pruner(
+            runtime.sessions, runtime.clock,
+            [Retained(spec.outbox, "published_at"), Retained(spec.processed, "processed_at"),
+             *spec.retained],
+            days=settings.retention_days, batch_size=settings.prune_batch_size,
+            interval=settings.prune_interval_seconds,
+        )  # fmt: skip
+        workers: dict[str, Worker] = {RELAY: relay.run, PRUNE: pruner.run}
         if spec.consumes:
             workers[CONSUMER] = consume
         workers.update({name: make(runtime) for name, make in spec.extra_workers.items()})
@@ -218,7 +229,7 @@ class Service:
         return app
 
     def worker_names(self) -> list[str]:
-        names = [RELAY]
+        names = [RELAY, PRUNE]
         if self.spec.consumes:
             names.append(CONSUMER)
         return [*names, *self.spec.extra_workers]

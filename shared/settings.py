@@ -93,6 +93,12 @@ class ServiceSettings(BaseSettings):
     #: instant, read by every process of a stack (see ShiftableClock).
     clock_file: Path | None = Field(None, validation_alias=common("CLOCK_FILE"))
 
+    #: Published outbox rows, processed-event ids and idempotency keys are forgotten after
+    #: this many days: longer than the broker keeps events (7 days), see shared.retention.
+    retention_days: int = Field(14, ge=8, validation_alias=common("RETENTION_DAYS"))
+    prune_interval_seconds: float = Field(3600.0, validation_alias=common("PRUNE_INTERVAL_SECONDS"))
+    prune_batch_size: int = Field(1000, ge=1, validation_alias=common("PRUNE_BATCH_SIZE"))
+
     port: int | None = None
     #: Run the outbox relay and the consumers inside the API process.
     run_workers: bool = True

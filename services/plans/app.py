@@ -11,12 +11,13 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plans.api import patients, plans, protocols
-from plans.db import outbox, processed_event
+from plans.db import idempotency_key, outbox, processed_event
 from plans.handlers import handlers
 from plans.settings import PlansSettings
 from plans.use_cases import patients as patient_records
 from shared.clock import Clock
 from shared.events import TOPICS
+from shared.retention import Retained
 from shared.service import AdminCommand, Service, ServiceSpec
 
 
@@ -34,6 +35,7 @@ def service(settings: PlansSettings | None = None, clock: Clock | None = None) -
             handlers=handlers,
             clock=clock,
             commands={"patients": PATIENTS},
+            retained=[Retained(idempotency_key, "created_at")],
         )
     )
 
