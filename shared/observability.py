@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -90,6 +91,10 @@ LATENCY = Histogram(
 ReadinessCheck = Callable[[], Awaitable[None]]
 
 
+class NotReady(Exception):
+    """A readiness check's failure whose message is for operators: /readyz shows it."""
+
+
 class RequestMetrics:
     """Counts and times every HTTP request by route template (never by raw path: ids vary).
 
@@ -128,8 +133,11 @@ def instrument(app: FastAPI, service: str) -> None:
     app.add_middleware(RequestMetrics, service=service)
 
 
-def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
-    """``/healthz`` (the process answers), ``/readyz`` (every dependency answers), ``/metrics``."""
+def health_router(
+    checks: Mapping[str, ReadinessCheck], *, refresh: ReadinessCheck | None = None
+) -> APIRouter:
+    """``/healthz`` (the process answers), ``/readyz`` (every dependency answers), ``/metrics``
+    (after ``refresh``, which brings gauges read from elsewhere up to date)."""
     router = APIRouter(include_in_schema=False)
 
     @router.get("/healthz")
@@ -143,6 +151,8 @@ def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
             try:
                 await asyncio.wait_for(check(), timeout=2.0)
                 results[name] = "ok"
+            except NotReady as error:
+                results[name] = f"unavailable: {error}"
             except Exception as error:
                 results[name] = f"unavailable: {type(error).__name__}"
         ready = all(result == "ok" for result in results.values())
@@ -153,6 +163,9 @@ def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
 
     @router.get("/metrics")
     async def metrics() -> Response:
+        if refresh is not None:
+            with contextlib.suppress(Exception):  # the other metrics still count
+                await asyncio.wait_for(refresh(), timeout=2.0)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared import db, kafka
 from shared.clock import Clock, ShiftableClock, SystemClock
 from shared.consumer import EventConsumer, Handlers
+from shared.lag import ConsumerProgress
 from shared.observability import health_router, instrument
 from shared.outbox import OutboxRelay
 from shared.problems import install_problem_handlers
@@ -55,6 +56,8 @@ class Runtime:
     producer: AIOKafkaProducer
     #: Anything a service adds at start (notify's Twilio client, for one).
     extras: dict[str, object] = field(default_factory=dict)
+    #: Its consumers' lag and progress, read from the broker (services that consume).
+    progress: ConsumerProgress | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,15 @@ class Service:
         try:
             await kafka.ensure_topics(settings)
             async with contextlib.AsyncExitStack() as stack:
+                if self.spec.consumes:
+                    runtime.progress = await stack.enter_async_context(
+                        ConsumerProgress(
+                            bootstrap_servers=settings.kafka_bootstrap_servers,
+                            group=settings.consumer_group,
+                            topics=[settings.topic(t) for t in self.spec.consumes],
+                            stall_seconds=settings.consumer_stall_seconds,
+                        ).running()
+                    )
                 if self.spec.resources is not None:
                     await stack.enter_async_context(self.spec.resources(runtime))
                 tasks = self._start(runtime, url, workers)
@@ -223,7 +235,13 @@ class Service:
         async def broker_ready() -> None:
             await kafka.ping(app.state.runtime.producer)
 
-        app.include_router(health_router({"database": database_ready, "broker": broker_ready}))
+        async def consumers_ready() -> None:
+            progress = app.state.runtime.progress
+            if progress is not None:
+                await progress.check()
+
+        checks = {"database": database_ready, "broker": broker_ready, "consumers": consumers_ready}
+        app.include_router(health_router(checks, refresh=consumers_ready))
         for router in self.spec.routers:
             app.include_router(router)
         return app

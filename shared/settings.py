@@ -81,6 +81,10 @@ class ServiceSettings(BaseSettings):
     #: sharing one broker (two clinics, two test stacks) never see each other's events.
     kafka_topic_prefix: str = Field("", validation_alias=common("KAFKA_TOPIC_PREFIX"))
     consumer_max_attempts: int = Field(3, validation_alias=common("CONSUMER_MAX_ATTEMPTS"))
+    #: /readyz fails once a partition has had events waiting this long with no commit.
+    consumer_stall_seconds: float = Field(
+        60.0, gt=0, validation_alias=common("CONSUMER_STALL_SECONDS")
+    )
 
     jwt_secret: SecretStr = Field(SecretStr(DEV_JWT_SECRET), validation_alias=common("JWT_SECRET"))
     #: Browser origins allowed to call the API (the staff board and self-booking pages
