@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 #: PostgreSQL channel a commit with new outbox rows notifies, to wake relays at once.
 CHANNEL = "mesocycle_outbox"
+#: The advisory lock spaces (the first key of PostgreSQL's two-key locks) of a key's
+#: writers and of the relays publishing it: apart, so neither waits for the other.
+WRITERS, RELAYS = 1, 2
 
 PUBLISHED = Counter("outbox_published_total", "Events published from the outbox", ["topic"])
 RELAY_FAILURES = Counter("outbox_relay_failures_total", "Failed outbox publish batches")
@@ -52,12 +55,13 @@ async def add_events(session: AsyncSession, outbox: sa.Table, events: Iterable[E
     rows = [outbox_row(event) for event in events]
     if not rows:
         return
-    # Writers of one key take turns until commit, so outbox ids follow commit order
-    # per key; the relay's non-blocking try-lock on the same key then never races them.
+    # Writers of one key take turns until commit, so a key's committed rows always come
+    # before its uncommitted ones in id order: the relay may publish what it sees. Their
+    # lock space is not the relays' (see _claim): a write never waits for a publish.
     # One statement for all the keys, always in the same (sorted) order: no deadlock.
     await session.execute(
         sa.text(
-            "SELECT count(pg_advisory_xact_lock(hashtext(k)))"
+            f"SELECT count(pg_advisory_xact_lock({WRITERS}, hashtext(k)))"  # noqa: S608
             " FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS t(k, n)"
         ),
         {"keys": sorted({row["key"] for row in rows})},
@@ -83,13 +87,14 @@ async def replay(session: AsyncSession, outbox: sa.Table, *, since: datetime) ->
 
 
 def _claim(outbox: sa.Table, batch_size: int) -> sa.Select[Any]:
-    # SKIP LOCKED lets several relays share the work; the advisory lock on the key
-    # keeps one patient's events on one relay at a time, so they stay in order.
+    # SKIP LOCKED lets several relays share the work; the advisory lock on the key (in
+    # the relays' own lock space, held while the batch is sent) keeps one patient's
+    # events on one relay at a time, so they stay in order, without holding up writers.
     return (
         sa.select(outbox)
         .where(
             outbox.c.published_at.is_(None),
-            sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(outbox.c.key)),
+            sa.func.pg_try_advisory_xact_lock(RELAYS, sa.func.hashtext(outbox.c.key)),
         )
         .order_by(outbox.c.id)
         .limit(batch_size)

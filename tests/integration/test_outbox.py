@@ -31,7 +31,7 @@ from shared.db import create_engine, new_metadata, session_factory
 from shared.events import Event, Payload, event_type, new_event, parse_payload, read_record
 from shared.kafka import ensure_topics, new_producer
 from shared.messaging_tables import add_messaging_tables
-from shared.outbox import OutboxRelay, add_events
+from shared.outbox import OutboxRelay, _claim, add_events
 from shared.settings import ServiceSettings
 from tests.clock import TEST_NOW
 from tests.kafka_records import Record, header, read_topic
@@ -398,3 +398,21 @@ async def test_two_relays_publish_300_rows_of_30_keys_exactly_once_in_per_key_or
     assert len(records) == 300
     assert {header(record, "ce_id") for record in records} == {str(e.id) for e in events}
     assert sequences(records) == {key: list(range(10)) for key in keys}
+
+
+async def test_a_write_never_waits_for_a_relay_publishing_the_same_key(db: Database) -> None:
+    """A relay holds a patient's key while it sends (a frozen broker: for as long as the
+    produce lasts); a request writing that patient's next event commits all the same."""
+    stream = Stream("test.outbox.unpublished", step_type("test.outbox.unpublished"))
+    async with db.sessions.begin() as session:
+        await add_events(session, db.outbox, [stream.event("p-1", 1)])
+    async with db.sessions.begin() as relay:
+        # Mid-publish, as OutboxRelay.publish_batch is while Kafka does not answer.
+        claimed = (await relay.execute(_claim(db.outbox, 10))).all()
+        assert [row.key for row in claimed] == ["p-1"]
+        async with asyncio.timeout(5), db.sessions.begin() as writer:
+            await add_events(writer, db.outbox, [stream.event("p-1", 2)])
+        await relay.rollback()
+    async with db.sessions() as session:
+        count = await session.scalar(sa.select(sa.func.count()).select_from(db.outbox))
+    assert count == 2

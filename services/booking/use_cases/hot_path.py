@@ -20,7 +20,7 @@ from typing import Any, cast
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.outbox import CHANNEL
+from shared.outbox import CHANNEL, WRITERS
 
 #: What a lost or shut-down database raises through asyncpg itself.
 _CONNECTION_LOST = (
@@ -120,7 +120,7 @@ _OUTBOX_VALUES = "$1::uuid, $2, $3, $4, $5, $6, $7::timestamptz, $8::jsonb"
 # Per-key advisory lock (one patient's writers take turns, so the relay sees their
 # events in commit order), the row, and the NOTIFY that wakes the relays at commit.
 STAGE_EVENT = (
-    "WITH key_lock AS (SELECT pg_advisory_xact_lock(hashtext($3))),"  # noqa: S608
+    f"WITH key_lock AS (SELECT pg_advisory_xact_lock({WRITERS}, hashtext($3))),"  # noqa: S608
     f" wake AS (SELECT pg_notify('{CHANNEL}', ''))"
     f" INSERT INTO outbox ({_OUTBOX}) SELECT {_OUTBOX_VALUES} FROM key_lock, wake"
 )
