@@ -5,6 +5,9 @@ idempotency keys are deleted once older than ``RETENTION_DAYS`` (14 by default: 
 than the broker keeps events, 7 days, so a replay or a redelivery never outlives the
 record that makes it harmless). Rows go in batches, each in a transaction of its own, so
 pruning never holds long locks. An outbox row not yet published is never deleted.
+
+Age is measured on the database's clock, which stamped the rows: moving the services'
+clock (the demo's time travel, the tests' pinned instants) forgets nothing.
 """
 
 from __future__ import annotations
@@ -13,13 +16,10 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from shared.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,9 @@ class Retained:
     column: str
 
 
-async def prune_batch(
-    session: AsyncSession, retained: Retained, *, before: datetime, limit: int
-) -> int:
-    """Delete up to ``limit`` rows of ``retained`` older than ``before``; how many went."""
+async def prune_batch(session: AsyncSession, retained: Retained, *, days: int, limit: int) -> int:
+    """Delete up to ``limit`` rows of ``retained`` older than ``days``; how many went."""
+    before = sa.func.now() - sa.func.make_interval(0, 0, 0, days)
     table, column = retained.table, retained.table.c[retained.column]
     old: sa.Select[Any] = (
         sa.select(sa.literal_column("ctid")).select_from(table).where(column < before)
@@ -52,25 +51,23 @@ class Pruner:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        clock: Clock,
         retained: Sequence[Retained],
         *,
         days: int,
         batch_size: int,
         interval: float,
     ) -> None:
-        self._sessions, self._clock, self._retained = sessions, clock, retained
+        self._sessions, self._retained = sessions, retained
         self._days, self._batch_size, self._interval = days, batch_size, interval
 
     async def prune_once(self) -> int:
         """Delete everything older than the retention period; how many rows went."""
-        before = self._clock.now() - timedelta(days=self._days)
         total = 0
         for retained in self._retained:
             while True:
                 async with self._sessions.begin() as session:
                     gone = await prune_batch(
-                        session, retained, before=before, limit=self._batch_size
+                        session, retained, days=self._days, limit=self._batch_size
                     )
                 total += gone
                 if gone < self._batch_size:

@@ -181,7 +181,7 @@ class Service:
                 await consumer.stop()
 
         pruner = Pruner(
-            runtime.sessions, runtime.clock,
+            runtime.sessions,
             [Retained(spec.outbox, "published_at"), Retained(spec.processed, "processed_at"),
              *spec.retained],
             days=settings.retention_days, batch_size=settings.prune_batch_size,
