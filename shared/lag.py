@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import Gauge
 
 from shared.observability import NotReady
+
+log = logging.getLogger(__name__)
 
 LAG = Gauge(
     "consumer_lag", "Events on the broker the group has not committed", ["group", "partition"]
@@ -88,8 +91,13 @@ class ConsumerProgress:
         async with self._lock:
             now = time.monotonic()
             if now - self._probed_at >= self._cache_seconds:
-                await self._probe(now)
                 self._probed_at = now
+                try:
+                    await self._probe(now)
+                except Exception as error:
+                    # The broker check says whether the broker answers; a broker that
+                    # cannot tell offsets (Tansu's admin API) leaves the last known.
+                    log.debug("consumer progress unknown: %s", type(error).__name__)
         now = time.monotonic()
         return [
             f"consumer group {self._group} has not moved on {_name(tp)} for "
