@@ -14,9 +14,9 @@ import os
 import signal
 import subprocess
 import sys
-import time as monotonic
 from datetime import datetime, time, timedelta
 from pathlib import Path
+from time import monotonic, sleep
 from typing import Any
 
 import httpx
@@ -41,12 +41,12 @@ def start_devstack(workdir: Path, broker: str) -> tuple[subprocess.Popen[bytes],
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     described = workdir / "stack.json"
-    deadline = monotonic.monotonic() + 120
+    deadline = monotonic() + 120
     while not described.exists():
-        if process.poll() is not None or monotonic.monotonic() > deadline:
+        if process.poll() is not None or monotonic() > deadline:
             process.kill()
             pytest.fail(f"make dev did not come up: see {workdir / 'devstack.out'}")
-        monotonic.sleep(0.2)
+        sleep(0.2)
     urls = json.loads(described.read_text())["urls"]
     stack = Stack(urls=urls, env={"CLOCK_FILE": str(workdir / "clock")}, logs=workdir / "logs")
     return process, stack
