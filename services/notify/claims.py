@@ -105,17 +105,10 @@ async def claim_due(
         )
         .cte("claimed")
     )
-    p, a = PATIENT.c, APPOINTMENT.c
-    # The safety net of scheduling.withdraw_invitations: an invitation whose session an
-    # active appointment has taken since is claimed only to be withdrawn.
-    taken = sa.exists().where(
-        a.booking_request_id == claimed.c.booking_request_id,
-        a.status.in_(status.TAKES_REQUEST),
-    )
+    p = PATIENT.c
     rows = await session.execute(
         sa.select(
             claimed,
-            sa.case((taken, "its session was booked meanwhile"), else_=None).label("moot"),
             p.phone,
             p.time_zone,
             p.sms_consent,
@@ -140,7 +133,6 @@ async def claim_due(
             sms_consent=bool(r.sms_consent),
             opted_out=r.opted_out_at is not None,
             erased=r.erased_at is not None,
-            moot=r.moot,
             session_starts_at=r.session_starts_at,
             booking_request_id=r.booking_request_id,
         )
@@ -150,7 +142,8 @@ async def claim_due(
 
 async def premise_gone(session: AsyncSession, message: Claimed) -> str | None:
     """Why the message's premise no longer holds, read just before it is sent: its
-    appointment moved or ended, or an invitation's session was taken (None: it holds)."""
+    appointment moved or ended, or an invitation's session was taken (None: it holds).
+    The safety net of the withdrawals ``scheduling`` makes when the change arrives."""
     if message.booking_request_id is not None:
         taken = await session.scalar(
             sa.select(sa.func.count())

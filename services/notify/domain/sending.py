@@ -40,8 +40,6 @@ class Claimed:
     sms_consent: bool
     opted_out: bool
     erased: bool
-    #: What the message stood on is gone (an invitation's session was booked meanwhile).
-    moot: str | None = None
     #: The session time an appointment's message was planned for.
     session_starts_at: datetime | None = None
     #: The booking request a cycle's invitation asks the patient to book.
@@ -58,8 +56,6 @@ def reason_not_to_send(message: Claimed, now: datetime) -> str | None:
         if now - message.due_at > timedelta(minutes=5):
             return f"missed while notify was down; {TOO_LATE}"
         return TOO_LATE
-    if message.moot:
-        return f"withdrawn: {message.moot}"
     if message.erased:
         return "the patient was erased"
     if message.phone is None:
