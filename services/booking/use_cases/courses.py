@@ -8,19 +8,18 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.db import ACTIVE_STATUSES, Appointment, BookingRequest, Location, Practitioner
+from booking.db import Appointment, BookingRequest, Location, Practitioner
 from booking.domain.appointments import local_date
 from booking.domain.course import (
     CourseDoesNotFit,
     Placement,
     SessionsTooClose,
     check_course,
-    derive_min_gap,
 )
 from booking.settings import BookingSettings
 from booking.use_cases.records import get_or_404
 from booking.use_cases.reservations import Choice, reserve, window_of
-from booking.use_cases.spacing import refusal
+from booking.use_cases.spacing import course_of, lock_plan, refusal
 from shared.problems import Conflict, Unprocessable
 
 
@@ -40,14 +39,7 @@ async def book_course(
     PostgreSQL's constraints. One failure (a taken time names its session) rolls back
     every booking of the course.
     """
-    requests = list(
-        await session.scalars(
-            sa.select(BookingRequest)
-            .where(BookingRequest.plan_id == plan_id)
-            .order_by(BookingRequest.session_number)
-            .with_for_update()
-        )
-    )
+    requests = await lock_plan(session, plan_id)
     if not requests:
         raise Unprocessable(f"no booking requests for plan {plan_id}")
     by_id = {r.id: r for r in requests}
@@ -106,24 +98,9 @@ async def _check_intervals(
                 by_id[choice.booking_request_id].session_number, local_date(choice.starts_at, zone)
             )
         )
-    booked = (
-        await session.execute(
-            sa.select(BookingRequest.session_number, Appointment.starts_at, Location.time_zone)
-            .join(Appointment, Appointment.booking_request_id == BookingRequest.id)
-            .join(Location, Location.id == Appointment.location_id)
-            .where(
-                BookingRequest.id.in_(list(by_id)),
-                Appointment.status.in_(ACTIVE_STATUSES),
-            )
-        )
-    ).all()
-    already = [Placement(n, local_date(at, zone)) for n, at, zone in booked]
-    windows = [window_of(r) for r in requests]
-    gap = requests[0].min_gap_days
+    gap, already = await course_of(session, requests[0].plan_id)
     try:
-        check_course(
-            windows, placements, derive_min_gap(windows) if gap is None else gap, booked=already
-        )
+        check_course([window_of(r) for r in requests], placements, gap, booked=already)
     except SessionsTooClose as error:
         raise refusal(error.breach) from None
     except CourseDoesNotFit as error:

@@ -27,21 +27,29 @@ from booking.domain.course import (
 from shared.problems import Conflict
 
 
-async def lock_course(session: AsyncSession, request_id: uuid.UUID) -> BookingRequest | None:
-    """Lock every booking request of ``request_id``'s plan, in session order; that one."""
-    plan = sa.select(BookingRequest.plan_id).where(BookingRequest.id == request_id)
+async def lock_plan(
+    session: AsyncSession, plan_id: uuid.UUID | sa.ScalarSelect[uuid.UUID]
+) -> list[BookingRequest]:
+    """Lock every booking request of the plan, in session order, and return them."""
     requests = await session.scalars(
         sa.select(BookingRequest)
-        .where(BookingRequest.plan_id == plan.scalar_subquery())
+        .where(BookingRequest.plan_id == plan_id)
         .order_by(BookingRequest.session_number)
         .with_for_update()
     )
+    return list(requests)
+
+
+async def lock_course(session: AsyncSession, request_id: uuid.UUID) -> BookingRequest | None:
+    """Lock every booking request of ``request_id``'s plan, in session order; that one."""
+    plan = sa.select(BookingRequest.plan_id).where(BookingRequest.id == request_id)
+    requests = await lock_plan(session, plan.scalar_subquery())
     return next((r for r in requests if r.id == request_id), None)
 
 
-async def course_of(session: AsyncSession, request: BookingRequest) -> tuple[int, list[Placement]]:
-    """The course's minimum gap and its other sessions' active placements (their local
-    dates at their locations)."""
+async def course_of(session: AsyncSession, plan_id: uuid.UUID) -> tuple[int, list[Placement]]:
+    """A plan's course: its minimum gap (the protocol's as plans sent it, else derived
+    from the windows) and its sessions' active placements (local dates where they are)."""
     rows = (
         await session.execute(
             sa.select(
@@ -62,15 +70,15 @@ async def course_of(session: AsyncSession, request: BookingRequest) -> tuple[int
                 ),
             )
             .outerjoin(Location, Location.id == Appointment.location_id)
-            .where(BookingRequest.plan_id == request.plan_id)
+            .where(BookingRequest.plan_id == plan_id)
         )
     ).all()
     placed = [
         Placement(row.session_number, local_date(row.starts_at, row.time_zone))
         for row in rows
-        if row.starts_at is not None and row.session_number != request.session_number
+        if row.starts_at is not None
     ]
-    gap = request.min_gap_days
+    gap = next((row.min_gap_days for row in rows if row.min_gap_days is not None), None)
     if gap is None:
         gap = derive_min_gap(
             [Window(r.session_number, r.target_date, r.earliest_date, r.latest_date) for r in rows]
@@ -80,13 +88,13 @@ async def course_of(session: AsyncSession, request: BookingRequest) -> tuple[int
 
 async def allowed_for(session: AsyncSession, request: BookingRequest) -> Allowed:
     """The days ``request``'s session may be on, given the course's active sessions."""
-    gap, placed = await course_of(session, request)
+    gap, placed = await course_of(session, request.plan_id)
     return allowed_days(request.session_number, placed, gap)
 
 
 async def check_spacing(session: AsyncSession, request: BookingRequest, day: date) -> None:
     """409 naming the neighbour and the allowed dates when ``day`` breaks the gap."""
-    gap, placed = await course_of(session, request)
+    gap, placed = await course_of(session, request.plan_id)
     breach = check_gap(Placement(request.session_number, day), placed, gap)
     if breach is not None:
         raise refusal(breach)
