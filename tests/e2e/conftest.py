@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -20,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from devstack.demo import seed
 from devstack.stack import SERVICES, Stack, running_stack
+from shared.contracts.booking import BookingInvitationIssued
 from shared.db import drop_database
 from shared.events import Event
 from tests.clock import TEST_NOW, StaffAuth
-from tests.kafka_records import consumed_past
+from tests.kafka_records import Record, consumed_past, find_records, headers_of
 from tests.polling import eventually
 
 T = TypeVar("T")
@@ -133,6 +135,24 @@ async def publish_event(stack: Stack, event: Event[Any]) -> RecordMetadata:
         stack, event.topic, event.kafka_value(), key=event.key.encode(),
         headers=event.kafka_headers(),
     )  # fmt: skip
+
+
+async def invitation_link(stack: Stack, patient_id: str) -> str:
+    """The self-booking link booking issued the patient (the URL their SMS carries)."""
+
+    def issued(record: Record) -> bool:
+        payload = json.loads(record.value or b"{}")
+        return bool(
+            headers_of(record).get("ce_type") == BookingInvitationIssued.type
+            and payload["patient_id"] == patient_id
+        )
+
+    [record] = await find_records(
+        stack.env["KAFKA_BOOTSTRAP_SERVERS"], stack.topic("booking.events"), issued,
+        within=30, what=f"the booking link of {patient_id}",
+    )  # fmt: skip
+    link: str = json.loads(record.value or b"{}")["link_url"]
+    return link
 
 
 async def applied_by(stack: Stack, service: str, written: RecordMetadata) -> None:

@@ -8,21 +8,17 @@ true in the morning: the confirmation, or nothing.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, time, timedelta
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 
 from devstack.stack import Stack
-from tests.e2e.conftest import PARIS, eventually, paris_today
+from tests.e2e.conftest import PARIS, eventually, invitation_link, paris_today
 from tests.e2e.sms import logged_messages, nothing_due, sandbox_messages, sent_sms
 from tests.e2e.test_patient_replies import own_practitioner_and_room
 from tests.e2e.test_plan_to_sms import new_patient, open_requests
-from tests.kafka_records import find_records, headers_of
-
-INVITATION = "clinic.booking.booking_invitation_issued.v1"
+from tests.integration.booking_harness import token_of
 
 
 def into_quiet_hours(stack: Stack) -> None:
@@ -106,7 +102,7 @@ async def test_the_patient_booking_from_a_link_withdraws_the_waiting_invitation(
     patient, _, invitation = await plan_with_waiting_invitation(
         stack, staff, clinic, "+33644002233"
     )
-    link = await _link(stack, patient["id"])
+    link = token_of(await invitation_link(stack, patient["id"]))
     booking = f"{stack.urls['booking']}/v1/self-booking"
     async with httpx.AsyncClient(base_url=booking, headers={"X-Patient-Token": link}) as me:
         [first, *_] = (await me.get("/requests")).json()
@@ -139,20 +135,3 @@ async def test_pausing_or_cancelling_the_plan_withdraws_its_waiting_invitation(
     assert await withdrawn(stack, staff, cancelled["id"], cancelled_invitation) == (
         "withdrawn: the plan was cancelled"
     )
-
-
-async def _link(stack: Stack, patient_id: str) -> str:
-    """The token of the link booking issued the patient, as their SMS would carry it."""
-
-    def issued(record: Any) -> bool:
-        payload = json.loads(record.value or b"{}")
-        return bool(
-            headers_of(record).get("ce_type") == INVITATION and payload["patient_id"] == patient_id
-        )
-
-    [record] = await find_records(
-        stack.env["KAFKA_BOOTSTRAP_SERVERS"], stack.topic("booking.events"), issued,
-        what=f"the invitation of {patient_id}",
-    )  # fmt: skip
-    url: str = json.loads(record.value or b"{}")["link_url"]
-    return urlparse(url).path.rsplit("/", 1)[-1]

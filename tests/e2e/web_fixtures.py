@@ -8,7 +8,6 @@ events reach it.
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -23,8 +22,8 @@ from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, as
 
 from devstack.demo import seed
 from devstack.stack import Stack
-from tests.e2e.conftest import isolated_stack, paris_today, staff_client
-from tests.kafka_records import Record, find_records, headers_of
+from tests.e2e.conftest import invitation_link, isolated_stack, paris_today, staff_client
+from tests.e2e.sms import sandbox_messages
 
 PARIS = ZoneInfo("Europe/Paris")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -40,7 +39,6 @@ CHROMIUM_ARGS = [
 PHONE: ViewportSize = {"width": 360, "height": 780}
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-INVITATION = "clinic.booking.booking_invitation_issued.v1"
 
 
 @pytest.fixture(scope="session")
@@ -147,30 +145,11 @@ class Scenes:
         return patient_id, plan_id
 
     async def invitation_link(self, patient_id: str) -> str:
-        """The self-booking link booking issued the patient (the URL their SMS carries)."""
-
-        def invitation(record: Record) -> bool:
-            payload = json.loads(record.value or b"{}")
-            return bool(
-                headers_of(record).get("ce_type") == INVITATION
-                and payload["patient_id"] == patient_id
-            )
-
-        [record] = await find_records(
-            self.stack.env["KAFKA_BOOTSTRAP_SERVERS"], self.stack.topic("booking.events"),
-            invitation, within=30, what=f"the booking link of {patient_id}",
-        )  # fmt: skip
-        link: str = json.loads(record.value or b"{}")["link_url"]
-        return link
+        return await invitation_link(self.stack, patient_id)
 
     async def sandbox_texts(self, to: str) -> list[str]:
         """The bodies of the SMS the Twilio sandbox accepted for ``to``."""
-        async with httpx.AsyncClient() as client:
-            response = await client.get(
-                f"{self.stack.urls['sandbox']}/_sandbox/messages", params={"to": to}
-            )
-        response.raise_for_status()
-        return [m["resource"]["body"] for m in response.json()["messages"]]
+        return [m["body"] for m in await sandbox_messages(self.stack, to)]
 
     async def appointments(self, patient_id: str) -> list[dict[str, Any]]:
         response = await self.staff.get(
