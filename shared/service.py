@@ -56,7 +56,8 @@ class Runtime:
     producer: AIOKafkaProducer
     #: Anything a service adds at start (notify's Twilio client, for one).
     extras: dict[str, object] = field(default_factory=dict)
-    #: Its consumers' lag and progress, read from the broker (services that consume).
+    #: Its consumers' lag and progress, read from the broker (in the HTTP process of a
+    #: service that consumes: /readyz and /metrics).
     progress: ConsumerProgress | None = None
 
 
@@ -123,15 +124,6 @@ class Service:
         try:
             await kafka.ensure_topics(settings)
             async with contextlib.AsyncExitStack() as stack:
-                if self.spec.consumes:
-                    runtime.progress = await stack.enter_async_context(
-                        ConsumerProgress(
-                            bootstrap_servers=settings.kafka_bootstrap_servers,
-                            group=settings.consumer_group,
-                            topics=[settings.topic(t) for t in self.spec.consumes],
-                            stall_seconds=settings.consumer_stall_seconds,
-                        ).running()
-                    )
                 if self.spec.resources is not None:
                     await stack.enter_async_context(self.spec.resources(runtime))
                 tasks = self._start(runtime, url, workers)
@@ -206,7 +198,16 @@ class Service:
             wanted = workers
             if wanted is None:
                 wanted = self.worker_names() if settings.run_workers else ()
-            async with self.running(wanted) as runtime:
+            async with self.running(wanted) as runtime, contextlib.AsyncExitStack() as stack:
+                if self.spec.consumes:  # what /readyz and /metrics say of the consumers
+                    runtime.progress = await stack.enter_async_context(
+                        ConsumerProgress(
+                            bootstrap_servers=settings.kafka_bootstrap_servers,
+                            group=settings.consumer_group,
+                            topics=[settings.topic(t) for t in self.spec.consumes],
+                            stall_seconds=settings.consumer_stall_seconds,
+                        ).running()
+                    )
                 app.state.runtime = runtime
                 if owns_process:
                     freeze_start_up()
