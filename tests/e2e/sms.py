@@ -73,16 +73,9 @@ async def planned_sms(
 ) -> dict[str, Any]:
     """notify's live row for the message meant (not replaced nor skipped), once planned."""
 
-    def meant(message: dict[str, Any]) -> bool:
-        return (
-            message["kind"] == kind
-            and message["status"] not in SETTLED
-            and (appointment_id is None or message["appointment_id"] == appointment_id)
-            and (version is None or message["appointment_version"] == version)
-        )
-
     async def probe() -> dict[str, Any] | None:
-        return next((m for m in await logged_messages(stack, staff, patient_id) if meant(m)), None)
+        found = await logged_messages(stack, staff, patient_id)
+        return next((m for m in found if _live(m, kind, appointment_id, version)), None)
 
     what = f"notify to plan the {kind} of patient {patient_id}"
     if appointment_id is not None:
@@ -106,17 +99,19 @@ async def sent_sms(
         stack, staff, patient_id=patient_id, kind=kind, appointment_id=appointment_id,
         version=version, within=within,
     )  # fmt: skip
-    due = datetime.fromisoformat(planned["due_at"])
-    if due > stack.clock.now():
-        stack.clock.set(due)
-
+    _until_due(stack, planned)
     seen = planned
 
     async def handed_over() -> dict[str, Any] | None:
         nonlocal seen
-        [seen] = [
-            m for m in await logged_messages(stack, staff, patient_id) if m["id"] == seen["id"]
-        ]
+        found = await logged_messages(stack, staff, patient_id)
+        [seen] = [m for m in found if m["id"] == seen["id"]]
+        if seen["status"] == "replaced":
+            # Re-planned meanwhile (the patient's details arrived): its successor is meant.
+            successor = next((m for m in found if _live(m, kind, appointment_id, version)), None)
+            if successor is not None:
+                seen = successor
+                _until_due(stack, seen)
         return seen if seen["status"] in LEFT_US else None
 
     try:
@@ -125,6 +120,25 @@ async def sent_sms(
         pytest.fail(f"the {kind} was not sent; notify's log has it as {seen}")
     [sent] = [m for m in await sandbox_messages(stack) if m["sid"] == log["twilio_sid"]]
     return Sms(log=log, sent=sent)
+
+
+def _live(
+    message: dict[str, Any], kind: str, appointment_id: str | None, version: int | None
+) -> bool:
+    """``message`` is the one meant, and will be sent or was (not replaced nor skipped)."""
+    return (
+        message["kind"] == kind
+        and message["status"] not in SETTLED
+        and (appointment_id is None or message["appointment_id"] == appointment_id)
+        and (version is None or message["appointment_version"] == version)
+    )
+
+
+def _until_due(stack: Stack, message: dict[str, Any]) -> None:
+    """Move the stack's clock to the message's due time, if that is later (a night)."""
+    due = datetime.fromisoformat(message["due_at"])
+    if due > stack.clock.now():
+        stack.clock.set(due)
 
 
 async def nothing_due(stack: Stack, staff: httpx.AsyncClient, patient_id: str) -> None:
