@@ -29,8 +29,18 @@ def main(make_service: Callable[[], Service], argv: list[str] | None = None) -> 
     serve = commands.add_parser("serve", help="the HTTP API (and the workers unless disabled)")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=settings.http_port)
+    work = commands.add_parser("work", help="run the named workers together, without the API")
+    work.add_argument("workers", nargs="+", choices=service.worker_names())
+    workers = [work]
     for name in service.worker_names():
-        commands.add_parser(name, help=f"run only the {name} worker")
+        workers.append(commands.add_parser(name, help=f"run only the {name} worker"))
+    for worker in workers:
+        worker.add_argument(
+            "--health-port",
+            type=int,
+            help="serve /healthz, /readyz and /metrics on this port (probes, scraping)",
+        )
+        worker.add_argument("--host", default="0.0.0.0", help="where --health-port listens")
     outbox_commands = commands.add_parser("outbox", help="operate on the service's outbox")
     replay = outbox_commands.add_subparsers(dest="action", required=True).add_parser(
         "replay", help="publish the events from --since on again (consumers skip duplicates)"
@@ -58,8 +68,13 @@ def main(make_service: Callable[[], Service], argv: list[str] | None = None) -> 
     elif args.command == "serve":
         uvicorn.run(service.app(owns_process=True), host=args.host, port=args.port, log_config=None)
     else:
-        # uvloop, as uvicorn uses for `serve`: the dispatcher and relay are CPU-bound on I/O.
-        uvloop.run(_run_worker(service, args.command))
+        names = args.workers if args.command == "work" else [args.command]
+        if args.health_port is not None:
+            probes = service.app(workers=names, owns_process=True, api=False)
+            uvicorn.run(probes, host=args.host, port=args.health_port, log_config=None)
+        else:
+            # uvloop, as uvicorn uses for `serve`: the dispatcher and relay are CPU-bound.
+            uvloop.run(_run_workers(service, names))
 
 
 def _instant(text: str) -> datetime:
@@ -89,12 +104,12 @@ async def _transaction(service: Service) -> AsyncIterator[AsyncSession]:
         await engine.dispose()
 
 
-async def _run_worker(service: Service, name: str) -> None:
+async def _run_workers(service: Service, names: list[str]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
-    async with service.running([name]):
+    async with service.running(names):
         freeze_start_up()
         await stop.wait()

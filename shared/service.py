@@ -13,7 +13,15 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,7 +38,7 @@ from shared import db, kafka
 from shared.clock import Clock, ShiftableClock, SystemClock
 from shared.consumer import EventConsumer, Handlers
 from shared.lag import ConsumerProgress
-from shared.observability import health_router, instrument
+from shared.observability import NotReady, health_router, instrument
 from shared.outbox import OutboxRelay
 from shared.problems import install_problem_handlers
 from shared.retention import Pruner, Retained
@@ -59,6 +67,8 @@ class Runtime:
     #: Its consumers' lag and progress, read from the broker (in the HTTP process of a
     #: service that consumes: /readyz and /metrics).
     progress: ConsumerProgress | None = None
+    #: The workers this process runs, by name.
+    workers: dict[str, Supervised] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -126,25 +136,21 @@ class Service:
             async with contextlib.AsyncExitStack() as stack:
                 if self.spec.resources is not None:
                     await stack.enter_async_context(self.spec.resources(runtime))
-                tasks = self._start(runtime, url, workers)
+                runtime.workers = self._start(runtime, url, workers)
                 try:
                     yield runtime
                 finally:
-                    await _stop(tasks)
+                    await _stop(runtime.workers.values())
         finally:
             await producer.stop()
             await engine.dispose()
 
-    def _start(
-        self, runtime: Runtime, url: str, workers: Collection[str]
-    ) -> list[asyncio.Task[None]]:
+    def _start(self, runtime: Runtime, url: str, workers: Collection[str]) -> dict[str, Supervised]:
         available = self._workers(runtime, url)
         unknown = set(workers) - set(available)
         if unknown:
             raise ValueError(f"unknown worker(s): {', '.join(sorted(unknown))}")
-        return [
-            asyncio.create_task(_supervise(name, available[name]), name=name) for name in workers
-        ]
+        return {name: Supervised(name, available[name]) for name in workers}
 
     def _workers(self, runtime: Runtime, url: str) -> dict[str, Worker]:
         spec = self.spec
@@ -185,13 +191,23 @@ class Service:
         workers.update({name: make(runtime) for name, make in spec.extra_workers.items()})
         return workers
 
-    def app(self, *, workers: Collection[str] | None = None, owns_process: bool = False) -> FastAPI:
+    def app(
+        self,
+        *,
+        workers: Collection[str] | None = None,
+        owns_process: bool = False,
+        api: bool = True,
+    ) -> FastAPI:
         """The service's FastAPI app; its lifespan runs ``workers`` (all of them by default).
 
         ``owns_process``: the app is all its process serves (``python -m <service> serve``),
-        so once started it may :func:`freeze_start_up`.
+        so once started it may :func:`freeze_start_up`. Without ``api`` it serves only the
+        probes and metrics: a worker process's health port (``--health-port``).
         """
         settings = self.settings
+        # The consumers' progress is read where it is looked at: in the API, and beside
+        # the consumers when they run on their own.
+        watch_consumers = bool(self.spec.consumes) and (api or CONSUMER in (workers or ()))
 
         @contextlib.asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -199,7 +215,7 @@ class Service:
             if wanted is None:
                 wanted = self.worker_names() if settings.run_workers else ()
             async with self.running(wanted) as runtime, contextlib.AsyncExitStack() as stack:
-                if self.spec.consumes:  # what /readyz and /metrics say of the consumers
+                if watch_consumers:
                     runtime.progress = await stack.enter_async_context(
                         ConsumerProgress(
                             bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -214,14 +230,14 @@ class Service:
                 yield
 
         app = FastAPI(
-            title=self.spec.title,
+            title=self.spec.title if api else f"{self.spec.title} ({', '.join(workers or ())})",
             description=self.spec.description,
             version="1.0.0",
             lifespan=lifespan,
         )
         install_problem_handlers(app)
         instrument(app, settings.service)
-        if settings.allowed_origins:
+        if api and settings.allowed_origins:
             app.add_middleware(
                 CORSMiddleware,
                 allow_origins=settings.allowed_origins,
@@ -229,21 +245,8 @@ class Service:
                 allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
                 expose_headers=["X-Total-Count"],
             )
-
-        async def database_ready() -> None:
-            await db.ping(app.state.runtime.engine)
-
-        async def broker_ready() -> None:
-            await kafka.ping(app.state.runtime.producer)
-
-        async def consumers_ready() -> None:
-            progress = app.state.runtime.progress
-            if progress is not None:
-                await progress.check()
-
-        checks = {"database": database_ready, "broker": broker_ready, "consumers": consumers_ready}
-        app.include_router(health_router(checks, refresh=consumers_ready))
-        for router in self.spec.routers:
+        app.include_router(_probes(lambda: app.state.runtime))
+        for router in self.spec.routers if api else ():
             app.include_router(router)
         return app
 
@@ -285,20 +288,62 @@ async def _start_producer(producer: AIOKafkaProducer, servers: str, attempts: in
             await asyncio.sleep(1.0)
 
 
-async def _stop(tasks: list[asyncio.Task[None]]) -> None:
+def _probes(runtime: Callable[[], Runtime]) -> APIRouter:
+    """/healthz, /readyz and /metrics of a process: its database, its broker, the workers
+    it runs and (where it watches them) its consumers' progress."""
+
+    async def database() -> None:
+        await db.ping(runtime().engine)
+
+    async def broker() -> None:
+        await kafka.ping(runtime().producer)
+
+    async def workers() -> None:
+        for worker in runtime().workers.values():
+            worker.check()
+
+    async def consumers() -> None:
+        progress = runtime().progress
+        if progress is not None:
+            await progress.check()
+
+    checks = {"database": database, "broker": broker, "workers": workers, "consumers": consumers}
+    return health_router(checks, refresh=consumers)
+
+
+async def _stop(workers: Iterable[Supervised]) -> None:
+    tasks = [worker.task for worker in workers]
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _supervise(name: str, worker: Worker) -> None:
-    """Run a worker forever: a crash is logged and the worker restarted after a pause."""
-    while True:
-        try:
-            await worker()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("worker %s crashed; restarting in 1s", name)
-            await asyncio.sleep(1.0)
+class Supervised:
+    """A worker run forever as a task: a crash is logged and the worker restarted after a
+    pause; :meth:`check` (``/readyz``) fails while it is down."""
+
+    def __init__(self, name: str, worker: Worker, pause: float = 1.0) -> None:
+        self.name = name
+        self._worker, self._pause = worker, pause
+        #: Why the worker is down, while it waits to be restarted.
+        self.down: str | None = None
+        self.task = asyncio.create_task(self._run(), name=name)
+
+    def check(self) -> None:
+        if self.task.done():
+            raise NotReady(f"{self.name} has stopped")
+        if self.down is not None:
+            raise NotReady(f"{self.name} {self.down}")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._worker()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.exception("worker %s crashed; restarting in %ss", self.name, self._pause)
+                self.down = f"crashed ({type(error).__name__}: {error}); restarting"
+                await asyncio.sleep(self._pause)
+                self.down = None
