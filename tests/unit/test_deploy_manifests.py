@@ -21,13 +21,18 @@ import copy
 import re
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
+
+from booking.app import service as booking_service
+from notify.app import service as notify_service
+from plans.app import service as plans_service
+from shared.service import Service
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -312,7 +317,7 @@ def test_postgres_creates_the_three_databases_and_btree_gist(services: dict[str,
 
 def test_the_dispatcher_is_its_own_service_with_replicas(services: dict[str, Doc]) -> None:
     dispatcher = services[DISPATCHER]
-    assert command_text(dispatcher.get("command")) == "python -m notify dispatch"
+    assert command_text(dispatcher.get("command")) == "python -m notify dispatch --health-port 9000"
     assert int(dispatcher["deploy"]["replicas"]) >= 2
     # replicas cannot share a container name or a host port
     assert "container_name" not in dispatcher
@@ -537,7 +542,7 @@ def test_every_workload_runs_as_non_root_with_resources(k8s: list[tuple[str, Doc
 
 def test_deployments_have_probes_and_replicas(k8s: list[tuple[str, Doc]]) -> None:
     deployments = of_kind(k8s, "Deployment")
-    assert set(deployments) == {*APPS, DISPATCHER}
+    assert set(deployments) == {*APPS, DISPATCHER, *(f"{app}-workers" for app in APPS)}
     for name, deployment in deployments.items():
         assert deployment["spec"]["replicas"] >= 2, name
         labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -579,10 +584,40 @@ def test_notify_dispatcher_is_separate_from_the_notify_service(
 ) -> None:
     dispatcher = of_kind(k8s, "Deployment")[DISPATCHER]
     (container,) = dispatcher["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["python", "-m", "notify", "dispatch"]
+    assert container["command"][:4] == ["python", "-m", "notify", "dispatch"]
     labels = dispatcher["spec"]["template"]["metadata"]["labels"]
     notify_selector = of_kind(k8s, "Service")["notify"]["spec"]["selector"]
     assert not notify_selector.items() <= labels.items(), "notify's Service would hit dispatchers"
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_every_worker_runs_once_apart_from_the_api_with_probes_on_its_health_port(
+    k8s: list[tuple[str, Doc]], app: str
+) -> None:
+    services: dict[str, Callable[[], Service]] = {
+        "plans": plans_service, "booking": booking_service, "notify": notify_service,
+    }  # fmt: skip
+    deployments = [
+        d for d in of_kind(k8s, "Deployment").values()
+        if d["metadata"]["labels"]["app.kubernetes.io/name"] == app
+    ]  # fmt: skip
+    run: list[str] = []
+    for deployment in deployments:
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        command = container["command"]
+        if command[3] == "serve":
+            env = {e["name"]: e["value"] for e in container.get("env", [])}
+            assert env[f"{app.upper()}_RUN_WORKERS"] == "false", "the API runs no workers"
+            continue
+        health_port = int(command[command.index("--health-port") + 1])
+        assert {"name": "health", "containerPort": health_port} in container["ports"]
+        for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+            assert container[probe]["httpGet"] == {"path": path, "port": "health"}, probe
+        names = (
+            command[4 : command.index("--health-port")] if command[3] == "work" else command[3:4]
+        )
+        run += names
+    assert sorted(run) == sorted(services[app]().worker_names())
 
 
 def test_config_and_secret_references_resolve_and_secrets_stay_out_of_config(
