@@ -121,6 +121,10 @@ def is_connection_loss(error: BaseException) -> bool:
         # Only a refused or reset connection: other OSErrors (a file, a timeout) are not.
         if isinstance(current, (ConnectionError, *_SERVER_GONE)):
             return True
+        # A server on a Unix socket removes it when it stops: connecting then fails with
+        # ENOENT, and no file name (a file the code opened would have one).
+        if isinstance(current, FileNotFoundError) and current.filename is None:
+            return True
         current = current.__cause__ or getattr(current, "orig", None)
     return False
 

@@ -85,7 +85,15 @@ def _describe(errors: list[Any]) -> str:
 
 #: What the database's refusals and absences raise: SQLAlchemy's wrapper, asyncpg's own
 #: (a NUL character the caller sent; a server restarting), or a refused connection.
-_STORAGE_FAILURES = (StatementError, asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError)
+#: FileNotFoundError: a Unix socket the database removed on stopping (see is_connection_loss);
+#: any other goes on to on_unexpected.
+_STORAGE_FAILURES = (
+    StatementError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    ConnectionError,
+    FileNotFoundError,
+)
 
 
 def unstorable_text(error: BaseException) -> str | None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
+import pytest
 
 from devstack.infra import free_port
 from plans.app import service
@@ -12,12 +15,21 @@ from shared.settings import DEV_JWT_SECRET
 from tests.clock import TEST_NOW, StaffAuth
 
 
+@pytest.mark.parametrize(
+    "nobody",
+    [
+        pytest.param(lambda: f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/plans",
+                     id="tcp-refused"),
+        # A server on a Unix socket removes it when it stops.
+        pytest.param(lambda: "postgresql+asyncpg://postgres@/plans?host=/nonexistent/pg",
+                     id="unix-socket-gone"),
+    ],
+)  # fmt: skip
 async def test_a_write_while_the_database_is_unreachable_is_a_503_to_retry(
-    bootstrap_servers: str,
+    bootstrap_servers: str, nobody: Callable[[], str]
 ) -> None:
-    nobody = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/plans"  # refused
     settings = PlansSettings.model_validate(
-        {"database_url": nobody, "kafka_bootstrap_servers": bootstrap_servers,
+        {"database_url": nobody(), "kafka_bootstrap_servers": bootstrap_servers,
          "environment": "test", "jwt_secret": DEV_JWT_SECRET}
     )  # fmt: skip
     clock = ManualClock(TEST_NOW)
