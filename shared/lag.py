@@ -122,7 +122,9 @@ class ConsumerProgress:
             offset = position.offset if position is not None and position.offset >= 0 else 0
             lag = max(ends[tp] - offset, 0)
             seen = self._seen.get(tp)
-            if seen is None or seen.committed != offset or lag == 0:
+            # Waiting counts from the first probe that saw events waiting: nothing waited
+            # before (the last probe may be long ago), or the group moved since.
+            if seen is None or seen.committed != offset or seen.lag == 0 or lag == 0:
                 seen = self._seen[tp] = _Seen(offset, now)
             seen.lag = lag
             LAG.labels(self._group, _name(tp)).set(lag)
