@@ -29,6 +29,7 @@ def new_producer(settings: ServiceSettings) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=settings.kafka_idempotent_producer,
         linger_ms=5,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
         metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
     )
 

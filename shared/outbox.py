@@ -167,6 +167,10 @@ class OutboxRelay:
                 try:
                     published = await self.publish_batch()
                     backoff = 0.5
+                    if listener is not None and listener.is_closed():
+                        # The database restarted meanwhile: listen again (till then,
+                        # polling found the commits).
+                        listener = await self._listen()
                 except Exception:
                     RELAY_FAILURES.inc()
                     log.exception("outbox publish failed; retrying in %.1fs", backoff)

@@ -51,6 +51,10 @@ class ServiceSettings(BaseSettings):
     kafka_idempotent_producer: bool = Field(
         True, validation_alias=common("KAFKA_IDEMPOTENT_PRODUCER")
     )
+    #: A produce the broker has not acknowledged by then fails (the relay tries again).
+    kafka_request_timeout_ms: int = Field(
+        15_000, validation_alias=common("KAFKA_REQUEST_TIMEOUT_MS")
+    )
     kafka_topic_partitions: int = Field(3, validation_alias=common("KAFKA_TOPIC_PARTITIONS"))
     kafka_topic_replication: int = Field(
         1, validation_alias=common("KAFKA_TOPIC_REPLICATION_FACTOR")
