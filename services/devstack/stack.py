@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
 import subprocess
@@ -29,8 +30,9 @@ DEV_PORTS = {"plans": 8001, "booking": 8002, "notify": 8003, "sandbox": 8099}
 class Stack:
     """A running system: where each part answers, and a staff token to call it with.
 
-    Its processes have names: ``sandbox``, each service (``booking``), and its further
-    replicas (``booking-2``); ``urls`` has one for each.
+    Its processes have names: ``sandbox``, each service (``booking``), its further
+    replicas (``booking-2``) and, when the workers run apart, each worker
+    (``booking.consume``); ``urls`` has one for each (a worker's is its health port).
     """
 
     urls: dict[str, str]
@@ -42,6 +44,10 @@ class Stack:
     def replicas(self, service: str) -> list[str]:
         """The names of the processes that run ``service``, the first one first."""
         return [name for name in self.commands if name.partition("-")[0] == service]
+
+    def processes_of(self, service: str) -> list[str]:
+        """The names of every process running a part of ``service`` (APIs and workers)."""
+        return [name for name in self.commands if _service_of(name) == service]
 
     def start(self, *names: str) -> None:
         """Start the named processes (again) and wait until they are ready."""
@@ -84,6 +90,7 @@ def running_stack(
     extra_env: Mapping[str, str] | None = None,
     pinned_at: datetime | None = None,
     replicas: int = 1,
+    workers_apart: bool = False,
 ) -> Iterator[Stack]:
     """Start everything, wait until every service is ready, stop it all on exit.
 
@@ -91,14 +98,21 @@ def running_stack(
     else started here (see :mod:`devstack.infra`); ``extra_env`` adds variables. With
     ``pinned_at`` every service's clock stands at that instant until ``stack.clock`` is
     moved (the tests); without it, it is the wall clock, shifted by ``make time``.
-    ``replicas`` processes run each service, all of it in each (API and workers).
+    ``replicas`` processes run each service, all of it in each (API and workers), unless
+    ``workers_apart``: then, as in production (deploy/k8s), the APIs run no workers and
+    each worker of each service runs in a process of its own, with a health port.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     logs = workdir / "logs"
     logs.mkdir(exist_ok=True)
     ports = dict(ports or {name: free_port() for name in (*SERVICES, "sandbox")})
     more = [f"{name}-{n}" for name in SERVICES for n in range(2, replicas + 1)]
-    ports.update({name: free_port() for name in more})
+    apart = (
+        [f"{name}.{worker}" for name in SERVICES for worker in _workers(name)]
+        if workers_apart
+        else []
+    )
+    ports.update({name: free_port() for name in (*more, *apart)})
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     with (
         _given(bootstrap_servers) or kafka_broker(logs / "broker.log") as bootstrap,
@@ -127,6 +141,7 @@ def running_stack(
             "TWILIO_SANDBOX_HOST": "127.0.0.1",
             "TWILIO_SANDBOX_PORT": str(ports["sandbox"]),
             "TWILIO_SANDBOX_INBOUND_WEBHOOK_URL": urls["notify"] + "/v1/twilio/inbound",
+            **{f"{name.upper()}_RUN_WORKERS": "false" for name in SERVICES if workers_apart},
             **(extra_env or {}),
         }
         stack = Stack(urls=urls, env=env, logs=logs)
@@ -134,6 +149,10 @@ def running_stack(
         for name in (*SERVICES, *more):
             serve = ["serve", "--host", "127.0.0.1", "--port", str(ports[name])]
             stack.commands[name] = ["-m", name.partition("-")[0], *serve]
+        for name in apart:
+            service, _, worker = name.partition(".")
+            probes = ["--host", "127.0.0.1", "--health-port", str(ports[name])]
+            stack.commands[name] = ["-m", service, worker, *probes]
         if pinned_at is not None:
             stack.clock.pin(pinned_at)
         try:
@@ -142,6 +161,18 @@ def running_stack(
             yield stack
         finally:
             _stop(stack.processes.values())
+
+
+def _workers(service: str) -> list[str]:
+    """The names of ``service``'s workers (``relay``, ``consume``, notify's ``dispatch``...)."""
+    app = importlib.import_module(f"{service}.app")
+    names: list[str] = app.service().worker_names()
+    return names
+
+
+def _service_of(process: str) -> str:
+    """``booking`` for ``booking``, ``booking-2`` and ``booking.consume``."""
+    return process.partition(".")[0].partition("-")[0]
 
 
 def _given(value: str | None) -> contextlib.AbstractContextManager[str] | None:
