@@ -2,9 +2,10 @@
 
 Claiming is ``FOR UPDATE SKIP LOCKED`` plus a lease, in a transaction of its own, so N
 dispatchers never take the same message. Only what is safe is retried (429, a refused
-connection), with exponential backoff and jitter. A send that may or may not have
-reached Twilio (timeout, 5xx, a dispatcher that died holding the lease) is marked
-``unknown`` and left to the reconciler: never blindly sent again.
+connection), with exponential backoff and jitter; a kept-alive connection found closed
+is the gateway's to handle (``notify.sms``). A send that may or may not have reached
+Twilio (timeout, 5xx, a dispatcher that died holding the lease) is marked ``unknown``
+and left to the reconciler: never blindly sent again.
 
 ``run`` is a pipeline: claims keep up to ``max_in_flight`` sends going at once (the rate
 limit is what paces them, not the batch), and a recorder stores finished outcomes every

@@ -1,9 +1,12 @@
 """Reconciliation: settle sends that ended in doubt by asking Twilio what it has.
 
-A message marked ``unknown`` is looked up in Twilio's message list (same number, same
-text, a SID we do not hold yet). Found: it was sent, its SID and status are stored.
-Still missing after a grace period (Twilio's list can lag): it never reached Twilio, and
-it is sent again if still useful, else skipped with the reason.
+A message marked ``unknown`` is looked up in Twilio's message list by recipient, text and
+time: a message to the same number, with the same text, created since the attempt (give
+or take the clocks' slack), with a SID we do not hold yet. Found: it was sent, its SID and
+status are stored. Still missing ``grace`` after the attempt (a request we gave up on may
+still land, and Twilio's list may lag): it never reached Twilio, and it is sent again if
+still useful, else skipped with the reason. Looked at every ``interval``, so a send is
+in doubt at most ``grace + interval`` (55 s by default) after its attempt.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ class Reconciler:
         sessions: async_sessionmaker[AsyncSession],
         gateway: SmsGateway,
         clock: Clock,
-        grace: timedelta = timedelta(minutes=10),
-        interval: float = 30.0,
+        grace: timedelta = timedelta(seconds=40),
+        interval: float = 15.0,
         batch_size: int = 50,
     ) -> None:
         self._sessions = sessions
@@ -81,9 +84,14 @@ class Reconciler:
                     )
                 )
             )
+        # A dispatcher that lost its lease never wrote down when it sent: not before due.
+        attempted = message.attempted_at or message.due_at
         try:
             found = await self._gateway.find(
-                to=to, body=message.body, known_sids={s for s in known if s}
+                to=to,
+                body=message.body,
+                known_sids={s for s in known if s},
+                within=max(self._clock.now() - attempted, timedelta(0)),
             )
         except Exception as error:
             log.warning("cannot reconcile message %s now: %s", message.id, type(error).__name__)

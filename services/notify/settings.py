@@ -44,13 +44,19 @@ class NotifySettings(ServiceSettings):
     sms_burst_segments: int = 10
     #: A send with no answer after this long may have reached Twilio: it becomes unknown.
     send_timeout_seconds: float = 10.0
+    #: How long an idle connection to Twilio is kept for the next send: below the idle
+    #: timeout of the server at the other end (uvicorn's 5 s; load balancers' ~60 s), so
+    #: a connection the server has closed is rarely reused (when it is, see notify.sms).
+    twilio_keepalive_seconds: float = 4.0
     #: Backoff of sends Twilio refused for now (429): base, cap, and when to give up.
     retry_base_seconds: float = 5.0
     retry_max_seconds: float = 300.0
     max_send_attempts: int = 8
-    #: An unknown send Twilio still does not list after this long never reached it.
-    reconcile_grace_seconds: float = 600.0
-    reconcile_interval_seconds: float = 30.0
+    #: An unknown send Twilio still does not list this long after the attempt never
+    #: reached it, and is sent again. Looked at every interval: grace + interval (55 s)
+    #: is the longest a send stays in doubt.
+    reconcile_grace_seconds: float = 40.0
+    reconcile_interval_seconds: float = 15.0
     #: After a policy change, upcoming appointments re-planned per transaction, and how
     #: often the worker looks for a change.
     replan_batch_size: int = 100

@@ -17,7 +17,13 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     config = SandboxConfig()
     # No access log: request lines carry phone numbers in list query strings.
-    uvicorn.run(create_app(config), host=config.host, port=config.port, access_log=False)
+    uvicorn.run(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        access_log=False,
+        timeout_keep_alive=config.keep_alive_seconds,
+    )
 
 
 if __name__ == "__main__":

@@ -32,3 +32,6 @@ class SandboxConfig(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8099, ge=0, le=65535)
     callback_timeout_seconds: float = Field(default=5.0, gt=0)
+    #: How long an idle kept-alive connection stays open (uvicorn's ``timeout_keep_alive``):
+    #: tests shorten it to see clients reuse a connection the server has closed.
+    keep_alive_seconds: int = Field(default=5, ge=1)

@@ -45,7 +45,12 @@ def _bind(host: str, port: int) -> socket.socket:
 
 @contextlib.asynccontextmanager
 async def serve_in_background(
-    app: FastAPI, *, host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 10.0
+    app: FastAPI,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    startup_timeout: float = 10.0,
+    keep_alive_seconds: int = 5,
 ) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn as a task of the running loop; yield its base URL.
 
@@ -60,6 +65,7 @@ async def serve_in_background(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=2,
+        timeout_keep_alive=keep_alive_seconds,
     )
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name=f"uvicorn-{bound_port}")
@@ -111,7 +117,9 @@ async def running_sandbox(
     config = config if config is not None else SandboxConfig()
     store = SandboxStore.from_config(config)
     app = create_app(config, store=store)
-    async with serve_in_background(app, host=config.host, port=port) as url:
+    async with serve_in_background(
+        app, host=config.host, port=port, keep_alive_seconds=config.keep_alive_seconds
+    ) as url:
         actual_port = int(url.rsplit(":", 1)[1])
         logger.info("twilio sandbox listening on %s", url)
         yield RunningSandbox(
