@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import traceback
 from collections.abc import Mapping
 
 import asyncpg
@@ -122,11 +124,18 @@ def is_connection_loss(error: BaseException) -> bool:
         if isinstance(current, (ConnectionError, *_SERVER_GONE)):
             return True
         # A server on a Unix socket removes it when it stops: connecting then fails with
-        # ENOENT, and no file name (a file the code opened would have one).
-        if isinstance(current, FileNotFoundError) and current.filename is None:
+        # ENOENT, raised inside the driver (any other missing file is a bug, not this).
+        if isinstance(current, FileNotFoundError) and _raised_in_the_driver(current):
             return True
         current = current.__cause__ or getattr(current, "orig", None)
     return False
+
+
+def _raised_in_the_driver(error: BaseException) -> bool:
+    return any(
+        f"{os.sep}asyncpg{os.sep}" in frame.f_code.co_filename
+        for frame, _ in traceback.walk_tb(error.__traceback__)
+    )
 
 
 #: The driver's word for a server that is restarting or went away mid-statement.
