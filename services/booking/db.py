@@ -24,8 +24,8 @@ idempotency_key = add_idempotency_table(Base.metadata)
 Text = sa.Text
 Instant = sa.DateTime(timezone=True)
 
-#: Appointment statuses that hold a practitioner's and a room's time.
-ACTIVE_STATUSES = ("held", "booked", "confirmed", "checked_in")
+#: shared.contracts.booking.ACTIVE as SQL: the statuses that hold a practitioner's and a
+#: room's time (the exclusion constraints' WHERE, as the migrations wrote it).
 _ACTIVE = sa.text("status IN ('held', 'booked', 'confirmed', 'checked_in')")
 # The time an appointment keeps from others: itself plus its buffers, half-open.
 _BLOCKED = sa.text("tstzrange(blocked_from, blocked_until, '[)')")

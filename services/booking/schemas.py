@@ -8,8 +8,10 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from booking.domain.request import RequestStatus
 from shared.clock import LocalTime
 from shared.contacts import Phone, TimeZone
+from shared.contracts.booking import AppointmentStatus
 
 
 class LocationIn(BaseModel):
@@ -80,7 +82,7 @@ class BookingRequestOut(BaseModel):
     session_minutes: int
     numbing_cream_advised: bool
     preferred_practitioner_id: uuid.UUID | None
-    status: str
+    status: RequestStatus
 
 
 class AppointmentIn(BaseModel):
@@ -183,7 +185,7 @@ class AppointmentOut(BaseModel):
 
     id: uuid.UUID
     version: int
-    status: str
+    status: AppointmentStatus
     patient_id: uuid.UUID
     booking_request_id: uuid.UUID | None
     practitioner_id: uuid.UUID

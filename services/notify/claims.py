@@ -17,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify.db import Appointment, Message, Patient, outbox
 from notify.domain import status
-from notify.domain.kinds import SCHEDULED, Kind
+from notify.domain.kinds import SCHEDULED
 from notify.domain.sending import Claimed
+from shared.contracts.booking import ACTIVE, UPCOMING
+from shared.contracts.notify import MessageKind, MessageStatus
 from shared.events import Event
 from shared.outbox import add_events
 
@@ -33,7 +35,7 @@ MESSAGE = _table(Message)
 PATIENT = _table(Patient)
 APPOINTMENT = _table(Appointment)
 #: Messages about one session at one time: sent only while it is still on, at that time.
-ABOUT_A_SESSION = SCHEDULED | {Kind.CONFIRMATION}
+ABOUT_A_SESSION = SCHEDULED | {MessageKind.CONFIRMATION}
 #: What a dispatcher writes back for each message it claimed.
 OUTCOME_COLUMNS = (
     "status",
@@ -53,9 +55,9 @@ async def expire_lost_leases(session: AsyncSession, now: datetime) -> None:
     """A dispatcher died while sending: Twilio may or may not have the message."""
     await session.execute(
         sa.update(MESSAGE)
-        .where(MESSAGE.c.status == status.SENDING, MESSAGE.c.lease_until < now)
+        .where(MESSAGE.c.status == MessageStatus.SENDING, MESSAGE.c.lease_until < now)
         .values(
-            status=status.UNKNOWN,
+            status=MessageStatus.UNKNOWN,
             lease_until=None,
             status_reason="a dispatcher lost its lease while sending",
             updated_at=now,
@@ -75,7 +77,7 @@ async def claim_due(
     due = (
         sa.select(MESSAGE.c.id)
         .where(
-            MESSAGE.c.status == status.PENDING,
+            MESSAGE.c.status == MessageStatus.PENDING,
             MESSAGE.c.due_at <= now,
             sa.exists().where(PATIENT.c.id == MESSAGE.c.patient_id),
         )
@@ -89,7 +91,10 @@ async def claim_due(
         sa.update(MESSAGE)
         .where(m.id.in_(sa.select(due.c.id)))
         .values(
-            status=status.SENDING, lease_until=now + lease, attempts=m.attempts + 1, updated_at=now
+            status=MessageStatus.SENDING,
+            lease_until=now + lease,
+            attempts=m.attempts + 1,
+            updated_at=now,
         )
         .returning(
             m.id,
@@ -150,19 +155,19 @@ async def premise_gone(session: AsyncSession, message: Claimed) -> str | None:
             .select_from(APPOINTMENT)
             .where(
                 APPOINTMENT.c.booking_request_id == message.booking_request_id,
-                APPOINTMENT.c.status.in_(status.TAKES_REQUEST),
+                APPOINTMENT.c.status.in_(ACTIVE),
             )
         )
         return "its session was booked meanwhile" if taken else None
     if message.appointment_id is None:
         return None
-    if message.kind == Kind.CANCELLATION:
+    if message.kind == MessageKind.CANCELLATION:
         told = await session.scalar(
             sa.select(sa.func.count())
             .select_from(MESSAGE)
             .where(
                 MESSAGE.c.appointment_id == message.appointment_id,
-                MESSAGE.c.kind == Kind.CONFIRMATION,
+                MESSAGE.c.kind == MessageKind.CONFIRMATION,
                 MESSAGE.c.status.in_(status.LEFT_US),
             )
         )
@@ -176,7 +181,7 @@ async def premise_gone(session: AsyncSession, message: Claimed) -> str | None:
             )
         )
     ).first()
-    if now is None or now.status not in status.UPCOMING:
+    if now is None or now.status not in UPCOMING:
         return "the appointment was cancelled or is over"
     if now.starts_at != message.session_starts_at:
         return "the appointment moved"
@@ -217,7 +222,9 @@ async def record_outcomes(
         .where(
             MESSAGE.c.id == sa.bindparam("b_id"),
             # A plain OR: an expanding IN cannot go in an executemany.
-            sa.or_(MESSAGE.c.status == status.SENDING, MESSAGE.c.status == status.UNKNOWN),
+            sa.or_(
+                MESSAGE.c.status == MessageStatus.SENDING, MESSAGE.c.status == MessageStatus.UNKNOWN
+            ),
         )
         .values(
             {c: sa.bindparam(f"b_{c}") for c in OUTCOME_COLUMNS}

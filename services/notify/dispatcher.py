@@ -42,7 +42,7 @@ from notify.sms import SendRefused, SmsGateway, SmsRejected
 from notify.templates.segments import count_segments
 from notify.use_cases.clinic_policy import load_policy
 from shared.clock import Clock
-from shared.contracts.notify import MessageStatusChanged
+from shared.contracts.notify import MessageStatus, MessageStatusChanged
 from shared.events import Event, new_event
 
 log = logging.getLogger(__name__)
@@ -198,16 +198,16 @@ class Dispatcher:
         outcome: Outcome = dict.fromkeys(claims.OUTCOME_COLUMNS) | {"due_at": message.due_at}
         reason = reason_not_to_send(message, now)
         if reason:
-            return outcome | {"status": status.SKIPPED, "status_reason": reason}
+            return outcome | {"status": MessageStatus.SKIPPED, "status_reason": reason}
         held = held_for_quiet_hours(message, batch.policy, now)
         if isinstance(held, Held):
-            return outcome | {"status": status.PENDING, "due_at": held.until,
+            return outcome | {"status": MessageStatus.PENDING, "due_at": held.until,
                               "status_reason": held.reason}  # fmt: skip
         if held is not None:
-            return outcome | {"status": status.SKIPPED, "status_reason": held}
+            return outcome | {"status": MessageStatus.SKIPPED, "status_reason": held}
         over_cap = batch.caps.reason_over_cap(message, now)
         if over_cap:
-            return outcome | {"status": status.SKIPPED, "status_reason": over_cap}
+            return outcome | {"status": MessageStatus.SKIPPED, "status_reason": over_cap}
         batch.caps.count(message, now)
         assert message.phone is not None
         await self._rate.take(count_segments(message.body))
@@ -215,14 +215,17 @@ class Dispatcher:
         async with self._sessions() as session:
             moot = await claims.premise_gone(session, message)
         if moot:
-            return outcome | {"status": status.SKIPPED, "status_reason": f"withdrawn: {moot}"}
+            return outcome | {
+                "status": MessageStatus.SKIPPED,
+                "status_reason": f"withdrawn: {moot}",
+            }
         now = self._clock.now()
         outcome |= {"attempted_at": now, "sent_to": message.phone}
         validity = None
         if message.expires_at is not None:
             validity = int((message.expires_at - now).total_seconds())
             if validity < 1:
-                return outcome | {"status": status.SKIPPED, "status_reason": TOO_LATE}
+                return outcome | {"status": MessageStatus.SKIPPED, "status_reason": TOO_LATE}
         try:
             accepted = await self._gateway.send(
                 to=message.phone,
@@ -236,7 +239,7 @@ class Dispatcher:
             if rejected.in_doubt:
                 return outcome | _in_doubt(f"Twilio answered {rejected.status}")
             return outcome | {
-                "status": status.FAILED,
+                "status": MessageStatus.FAILED,
                 "error_code": rejected.code,
                 "status_reason": f"Twilio refused it: {rejected}",
             }
@@ -247,7 +250,7 @@ class Dispatcher:
             return outcome | _in_doubt(f"no answer from Twilio ({type(error).__name__})")
         SENT.labels(message.kind).inc()
         return outcome | {
-            "status": status.TWILIO_STATUSES.get(accepted.status, status.QUEUED),
+            "status": status.TWILIO_STATUSES.get(accepted.status, MessageStatus.QUEUED),
             "twilio_sid": accepted.sid,
             "sent_at": now,
         }
@@ -260,16 +263,22 @@ class Dispatcher:
 
     def _retry(self, message: Claimed, now: datetime, why: str) -> Outcome:
         if message.attempts >= self._retrying.max_attempts:
-            return {"status": status.FAILED, "status_reason": f"{why}; gave up"}
+            return {"status": MessageStatus.FAILED, "status_reason": f"{why}; gave up"}
         due = now + self._retrying.delay(message.attempts)
         if message.expires_at is not None and due >= message.expires_at:
-            return {"status": status.SKIPPED, "status_reason": f"{why}; too late to retry"}
-        return {"status": status.PENDING, "due_at": due, "status_reason": f"{why}; will retry"}
+            return {"status": MessageStatus.SKIPPED, "status_reason": f"{why}; too late to retry"}
+        return {
+            "status": MessageStatus.PENDING,
+            "due_at": due,
+            "status_reason": f"{why}; will retry",
+        }
 
     async def _record(self, finished: list[tuple[Claimed, Outcome]]) -> None:
         """Store every outcome in one transaction, with their events."""
         now = self._clock.now()
-        events = [_status_event(m, o, now) for m, o in finished if o["status"] != status.PENDING]
+        events = [
+            _status_event(m, o, now) for m, o in finished if o["status"] != MessageStatus.PENDING
+        ]
         async with self._sessions.begin() as session:
             await claims.record_outcomes(session, finished, events, now=now)
 
@@ -289,4 +298,4 @@ def _status_event(message: Claimed, outcome: Outcome, now: datetime) -> Event[Me
 
 
 def _in_doubt(why: str) -> Outcome:
-    return {"status": status.UNKNOWN, "status_reason": f"{why}: reconciling with Twilio"}
+    return {"status": MessageStatus.UNKNOWN, "status_reason": f"{why}: reconciling with Twilio"}

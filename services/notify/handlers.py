@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify.settings import NotifySettings
 from notify.use_cases import scheduling
-from shared.consumer import Handler, Handlers
+from shared.consumer import Handlers
 from shared.contracts import booking
 from shared.contracts.plans import (
     PatientErased,
@@ -20,18 +20,6 @@ from shared.contracts.plans import (
 )
 from shared.events import Event
 from shared.service import Runtime
-
-#: Appointment events and the change each reports.
-APPOINTMENT_CHANGES: dict[type[booking.AppointmentSnapshot], str] = {
-    booking.AppointmentHeld: "held",
-    booking.AppointmentBooked: "booked",
-    booking.AppointmentConfirmed: "confirmed",
-    booking.AppointmentRescheduled: "rescheduled",
-    booking.AppointmentCheckedIn: "checked_in",
-    booking.AppointmentCompleted: "completed",
-    booking.AppointmentNoShow: "no_show",
-    booking.AppointmentCancelled: "cancelled",
-}
 
 
 def handlers(runtime: Runtime) -> Handlers:
@@ -49,13 +37,11 @@ def handlers(runtime: Runtime) -> Handlers:
             session, patient_id=event.data.patient_id, now=runtime.clock.now()
         )
 
-    def appointment_changed(change: str) -> Handler:
-        async def replan(session: AsyncSession, event: Event[Any]) -> None:
-            await scheduling.apply_appointment_change(
-                session, change=change, snapshot=event.data, clinic=clinic, now=runtime.clock.now()
-            )
-
-        return replan
+    async def appointment_changed(session: AsyncSession, event: Event[Any]) -> None:
+        await scheduling.apply_appointment_change(
+            session, change=type(event.data), snapshot=event.data, clinic=clinic,
+            now=runtime.clock.now(),
+        )  # fmt: skip
 
     async def text_invitation(session: AsyncSession, event: Event[Any]) -> None:
         await scheduling.schedule_invitation(
@@ -83,5 +69,5 @@ def handlers(runtime: Runtime) -> Handlers:
         WindowsWithdrawn: sessions_withdrawn,
         PlanCancelled: plan_cancelled,
     }
-    table.update({model: appointment_changed(c) for model, c in APPOINTMENT_CHANGES.items()})
+    table.update(dict.fromkeys(booking.APPOINTMENT_EVENTS, appointment_changed))
     return table

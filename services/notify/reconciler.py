@@ -23,6 +23,7 @@ from notify.domain import status
 from notify.sms import SmsGateway
 from notify.use_cases.deliveries import status_event
 from shared.clock import Clock
+from shared.contracts.notify import MessageStatus
 from shared.outbox import add_events
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class Reconciler:
                     await session.execute(
                         sa.select(Message, to)
                         .join(Patient, Patient.id == Message.patient_id)
-                        .where(Message.status == status.UNKNOWN, to.is_not(None))
+                        .where(Message.status == MessageStatus.UNKNOWN, to.is_not(None))
                         .order_by(Message.updated_at)
                         .limit(self._batch_size)
                     )
@@ -99,25 +100,25 @@ class Reconciler:
         now = self._clock.now()
         async with self._sessions.begin() as session:
             current = await session.get(Message, message.id, with_for_update=True)
-            if current is None or current.status != status.UNKNOWN:
+            if current is None or current.status != MessageStatus.UNKNOWN:
                 return 0  # a status callback settled it meanwhile
             if found is not None:
                 current.twilio_sid = found.sid
-                current.status = status.TWILIO_STATUSES.get(found.status, status.QUEUED)
+                current.status = status.TWILIO_STATUSES.get(found.status, MessageStatus.QUEUED)
                 current.sent_at = current.attempted_at
                 current.status_reason = "reconciled: Twilio has it"
             elif not _long_gone(current, now, self._grace):
                 return 0
             elif current.expires_at is not None and current.expires_at <= now:
-                current.status = status.SKIPPED
+                current.status = MessageStatus.SKIPPED
                 current.status_reason = "reconciled: never reached Twilio, and now too late"
             else:
-                current.status = status.PENDING
+                current.status = MessageStatus.PENDING
                 current.due_at = now
                 current.status_reason = "reconciled: never reached Twilio; sending again"
             current.updated_at = now
             await session.flush()
-            if current.status != status.PENDING:
+            if current.status != MessageStatus.PENDING:
                 await add_events(session, outbox, [status_event(current, now=now)])
         return 1
 

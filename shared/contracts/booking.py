@@ -9,10 +9,38 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from enum import StrEnum
+from typing import ClassVar
 
 from shared.events import TOPICS, Payload, event_type
 
 TOPIC = TOPICS["booking"]
+
+
+class AppointmentStatus(StrEnum):
+    """Where an appointment stands (booking's lifecycle says how it moves)."""
+
+    HELD = "held"
+    BOOKED = "booked"
+    CONFIRMED = "confirmed"
+    CHECKED_IN = "checked_in"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+
+
+#: Statuses that keep a practitioner's and a room's time, and take the session's booking
+#: request (no invitation for it makes sense any more).
+ACTIVE = frozenset(
+    {
+        AppointmentStatus.HELD,
+        AppointmentStatus.BOOKED,
+        AppointmentStatus.CONFIRMED,
+        AppointmentStatus.CHECKED_IN,
+    }
+)
+#: Statuses of a session still to come, to be reminded of.
+UPCOMING = frozenset({AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED})
 
 
 class AppointmentSnapshot(Payload):
@@ -20,7 +48,7 @@ class AppointmentSnapshot(Payload):
 
     appointment_id: uuid.UUID
     version: int
-    status: str  # held | booked | confirmed | checked_in | completed | cancelled | no_show
+    status: AppointmentStatus
     patient_id: uuid.UUID
     plan_id: uuid.UUID | None
     booking_request_id: uuid.UUID | None
@@ -40,6 +68,9 @@ class AppointmentSnapshot(Payload):
     changed_by: str | None = None
     reason: str | None = None
 
+    #: What the event reports, in a word ("booked", "rescheduled"...), for people to read.
+    change: ClassVar[str]
+
     def subject(self) -> str:
         return str(self.appointment_id)
 
@@ -48,35 +79,49 @@ class AppointmentSnapshot(Payload):
 class AppointmentHeld(AppointmentSnapshot):
     """A slot is held for the patient until ``hold_expires_at`` (auto mode, self-booking)."""
 
+    change = "held"
+
 
 @event_type("clinic.booking.appointment_booked.v1", topic=TOPIC)
 class AppointmentBooked(AppointmentSnapshot):
     """The appointment is booked: notify sends the confirmation and schedules reminders."""
+
+    change = "booked"
 
 
 @event_type("clinic.booking.appointment_confirmed.v1", topic=TOPIC)
 class AppointmentConfirmed(AppointmentSnapshot):
     """The patient confirmed they will come (reply "C", or through their link)."""
 
+    change = "confirmed"
+
 
 @event_type("clinic.booking.appointment_rescheduled.v1", topic=TOPIC)
 class AppointmentRescheduled(AppointmentSnapshot):
     """Same appointment, new time (version bumped): its pending messages are replaced."""
+
+    change = "rescheduled"
 
 
 @event_type("clinic.booking.appointment_checked_in.v1", topic=TOPIC)
 class AppointmentCheckedIn(AppointmentSnapshot):
     """The patient arrived."""
 
+    change = "checked in"
+
 
 @event_type("clinic.booking.appointment_completed.v1", topic=TOPIC)
 class AppointmentCompleted(AppointmentSnapshot):
     """The session took place: plans counts it and re-anchors later windows."""
 
+    change = "completed"
+
 
 @event_type("clinic.booking.appointment_no_show.v1", topic=TOPIC)
 class AppointmentNoShow(AppointmentSnapshot):
     """The patient did not come: plans reopens the session's window."""
+
+    change = "marked as a no-show"
 
 
 @event_type("clinic.booking.appointment_cancelled.v1", topic=TOPIC)
@@ -84,6 +129,21 @@ class AppointmentCancelled(AppointmentSnapshot):
     """Cancelled by the patient, staff or a cancelled plan; a hold that expired too
     (``reason`` "hold expired"). notify drops pending messages and sends a notice
     for a booked appointment."""
+
+    change = "cancelled"
+
+
+#: Every event that reports an appointment's change.
+APPOINTMENT_EVENTS: tuple[type[AppointmentSnapshot], ...] = (
+    AppointmentHeld,
+    AppointmentBooked,
+    AppointmentConfirmed,
+    AppointmentRescheduled,
+    AppointmentCheckedIn,
+    AppointmentCompleted,
+    AppointmentNoShow,
+    AppointmentCancelled,
+)
 
 
 @event_type("clinic.booking.booking_invitation_issued.v1", topic=TOPIC)

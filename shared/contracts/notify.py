@@ -4,10 +4,39 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from shared.events import TOPICS, Payload, event_type
 
 TOPIC = TOPICS["notify"]
+
+
+class MessageKind(StrEnum):
+    """What a message is for."""
+
+    INVITATION = "invitation"
+    CONFIRMATION = "confirmation"
+    REMINDER_24H = "reminder_24h"
+    REMINDER_2H = "reminder_2h"
+    CREAM_READY = "cream_ready"
+    CREAM_APPLY = "cream_apply"
+    CANCELLATION = "cancellation"
+    HELP = "help"
+
+
+class MessageStatus(StrEnum):
+    """Where a message stands (notify's domain.status says in which order they go)."""
+
+    PENDING = "pending"  # scheduled, waiting for its due time
+    SENDING = "sending"  # claimed by a dispatcher (under lease)
+    UNKNOWN = "unknown"  # the send may or may not have reached Twilio: reconcile, never resend
+    QUEUED = "queued"  # Twilio has it
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"  # refused for good (invalid number, unsubscribed...)
+    SKIPPED = "skipped"  # decided not to send, with the reason
+    REPLACED = "replaced"  # superseded by a change to the appointment before it went out
 
 
 @event_type("clinic.notify.message_status_changed.v1", topic=TOPIC)
@@ -17,8 +46,8 @@ class MessageStatusChanged(Payload):
     message_id: uuid.UUID
     appointment_id: uuid.UUID | None
     patient_id: uuid.UUID
-    kind: str
-    status: str
+    kind: MessageKind
+    status: MessageStatus
     error_code: int | None
     changed_at: datetime
     #: Why, when notify decided it (skipped, unknown...): for the staff schedule. Optional.

@@ -18,7 +18,7 @@ from notify.use_cases.clinic_policy import save_policy
 from notify.use_cases.policy_replanning import replan_under_new_policy
 from notify.use_cases.replies import receive_sms
 from notify.use_cases.scheduling import apply_appointment_change
-from shared.contracts.booking import AppointmentSnapshot
+from shared.contracts.booking import AppointmentBooked, AppointmentSnapshot
 from tests.integration import notify_harness as harness
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -47,7 +47,7 @@ async def book(
     )  # fmt: skip
     async with sessions.begin() as session:
         await apply_appointment_change(
-            session, change="booked", snapshot=snapshot, clinic=harness.CLINIC, now=now
+            session, change=AppointmentBooked, snapshot=snapshot, clinic=harness.CLINIC, now=now
         )
     return appointment_id
 

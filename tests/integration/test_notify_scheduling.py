@@ -21,7 +21,12 @@ from notify.rate_limit import SegmentRate
 from notify.sms import TwilioGateway
 from notify.use_cases.scheduling import apply_appointment_change
 from shared.clock import ManualClock
-from shared.contracts.booking import AppointmentSnapshot
+from shared.contracts.booking import (
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentRescheduled,
+    AppointmentSnapshot,
+)
 from tests.integration import notify_harness as harness
 from tests.polling import eventually
 from twilio_sandbox import RunningSandbox
@@ -68,7 +73,10 @@ def snapshot(
 
 
 async def change(
-    sessions: async_sessionmaker[AsyncSession], what: str, event: AppointmentSnapshot, now: datetime
+    sessions: async_sessionmaker[AsyncSession],
+    what: type[AppointmentSnapshot],
+    event: AppointmentSnapshot,
+    now: datetime,
 ) -> None:
     async with sessions.begin() as session:
         await apply_appointment_change(
@@ -98,7 +106,7 @@ async def test_needle_sensitive_patient_booked_at_0830_the_day_after_the_dst_cha
     patient_id = await harness.register(sessions, now=BOOKED_AT, needle_sensitive=True)
     appointment_id = uuid.uuid4()
     event = snapshot(patient_id, appointment_id, version=1, starts_at=SESSION)
-    await change(sessions, "booked", event, BOOKED_AT)
+    await change(sessions, AppointmentBooked, event, BOOKED_AT)
 
     planned = {
         m.kind: (m.status, local(m.due_at), m.status_reason)
@@ -141,16 +149,16 @@ async def test_rescheduled_five_times_leaves_one_set_at_the_final_time(
     patient_id = await harness.register(sessions, now=BOOKED_AT, needle_sensitive=False)
     appointment_id = uuid.uuid4()
     now = BOOKED_AT
-    await change(sessions, "booked", snapshot(patient_id, appointment_id, version=1,
+    await change(sessions, AppointmentBooked, snapshot(patient_id, appointment_id, version=1,
                                               starts_at=SESSION), now)  # fmt: skip
     final = SESSION
     for version in range(2, 7):
         final = SESSION + timedelta(days=version, hours=version)
         now += timedelta(minutes=1)
         moved = snapshot(patient_id, appointment_id, version=version, starts_at=final)
-        await change(sessions, "rescheduled", moved, now)
+        await change(sessions, AppointmentRescheduled, moved, now)
     # A late, older event changes nothing.
-    await change(sessions, "rescheduled", snapshot(patient_id, appointment_id, version=3,
+    await change(sessions, AppointmentRescheduled, snapshot(patient_id, appointment_id, version=3,
                                                    starts_at=SESSION), now)  # fmt: skip
 
     messages = await messages_of(sessions, appointment_id)
@@ -169,14 +177,14 @@ async def test_a_cancelled_appointment_gets_a_notice_and_nothing_else(
 ) -> None:
     patient_id = await harness.register(sessions, now=BOOKED_AT)
     appointment_id = uuid.uuid4()
-    await change(sessions, "booked", snapshot(patient_id, appointment_id, version=1,
+    await change(sessions, AppointmentBooked, snapshot(patient_id, appointment_id, version=1,
                                               starts_at=SESSION), BOOKED_AT)  # fmt: skip
     clock = ManualClock(BOOKED_AT)
     await Dispatcher(sessions=sessions, gateway=gateway, clock=clock,
                      status_callback=None).dispatch_due()  # fmt: skip
     cancelled = snapshot(patient_id, appointment_id, version=2, starts_at=SESSION,
                          status="cancelled")  # fmt: skip
-    await change(sessions, "cancelled", cancelled, BOOKED_AT + timedelta(hours=1))
+    await change(sessions, AppointmentCancelled, cancelled, BOOKED_AT + timedelta(hours=1))
 
     live: dict[str, Any] = {
         m.kind: m.status
@@ -192,7 +200,7 @@ async def test_a_late_booking_records_why_each_message_is_folded_or_skipped(
     patient_id = await harness.register(sessions, now=BOOKED_AT, needle_sensitive=True)
     appointment_id = uuid.uuid4()
     late = SESSION - timedelta(hours=10, minutes=30)  # Sunday 22:00, in quiet hours
-    await change(sessions, "booked", snapshot(patient_id, appointment_id, version=1,
+    await change(sessions, AppointmentBooked, snapshot(patient_id, appointment_id, version=1,
                                               starts_at=SESSION), late)  # fmt: skip
     by_kind = {m.kind: m for m in await messages_of(sessions, appointment_id)}
     assert by_kind["confirmation"].status == "pending"
@@ -210,7 +218,7 @@ async def test_a_message_claimed_just_before_its_appointment_is_cancelled_is_not
     rate makes it wait) while the cancellation arrives; it checks again and sends nothing."""
     patient_id = await harness.register(sessions, now=BOOKED_AT)
     appointment_id = uuid.uuid4()
-    await change(sessions, "booked", snapshot(patient_id, appointment_id, version=1,
+    await change(sessions, AppointmentBooked, snapshot(patient_id, appointment_id, version=1,
                                               starts_at=SESSION), BOOKED_AT)  # fmt: skip
     rate = SegmentRate(1.0, 1)
     await rate.take(1)  # the sender has just used its burst: the next send waits a second
@@ -224,7 +232,7 @@ async def test_a_message_claimed_just_before_its_appointment_is_cancelled_is_not
     await eventually(claimed, what="the dispatcher to claim the confirmation")
     cancelled = snapshot(patient_id, appointment_id, version=2, starts_at=SESSION,
                          status="cancelled")  # fmt: skip
-    await change(sessions, "cancelled", cancelled, BOOKED_AT)
+    await change(sessions, AppointmentCancelled, cancelled, BOOKED_AT)
     assert await sending == 1
 
     found = {

@@ -23,6 +23,7 @@ from notify.settings import SANDBOX_AUTH_TOKEN
 from notify.sms import TwilioGateway
 from shared.auth import Role, issue_staff_token
 from shared.clock import ManualClock
+from shared.contracts.booking import AppointmentBooked
 from shared.settings import DEV_JWT_SECRET
 from tests.clock import TEST_NOW
 from tests.integration import notify_harness as harness
@@ -159,7 +160,7 @@ async def test_status_only_moves_forward_and_duplicates_change_nothing(notify: N
 async def test_c_confirms_the_next_appointment_through_booking(notify: Notify) -> None:
     patient_id = await harness.register(notify.sessions, now=NOW, phone=PHONE)
     upcoming = snapshot(patient_id, uuid.uuid4(), version=1, starts_at=NOW + timedelta(days=3))
-    await change(notify.sessions, "booked", upcoming, NOW)
+    await change(notify.sessions, AppointmentBooked, upcoming, NOW)
     answer = await notify.inbound("c")
     assert answer.json()["webhook_status"] == 200
     assert "clinic.notify.confirmation_received.v1" in await event_types(notify)

@@ -35,36 +35,37 @@ from booking.domain.course import (
     derive_min_gap,
 )
 from booking.domain.lifecycle import (
-    ACTIVE,
     TRANSITIONS,
     Action,
     InvalidTransition,
-    Status,
     check_timing,
     next_status,
 )
+from shared.contracts.booking import ACTIVE, AppointmentStatus
 
 PARIS = "Europe/Paris"
 P, R = uuid.UUID(int=1), uuid.UUID(int=2)
 
 
 def test_the_happy_path_runs_held_booked_confirmed_checked_in_completed() -> None:
-    status = Status.HELD
+    status = AppointmentStatus.HELD
     for action in (Action.BOOK, Action.CONFIRM, Action.CHECK_IN, Action.COMPLETE):
         status = next_status(status, action)
-    assert status is Status.COMPLETED
+    assert status is AppointmentStatus.COMPLETED
 
 
-@pytest.mark.parametrize("status", [Status.COMPLETED, Status.CANCELLED, Status.NO_SHOW])
+@pytest.mark.parametrize(
+    "status", [AppointmentStatus.COMPLETED, AppointmentStatus.CANCELLED, AppointmentStatus.NO_SHOW]
+)
 @pytest.mark.parametrize("action", list(Action))
-def test_a_finished_appointment_accepts_no_step(status: Status, action: Action) -> None:
+def test_a_finished_appointment_accepts_no_step(status: AppointmentStatus, action: Action) -> None:
     with pytest.raises(InvalidTransition, match=f"a {status.value} appointment cannot"):
         next_status(status, action)
 
 
 def test_every_transition_ends_in_a_known_status_and_only_active_ones_start_them() -> None:
     assert {source for source, _ in TRANSITIONS} <= ACTIVE
-    assert next_status(Status.CONFIRMED, Action.RESCHEDULE) is Status.BOOKED
+    assert next_status(AppointmentStatus.CONFIRMED, Action.RESCHEDULE) is AppointmentStatus.BOOKED
 
 
 def test_nobody_is_a_no_show_before_their_session() -> None:

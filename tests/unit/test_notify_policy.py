@@ -11,13 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from notify.domain.kinds import SCHEDULED, Kind
+from notify.domain.kinds import SCHEDULED
 from notify.domain.policy import DEFAULT_POLICY, MessagePolicy, Timing
 from notify.domain.quiet_hours import is_quiet, move_before_quiet_hours, quiet_hours_end_after
 from notify.domain.schedule import Decision, Session, plan_session_messages
 from notify.templates.defaults import DEFAULT_TEMPLATES
 from notify.templates.render import TemplateRejected, check_template
 from notify.templates.segments import count_segments
+from shared.contracts.notify import MessageKind
 
 # Zones with DST changes in both hemispheres, a half-hour one, and one without.
 ZONES = ["Europe/Paris", "America/New_York", "Australia/Sydney", "America/St_Johns", "Asia/Tokyo"]
@@ -65,7 +66,7 @@ def test_every_planned_message_is_timely_explained_and_within_the_caps(
 
     kinds = [m.kind for m in planned]
     assert len(kinds) == len(set(kinds))
-    assert (Kind.CREAM_APPLY in kinds) == cream
+    assert (MessageKind.CREAM_APPLY in kinds) == cream
     per_day = Counter(o.astimezone(tz).date() for o in others)
     for message in planned:
         if message.decision is Decision.SEND:
@@ -91,7 +92,7 @@ def test_every_planned_message_is_timely_explained_and_within_the_caps(
 def test_the_apply_time_leaves_the_cream_at_least_an_hour(start: datetime, zone: str) -> None:
     session = Session(starts_at=start, time_zone=zone, numbing_cream=True, confirm=False)
     planned = plan_session_messages(session, DEFAULT_POLICY, now=start - timedelta(days=30))
-    [apply] = [m for m in planned if m.kind is Kind.CREAM_APPLY]
+    [apply] = [m for m in planned if m.kind is MessageKind.CREAM_APPLY]
     assert apply.apply_at is not None
     assert start - apply.apply_at >= timedelta(minutes=DEFAULT_POLICY.cream_minimum_minutes)
 
@@ -101,7 +102,7 @@ def test_days_before_keep_their_wall_time_across_a_dst_change() -> None:
     start = datetime(2026, 3, 30, 8, 30, tzinfo=paris)  # the day after clocks went forward
     session = Session(starts_at=start, time_zone="Europe/Paris", numbing_cream=True, confirm=False)
     planned = plan_session_messages(session, DEFAULT_POLICY, now=start - timedelta(days=10))
-    [ready] = [m for m in planned if m.kind is Kind.CREAM_READY]
+    [ready] = [m for m in planned if m.kind is MessageKind.CREAM_READY]
     assert ready.due_at is not None
     assert f"{ready.due_at.astimezone(paris):%a %H:%M}" == "Sat 08:30"
     assert start - ready.due_at == timedelta(hours=47)  # two calendar days, one hour lost
@@ -113,11 +114,13 @@ def test_caps_skip_the_least_useful_scheduled_message_with_the_reason() -> None:
     session = Session(starts_at=start, time_zone="UTC", numbing_cream=False, confirm=False)
     planned = plan_session_messages(session, policy, now=start - timedelta(days=5))
     by_kind = {m.kind: m for m in planned}
-    assert by_kind[Kind.REMINDER_2H].decision is Decision.SEND
-    assert by_kind[Kind.REMINDER_24H].decision is Decision.SEND  # the day before: its own day
+    assert by_kind[MessageKind.REMINDER_2H].decision is Decision.SEND
+    assert (
+        by_kind[MessageKind.REMINDER_24H].decision is Decision.SEND
+    )  # the day before: its own day
     busy = plan_session_messages(session, policy, now=start - timedelta(days=5),
                                  other_sends=[start - timedelta(hours=6)])  # fmt: skip
-    skipped = {m.kind: m for m in busy}[Kind.REMINDER_2H]
+    skipped = {m.kind: m for m in busy}[MessageKind.REMINDER_2H]
     assert skipped.decision is Decision.SKIPPED
     assert "daily cap" in (skipped.reason or "")
 
@@ -130,8 +133,10 @@ def test_an_unworkable_policy_is_refused_with_the_reason() -> None:
 
 
 @pytest.mark.parametrize("language", sorted(DEFAULT_TEMPLATES))
-@pytest.mark.parametrize("kind", list(Kind))
-def test_default_texts_fit_two_segments_and_name_no_treatment(language: str, kind: Kind) -> None:
+@pytest.mark.parametrize("kind", list(MessageKind))
+def test_default_texts_fit_two_segments_and_name_no_treatment(
+    language: str, kind: MessageKind
+) -> None:
     text = check_template(
         DEFAULT_TEMPLATES[language][kind], kind=kind, policy=DEFAULT_POLICY, clinic="Mesocycle"
     )
@@ -141,6 +146,8 @@ def test_default_texts_fit_two_segments_and_name_no_treatment(language: str, kin
 
 def test_a_template_naming_the_treatment_needs_full_text() -> None:
     with pytest.raises(TemplateRejected, match="treatment"):
-        check_template("{{ treatment }}", kind=Kind.REMINDER_2H, policy=DEFAULT_POLICY, clinic="M")
+        check_template(
+            "{{ treatment }}", kind=MessageKind.REMINDER_2H, policy=DEFAULT_POLICY, clinic="M"
+        )
     full = MessagePolicy(full_text=True)
-    assert check_template("{{ treatment }}", kind=Kind.REMINDER_2H, policy=full, clinic="M")
+    assert check_template("{{ treatment }}", kind=MessageKind.REMINDER_2H, policy=full, clinic="M")

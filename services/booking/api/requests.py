@@ -15,6 +15,7 @@ from booking.api.deps import SettingsDep, staff_name
 from booking.api.idempotent import create_once
 from booking.db import BookingRequest, Location, Patient, Practitioner
 from booking.domain.availability import Offer
+from booking.domain.request import RequestStatus
 from booking.schemas import AppointmentOut, BookingRequestOut, CourseIn, SlotOut
 from booking.use_cases import availability, courses, invitations
 from booking.use_cases import requests as use_cases
@@ -34,7 +35,7 @@ async def list_booking_requests(
     _: StaffDep,
     patient_id: uuid.UUID | None = None,
     plan_id: uuid.UUID | None = None,
-    status: str | None = None,
+    status: RequestStatus | None = None,
     closing_within_days: Annotated[int | None, Query(ge=0, le=365)] = None,
     limit: Limit = 100,
     offset: Offset = 0,

@@ -20,6 +20,7 @@ from booking.api.idempotent import create_once
 from booking.api.requests import slots_out
 from booking.db import Appointment, BookingRequest
 from booking.domain.lifecycle import Action
+from booking.domain.request import RequestStatus
 from booking.schemas import (
     AppointmentOut,
     BookingRequestOut,
@@ -33,6 +34,7 @@ from booking.use_cases import availability, moves, next_session, reservations, s
 from booking.use_cases.requests import list_booking_requests
 from booking.use_cases.self_booking import open_link
 from shared.api import RuntimeDep
+from shared.contracts.booking import AppointmentStatus
 from shared.idempotency import IdempotencyKeyHeader
 from shared.problems import NotFound
 
@@ -62,7 +64,9 @@ PatientDep = Annotated[uuid.UUID, Depends(link_patient)]
 async def my_requests(runtime: RuntimeDep, patient_id: PatientDep) -> list[BookingRequestOut]:
     """The patient's sessions still to book."""
     async with runtime.sessions() as session:
-        found = await list_booking_requests(session, patient_id=patient_id, status="open")
+        found = await list_booking_requests(
+            session, patient_id=patient_id, status=RequestStatus.OPEN
+        )
     return [BookingRequestOut.model_validate(r) for r in found]
 
 
@@ -143,7 +147,7 @@ async def confirm(
     """A held slot becomes booked (if the hold still stands); a booked one, confirmed."""
     async with runtime.sessions.begin() as session:
         current = await steps.locked_appointment(session, appointment_id, patient_id)
-        action = Action.BOOK if current.status == "held" else Action.CONFIRM
+        action = Action.BOOK if current.status == AppointmentStatus.HELD else Action.CONFIRM
         appointment = await next_session.take_step(
             session,
             appointment_id=appointment_id,

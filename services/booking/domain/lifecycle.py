@@ -5,15 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-
-class Status(StrEnum):
-    HELD = "held"
-    BOOKED = "booked"
-    CONFIRMED = "confirmed"
-    CHECKED_IN = "checked_in"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    NO_SHOW = "no_show"
+from shared.contracts.booking import AppointmentStatus
 
 
 class Action(StrEnum):
@@ -30,25 +22,22 @@ class Action(StrEnum):
     EXPIRE = "expire"
 
 
-#: Statuses that keep a practitioner's and a room's time (the exclusion constraints' WHERE).
-ACTIVE = frozenset({Status.HELD, Status.BOOKED, Status.CONFIRMED, Status.CHECKED_IN})
-
-TRANSITIONS: dict[tuple[Status, Action], Status] = {
-    (Status.HELD, Action.BOOK): Status.BOOKED,
-    (Status.HELD, Action.RESCHEDULE): Status.HELD,
-    (Status.HELD, Action.CANCEL): Status.CANCELLED,
-    (Status.HELD, Action.EXPIRE): Status.CANCELLED,
-    (Status.BOOKED, Action.CONFIRM): Status.CONFIRMED,
-    (Status.BOOKED, Action.RESCHEDULE): Status.BOOKED,
-    (Status.BOOKED, Action.CHECK_IN): Status.CHECKED_IN,
-    (Status.BOOKED, Action.MARK_NO_SHOW): Status.NO_SHOW,
-    (Status.BOOKED, Action.CANCEL): Status.CANCELLED,
+TRANSITIONS: dict[tuple[AppointmentStatus, Action], AppointmentStatus] = {
+    (AppointmentStatus.HELD, Action.BOOK): AppointmentStatus.BOOKED,
+    (AppointmentStatus.HELD, Action.RESCHEDULE): AppointmentStatus.HELD,
+    (AppointmentStatus.HELD, Action.CANCEL): AppointmentStatus.CANCELLED,
+    (AppointmentStatus.HELD, Action.EXPIRE): AppointmentStatus.CANCELLED,
+    (AppointmentStatus.BOOKED, Action.CONFIRM): AppointmentStatus.CONFIRMED,
+    (AppointmentStatus.BOOKED, Action.RESCHEDULE): AppointmentStatus.BOOKED,
+    (AppointmentStatus.BOOKED, Action.CHECK_IN): AppointmentStatus.CHECKED_IN,
+    (AppointmentStatus.BOOKED, Action.MARK_NO_SHOW): AppointmentStatus.NO_SHOW,
+    (AppointmentStatus.BOOKED, Action.CANCEL): AppointmentStatus.CANCELLED,
     # The patient confirmed the old time, not the new one: a moved appointment is re-confirmed.
-    (Status.CONFIRMED, Action.RESCHEDULE): Status.BOOKED,
-    (Status.CONFIRMED, Action.CHECK_IN): Status.CHECKED_IN,
-    (Status.CONFIRMED, Action.MARK_NO_SHOW): Status.NO_SHOW,
-    (Status.CONFIRMED, Action.CANCEL): Status.CANCELLED,
-    (Status.CHECKED_IN, Action.COMPLETE): Status.COMPLETED,
+    (AppointmentStatus.CONFIRMED, Action.RESCHEDULE): AppointmentStatus.BOOKED,
+    (AppointmentStatus.CONFIRMED, Action.CHECK_IN): AppointmentStatus.CHECKED_IN,
+    (AppointmentStatus.CONFIRMED, Action.MARK_NO_SHOW): AppointmentStatus.NO_SHOW,
+    (AppointmentStatus.CONFIRMED, Action.CANCEL): AppointmentStatus.CANCELLED,
+    (AppointmentStatus.CHECKED_IN, Action.COMPLETE): AppointmentStatus.COMPLETED,
 }
 
 _VERB = {
@@ -67,7 +56,7 @@ class InvalidTransition(Exception):
     """The action does not apply to the appointment as it stands; says why."""
 
 
-def next_status(status: Status, action: Action) -> Status:
+def next_status(status: AppointmentStatus, action: Action) -> AppointmentStatus:
     """The status ``action`` leads to from ``status``, or :class:`InvalidTransition`."""
     try:
         return TRANSITIONS[(status, action)]

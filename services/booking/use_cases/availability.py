@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.db import (
-    ACTIVE_STATUSES,
     Appointment,
     BookingRequest,
     Practitioner,
@@ -34,6 +33,7 @@ from booking.domain.course import Allowed
 from booking.settings import BookingSettings
 from booking.use_cases import hot_path, resource_cache, spacing
 from booking.use_cases.resource_cache import LocationInfo
+from shared.contracts.booking import ACTIVE
 from shared.problems import Unprocessable
 
 
@@ -80,7 +80,7 @@ async def load_clinic(
                 Appointment.practitioner_id.in_(practitioner_ids),
                 Appointment.room_id.in_(room_ids),
             ),
-            Appointment.status.in_(ACTIVE_STATUSES),
+            Appointment.status.in_(ACTIVE),
             Appointment.blocked_from < span.end,
             Appointment.blocked_until > span.start,
         )

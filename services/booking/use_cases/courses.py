@@ -16,6 +16,7 @@ from booking.domain.course import (
     SessionsTooClose,
     check_course,
 )
+from booking.domain.request import RequestStatus
 from booking.settings import BookingSettings
 from booking.use_cases.records import get_or_404
 from booking.use_cases.reservations import Choice, reserve, window_of
@@ -43,7 +44,7 @@ async def book_course(
     if not requests:
         raise Unprocessable(f"no booking requests for plan {plan_id}")
     by_id = {r.id: r for r in requests}
-    open_ids = {r.id for r in requests if r.status == "open"}
+    open_ids = {r.id for r in requests if r.status == RequestStatus.OPEN}
     given = [c.booking_request_id for c in choices]
     if len(set(given)) != len(given):
         raise Unprocessable("a session is given twice")

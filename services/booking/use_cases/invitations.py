@@ -11,13 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.db import Appointment, BookingRequest, PatientLink, outbox
 from booking.domain.availability import Previous, best_offer
-from booking.domain.lifecycle import ACTIVE, Status
 from booking.settings import BookingSettings
 from booking.use_cases.availability import find_slots
 from booking.use_cases.records import SOURCE
 from booking.use_cases.reservations import Choice, reserve
 from shared.auth import new_patient_token
-from shared.contracts.booking import BookingInvitationIssued
+from shared.contracts.booking import ACTIVE, AppointmentStatus, BookingInvitationIssued
 from shared.events import new_event
 from shared.outbox import add_events
 from shared.problems import Problem
@@ -81,7 +80,7 @@ async def hold_best_slot(
             .where(
                 BookingRequest.plan_id == request.plan_id,
                 BookingRequest.session_number < request.session_number,
-                Appointment.status.in_([*ACTIVE, Status.COMPLETED]),
+                Appointment.status.in_([*ACTIVE, AppointmentStatus.COMPLETED]),
             )
             .order_by(BookingRequest.session_number.desc())
             .limit(1)

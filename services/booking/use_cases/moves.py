@@ -11,13 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.db import Appointment
 from booking.domain.course import Shift
-from booking.domain.lifecycle import Action, InvalidTransition, Status, next_status
+from booking.domain.lifecycle import Action, InvalidTransition, next_status
 from booking.settings import BookingSettings
 from booking.use_cases import spacing
 from booking.use_cases.records import announce
 from booking.use_cases.reservations import Choice, check_choice, claim_time
 from booking.use_cases.steps import hours, locked_appointment
-from shared.contracts.booking import AppointmentRescheduled
+from shared.contracts.booking import AppointmentRescheduled, AppointmentStatus
 from shared.problems import Conflict, NotFound, Unprocessable
 
 
@@ -62,7 +62,7 @@ async def reschedule(
             version=appointment.version,
         )
     try:
-        status = next_status(Status(appointment.status), Action.RESCHEDULE)
+        status = next_status(AppointmentStatus(appointment.status), Action.RESCHEDULE)
     except InvalidTransition as error:
         raise Conflict(str(error), current_status=appointment.status) from None
     cutoff = timedelta(hours=settings.patient_change_cutoff_hours)

@@ -10,11 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.db import Appointment, BookingRequest
-from booking.domain.lifecycle import Action, Status
+from booking.domain.lifecycle import Action
+from booking.domain.request import RequestStatus
 from booking.settings import BookingSettings
 from booking.use_cases.invitations import invite_or_hold
 from booking.use_cases.reservations import Choice, reserve
 from booking.use_cases.steps import change
+from shared.contracts.booking import AppointmentStatus
 
 #: The steps after which the course's next session is offered.
 _ADVANCING = (Action.BOOK, Action.COMPLETE)
@@ -33,7 +35,7 @@ async def book(
     appointment = await reserve(
         session, choice=choice, settings=settings, now=now, by=by, hold_until=hold_until
     )
-    if appointment.status == Status.BOOKED:
+    if appointment.status == AppointmentStatus.BOOKED:
         await hold_next_session(session, after=appointment, settings=settings, now=now)
     return appointment
 
@@ -85,10 +87,12 @@ async def hold_next_session(
             .order_by(BookingRequest.session_number)
         )
     )
-    if any(r.status == "held" for r in plan_requests):
+    if any(r.status == RequestStatus.HELD for r in plan_requests):
         return
     following = [
-        r for r in plan_requests if r.session_number > current.session_number and r.status == "open"
+        r
+        for r in plan_requests
+        if r.session_number > current.session_number and r.status == RequestStatus.OPEN
     ]
     if following:
         await invite_or_hold(session, request=following[0], settings=settings, now=now)

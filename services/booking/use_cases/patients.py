@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.db import Appointment, BookingRequest, Patient, PatientLink
-from booking.domain.lifecycle import Action, Status
+from booking.domain.lifecycle import Action
 from booking.settings import BookingSettings
 from booking.use_cases.invitations import issue_invitation
 from booking.use_cases.next_session import take_step
+from shared.contracts.booking import AppointmentStatus
 from shared.contracts.notify import ConfirmationReceived, MessageStatusChanged, RescheduleRequested
 from shared.contracts.plans import PatientContact
 from shared.db import upsert
@@ -78,8 +79,8 @@ async def confirm_by_reply(
     if appointment.version != reply.appointment_version:
         log.info("confirmation of an older version of %s ignored", appointment.id)
         return
-    action = {Status.HELD: Action.BOOK, Status.BOOKED: Action.CONFIRM}.get(
-        Status(appointment.status)
+    action = {AppointmentStatus.HELD: Action.BOOK, AppointmentStatus.BOOKED: Action.CONFIRM}.get(
+        AppointmentStatus(appointment.status)
     )
     if action is None:
         return

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.db import Appointment, BookingRequest
 from booking.domain.lifecycle import Action
+from booking.domain.request import RequestStatus
 from booking.use_cases import hot_path, resource_cache
 from shared.contracts import booking as contract
 from shared.events import Event, new_event
@@ -49,7 +50,7 @@ async def announce(
     *,
     now: datetime,
     request: BookingRequest | None = None,
-    request_status: str | None = None,
+    request_status: RequestStatus | None = None,
 ) -> None:
     """Stage the appointment as it now stands, as event ``kind``, in the outbox; with
     ``request_status``, its booking request's new status is written in the same statement."""
@@ -89,7 +90,7 @@ async def stage(
     session: AsyncSession,
     event: Event[Any],
     *,
-    request_status: tuple[uuid.UUID, str] | None = None,
+    request_status: tuple[uuid.UUID, RequestStatus] | None = None,
 ) -> None:
     """Stage one event in the outbox in one round trip (see hot_path.STAGE_EVENT), and the
     booking request's new status (``request_status``: its id and status) with it."""

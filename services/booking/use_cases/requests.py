@@ -9,15 +9,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.db import Appointment, BookingRequest
-from booking.domain.lifecycle import ACTIVE, Action
+from booking.domain.lifecycle import Action
+from booking.domain.request import LIVE, RequestStatus
 from booking.settings import BookingSettings
 from booking.use_cases.invitations import invite_or_hold
 from booking.use_cases.steps import change
+from shared.contracts.booking import ACTIVE
 from shared.contracts.plans import CycleScheduled, PlanCancelled, WindowsChanged, WindowsWithdrawn
 from shared.db import upsert
 
-#: Request statuses a window change still applies to.
-_LIVE = ("open", "held", "booked", "withdrawn")
 #: Window changes after which a session is to be booked again.
 _REOPENING = ("reopened", "resumed")
 
@@ -53,10 +53,10 @@ async def open_booking_requests(
                 "numbing_cream_advised": cycle.numbing_cream_advised,
                 "preferred_practitioner_id": cycle.preferred_practitioner_id,
                 "time_zone": cycle.time_zone,
-                "status": "open",
+                "status": RequestStatus.OPEN,
                 "created_at": now,
             },
-            where=BookingRequest.status == "open",
+            where=BookingRequest.status == RequestStatus.OPEN,
         )
     await _remember_min_gap(session, cycle.plan_id, cycle.min_gap_days)
     new = sorted(w.session_number for w in cycle.sessions if w.session_number not in known)
@@ -66,7 +66,7 @@ async def open_booking_requests(
                 BookingRequest.plan_id == cycle.plan_id, BookingRequest.session_number == new[0]
             )
         )
-        if first is not None and first.status == "open":
+        if first is not None and first.status == RequestStatus.OPEN:
             await invite_or_hold(session, request=first, settings=settings, now=now)
 
 
@@ -91,15 +91,15 @@ async def move_windows(
             )
             .with_for_update()
         )
-        if request is None or request.status not in _LIVE:
+        if request is None or request.status not in LIVE:
             continue
         request.target_date = window.target_date
         request.earliest_date = window.earliest_date
         request.latest_date = window.latest_date
         request.total_sessions = window.total_sessions
-        if request.status == "withdrawn":
-            request.status = "open"
-        if request.status == "open":
+        if request.status == RequestStatus.WITHDRAWN:
+            request.status = RequestStatus.OPEN
+        if request.status == RequestStatus.OPEN:
             reopened.append(request)
     await _remember_min_gap(session, change_.plan_id, change_.min_gap_days)
     if change_.reason in _REOPENING and reopened:
@@ -129,7 +129,7 @@ async def withdraw_windows(
         session,
         plan_id=withdrawn.plan_id,
         numbers=withdrawn.session_numbers,
-        status="withdrawn",
+        status=RequestStatus.WITHDRAWN,
         reason="plan paused",
         now=now,
     )
@@ -141,7 +141,7 @@ async def cancel_plan(session: AsyncSession, *, cancelled: PlanCancelled, now: d
         session,
         plan_id=cancelled.plan_id,
         numbers=None,
-        status="cancelled",
+        status=RequestStatus.CANCELLED,
         reason=cancelled.reason or "plan cancelled",
         now=now,
     )
@@ -152,12 +152,12 @@ async def _close_sessions(
     *,
     plan_id: uuid.UUID,
     numbers: list[int] | None,
-    status: str,
+    status: RequestStatus,
     reason: str,
     now: datetime,
 ) -> None:
     query = sa.select(BookingRequest).where(
-        BookingRequest.plan_id == plan_id, BookingRequest.status.in_(_LIVE)
+        BookingRequest.plan_id == plan_id, BookingRequest.status.in_(LIVE)
     )
     if numbers is not None:
         query = query.where(BookingRequest.session_number.in_(numbers))
@@ -190,7 +190,7 @@ async def list_booking_requests(
     *,
     patient_id: uuid.UUID | None = None,
     plan_id: uuid.UUID | None = None,
-    status: str | None = None,
+    status: RequestStatus | None = None,
     closing_by: date | None = None,
     limit: int = 100,
     offset: int = 0,
@@ -206,7 +206,7 @@ async def list_booking_requests(
         query = query.where(BookingRequest.status == status)
     if closing_by is not None:
         query = query.where(
-            BookingRequest.status == "open", BookingRequest.latest_date <= closing_by
+            BookingRequest.status == RequestStatus.OPEN, BookingRequest.latest_date <= closing_by
         ).order_by(BookingRequest.latest_date)
     query = query.order_by(
         BookingRequest.patient_id, BookingRequest.plan_id, BookingRequest.session_number

@@ -19,17 +19,18 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from booking.db import ACTIVE_STATUSES, Appointment, BookingRequest
+from booking.db import Appointment, BookingRequest
 from booking.domain.appointments import Slot, local_date, slot
 from booking.domain.availability import Interval
 from booking.domain.course import CourseDoesNotFit, Window, check_window
-from booking.domain.lifecycle import Action, Status
+from booking.domain.lifecycle import Action
+from booking.domain.request import RequestStatus
 from booking.settings import BookingSettings
 from booking.use_cases import hot_path, resource_cache, spacing
 from booking.use_cases.availability import load_clinic, session_fits_hours
 from booking.use_cases.records import announce
 from booking.use_cases.steps import HOLD_EXPIRED, apply_step
-from shared.contracts.booking import AppointmentBooked, AppointmentHeld
+from shared.contracts.booking import ACTIVE, AppointmentBooked, AppointmentHeld, AppointmentStatus
 from shared.problems import Conflict, NotFound, Problem, Unprocessable
 
 
@@ -72,13 +73,13 @@ async def reserve(
         raise NotFound(f"no booking request {choice.booking_request_id}")
     if patient_id is not None and request.patient_id != patient_id:
         raise Problem(404, "Not found", f"no booking request {choice.booking_request_id}")
-    if request.status != "open":
+    if request.status != RequestStatus.OPEN:
         raise Conflict(f"booking request is {request.status}, not open")
     times = await check_choice(session, request, choice, settings, now, patient=patient_id)
     values = {
         "id": uuid.uuid4(),
         "version": 1,
-        "status": Status.HELD if hold_until else Status.BOOKED,
+        "status": AppointmentStatus.HELD if hold_until else AppointmentStatus.BOOKED,
         "patient_id": request.patient_id,
         "booking_request_id": request.id,
         "practitioner_id": choice.practitioner_id,
@@ -94,7 +95,7 @@ async def reserve(
         "changed_by": by,
     }
     appointment = await _insert(session, choice, times[0], now, values)
-    status = "held" if hold_until else "booked"
+    status = RequestStatus.HELD if hold_until else RequestStatus.BOOKED
     # The request's new status is written with the event, in one statement.
     set_committed_value(request, "status", status)
     await announce(
@@ -229,7 +230,7 @@ async def _insert(
 async def _what_is_taken(session: AsyncSession, choice: Choice, times: Slot) -> Conflict:
     """The 409 naming what the refused insert collided with."""
     overlapping = sa.and_(
-        Appointment.status.in_(ACTIVE_STATUSES),
+        Appointment.status.in_(ACTIVE),
         Appointment.blocked_from < times.blocked_until,
         Appointment.blocked_until > times.blocked_from,
     )
@@ -257,7 +258,7 @@ async def _expire_colliding_holds(
     colliding = await session.scalars(
         sa.select(Appointment)
         .where(
-            Appointment.status == Status.HELD,
+            Appointment.status == AppointmentStatus.HELD,
             Appointment.hold_expires_at <= now,
             sa.or_(
                 Appointment.practitioner_id == choice.practitioner_id,

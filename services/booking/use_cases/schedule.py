@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.db import Appointment, BookingRequest, Location, Patient, Practitioner, Room
 from booking.domain.calendar import CalendarEntry
-from booking.domain.lifecycle import Status
 from booking.use_cases.records import get_or_404
+from shared.contracts.booking import AppointmentStatus
 from shared.problems import Unprocessable
 
 
@@ -87,7 +87,7 @@ async def calendar_entries(
         start=since,
         end=datetime.max.replace(tzinfo=since.tzinfo),
         practitioner_id=practitioner_id,
-        statuses=[s.value for s in Status if s is not Status.HELD],
+        statuses=[s.value for s in AppointmentStatus if s is not AppointmentStatus.HELD],
         limit=5000,
     )
     entries = []
@@ -107,7 +107,7 @@ async def calendar_entries(
                 ends_at=line.appointment.ends_at,
                 summary=f"{line.patient_name or 'Patient'}: {session_text}",
                 description=f"status {line.appointment.status}{cream}",
-                cancelled=line.appointment.status == Status.CANCELLED,
+                cancelled=line.appointment.status == AppointmentStatus.CANCELLED,
             )
         )
     return practitioner.full_name, entries

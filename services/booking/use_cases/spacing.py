@@ -13,7 +13,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.db import ACTIVE_STATUSES, Appointment, BookingRequest, Location
+from booking.db import Appointment, BookingRequest, Location
 from booking.domain.appointments import local_date
 from booking.domain.course import (
     Allowed,
@@ -24,6 +24,7 @@ from booking.domain.course import (
     check_gap,
     derive_min_gap,
 )
+from shared.contracts.booking import ACTIVE
 from shared.problems import Conflict
 
 
@@ -66,7 +67,7 @@ async def course_of(session: AsyncSession, plan_id: uuid.UUID) -> tuple[int, lis
                 Appointment,
                 sa.and_(
                     Appointment.booking_request_id == BookingRequest.id,
-                    Appointment.status.in_(ACTIVE_STATUSES),
+                    Appointment.status.in_(ACTIVE),
                 ),
             )
             .outerjoin(Location, Location.id == Appointment.location_id)

@@ -10,8 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.db import Appointment, BookingRequest
-from booking.domain.lifecycle import Action, InvalidTransition, Status, check_timing, next_status
+from booking.domain.lifecycle import Action, InvalidTransition, check_timing, next_status
+from booking.domain.request import RequestStatus
 from booking.use_cases.records import EVENT_OF, announce, get_or_404
+from shared.contracts.booking import AppointmentStatus
 from shared.problems import Conflict, Problem
 
 HOLD_EXPIRED = "hold expired"
@@ -82,7 +84,7 @@ async def apply_step(
     reason: str | None = None,
 ) -> None:
     try:
-        status = next_status(Status(appointment.status), action)
+        status = next_status(AppointmentStatus(appointment.status), action)
         check_timing(action, starts_at=appointment.starts_at, now=now)
     except InvalidTransition as error:
         raise Conflict(str(error), current_status=appointment.status) from None
@@ -91,7 +93,7 @@ async def apply_step(
     appointment.updated_at = now
     appointment.changed_by = by
     appointment.reason = reason
-    if status != Status.HELD:
+    if status != AppointmentStatus.HELD:
         appointment.hold_expires_at = None
     await _follow_request(session, appointment, action)
     await announce(session, appointment, EVENT_OF[action], now=now)
@@ -102,21 +104,21 @@ async def _follow_request(session: AsyncSession, appointment: Appointment, actio
     if appointment.booking_request_id is None:
         return
     request = await session.get(BookingRequest, appointment.booking_request_id)
-    if request is None or request.status in ("cancelled", "withdrawn"):
+    if request is None or request.status in (RequestStatus.CANCELLED, RequestStatus.WITHDRAWN):
         return
     if action is Action.BOOK:
-        request.status = "booked"
+        request.status = RequestStatus.BOOKED
     elif action in (Action.CANCEL, Action.EXPIRE, Action.MARK_NO_SHOW):
-        request.status = "open"
+        request.status = RequestStatus.OPEN
     elif action is Action.COMPLETE:
-        request.status = "completed"
+        request.status = RequestStatus.COMPLETED
 
 
 async def expire_holds(session: AsyncSession, *, now: datetime, limit: int = 100) -> int:
     """The sweeper: cancel holds whose time ran out (``reason`` "hold expired")."""
     holds = await session.scalars(
         sa.select(Appointment)
-        .where(Appointment.status == Status.HELD, Appointment.hold_expires_at <= now)
+        .where(Appointment.status == AppointmentStatus.HELD, Appointment.hold_expires_at <= now)
         .order_by(Appointment.hold_expires_at)
         .limit(limit)
         .with_for_update(skip_locked=True)

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
 
 from notify.api.twilio_webhooks import notify_settings
-from notify.domain.kinds import Kind
 from notify.domain.policy import MessagePolicy
 from notify.templates.defaults import DEFAULT_TEMPLATES
 from notify.use_cases import clinic_policy
 from shared.api import AdminDep, RuntimeDep, StaffDep
+from shared.contracts.notify import MessageKind
 
 router = APIRouter(prefix="/v1", tags=["policy"])
 
@@ -21,7 +21,7 @@ Language = Annotated[str, Path(pattern=r"^[a-z]{2}$", description="ISO 639-1, e.
 
 class TemplateOut(BaseModel):
     language: str
-    kind: Kind
+    kind: MessageKind
     body: str
     #: The clinic's own text rather than the default.
     customized: bool
@@ -80,7 +80,11 @@ async def list_templates(runtime: RuntimeDep, _: StaffDep) -> list[TemplateOut]:
 
 @router.put("/templates/{language}/{kind}")
 async def put_template(
-    language: Language, kind: Kind, template: TemplateIn, runtime: RuntimeDep, admin: AdminDep
+    language: Language,
+    kind: MessageKind,
+    template: TemplateIn,
+    runtime: RuntimeDep,
+    admin: AdminDep,
 ) -> TemplateSaved:
     """Save the clinic's text for one kind of SMS in one language.
 
@@ -105,7 +109,7 @@ async def put_template(
 
 @router.delete("/templates/{language}/{kind}", status_code=204)
 async def reset_template(
-    language: Language, kind: Kind, runtime: RuntimeDep, _: AdminDep
+    language: Language, kind: MessageKind, runtime: RuntimeDep, _: AdminDep
 ) -> Response:
     """Go back to the default text."""
     async with runtime.sessions.begin() as session:

@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from notify.domain.kinds import CAP_PRIORITY, SCHEDULED, Kind
+from notify.domain.kinds import CAP_PRIORITY, SCHEDULED
 from notify.domain.policy import IfBookedLate, MessagePolicy
 from notify.domain.quiet_hours import is_quiet, local_instant, move_before_quiet_hours
+from shared.contracts.notify import MessageKind
 
 #: Two messages of one appointment closer than this are one message: the later folds in.
 FOLD_WINDOW = timedelta(minutes=60)
@@ -39,23 +40,23 @@ class Session:
     #: The change calls for a confirmation (booked, moved, or one still owed).
     confirm: bool
     #: Kinds already sent for this very start time: never sent twice.
-    already_sent: frozenset[Kind] = frozenset()
+    already_sent: frozenset[MessageKind] = frozenset()
 
 
 @dataclass(frozen=True)
 class PlannedMessage:
     """One message of the plan: when it goes out, or why it does not."""
 
-    kind: Kind
+    kind: MessageKind
     decision: Decision
     due_at: datetime | None
     #: Past this instant the message is useless: never sent (and Twilio drops it).
     useful_until: datetime
     reason: str | None = None
     #: Where a folded message's content went.
-    folded_into: Kind | None = None
+    folded_into: MessageKind | None = None
     #: Kinds whose content this message carries (folds into it).
-    carries: tuple[Kind, ...] = field(default=())
+    carries: tuple[MessageKind, ...] = field(default=())
     #: When to apply the numbing cream (cream messages, and a confirmation carrying them).
     apply_at: datetime | None = None
 
@@ -75,28 +76,33 @@ def plan_session_messages(
     if session.starts_at <= now:
         return []
     zone = ZoneInfo(session.time_zone)
-    apply_at = session.starts_at - _offset_of(session, policy, Kind.CREAM_APPLY, zone)
+    apply_at = session.starts_at - _offset_of(session, policy, MessageKind.CREAM_APPLY, zone)
     scheduled = [
         _schedule(kind, session, policy, now, zone, apply_at)
-        for kind in (Kind.CREAM_READY, Kind.REMINDER_24H, Kind.CREAM_APPLY, Kind.REMINDER_2H)
+        for kind in (
+            MessageKind.CREAM_READY,
+            MessageKind.REMINDER_24H,
+            MessageKind.CREAM_APPLY,
+            MessageKind.REMINDER_2H,
+        )
         if kind not in session.already_sent and _wanted(kind, session, policy)
     ]
     scheduled = _fold_reminder_into_cream(scheduled)
     confirmation = None
-    if session.confirm and Kind.CONFIRMATION not in session.already_sent:
+    if session.confirm and MessageKind.CONFIRMATION not in session.already_sent:
         confirmation = PlannedMessage(
-            kind=Kind.CONFIRMATION,
+            kind=MessageKind.CONFIRMATION,
             decision=Decision.SEND,
             due_at=now,  # answers a booking just made: not held for quiet hours
             useful_until=session.starts_at,
         )
     scheduled = _settle_late(scheduled, confirmation, policy, now, zone)
     if confirmation is not None:
-        carried = tuple(m.kind for m in scheduled if m.folded_into is Kind.CONFIRMATION)
+        carried = tuple(m.kind for m in scheduled if m.folded_into is MessageKind.CONFIRMATION)
         confirmation = replace(
             confirmation,
             carries=carried,
-            apply_at=apply_at if Kind.CREAM_APPLY in carried else None,
+            apply_at=apply_at if MessageKind.CREAM_APPLY in carried else None,
         )
     planned = ([confirmation] if confirmation else []) + scheduled
     return _apply_caps(planned, policy, zone, other_sends)
@@ -107,20 +113,22 @@ def cancellation_notice(*, starts_at: datetime, now: datetime) -> PlannedMessage
     if starts_at <= now:
         return None
     return PlannedMessage(
-        kind=Kind.CANCELLATION,
+        kind=MessageKind.CANCELLATION,
         decision=Decision.SEND,
         due_at=now.astimezone(UTC),
         useful_until=starts_at.astimezone(UTC),
     )
 
 
-def _wanted(kind: Kind, session: Session, policy: MessagePolicy) -> bool:
-    if kind in (Kind.CREAM_READY, Kind.CREAM_APPLY) and not session.numbing_cream:
+def _wanted(kind: MessageKind, session: Session, policy: MessagePolicy) -> bool:
+    if kind in (MessageKind.CREAM_READY, MessageKind.CREAM_APPLY) and not session.numbing_cream:
         return False
     return policy.timing(kind).enabled
 
 
-def _offset_of(session: Session, policy: MessagePolicy, kind: Kind, zone: ZoneInfo) -> timedelta:
+def _offset_of(
+    session: Session, policy: MessagePolicy, kind: MessageKind, zone: ZoneInfo
+) -> timedelta:
     """How long before the start ``kind`` is due: calendar days locally, then minutes."""
     timing = policy.timing(kind)
     local = session.starts_at.astimezone(zone)
@@ -132,20 +140,20 @@ def _offset_of(session: Session, policy: MessagePolicy, kind: Kind, zone: ZoneIn
 
 
 def _useful_until(
-    kind: Kind, session: Session, policy: MessagePolicy, apply_at: datetime
+    kind: MessageKind, session: Session, policy: MessagePolicy, apply_at: datetime
 ) -> datetime:
     starts = session.starts_at
-    if kind is Kind.CREAM_APPLY:
+    if kind is MessageKind.CREAM_APPLY:
         return starts - policy.cream_useful_until
-    if kind is Kind.CREAM_READY:
+    if kind is MessageKind.CREAM_READY:
         return apply_at  # no use getting the cream once it should be on
-    if kind is Kind.REMINDER_24H:
+    if kind is MessageKind.REMINDER_24H:
         return starts - timedelta(hours=1)
     return starts - timedelta(minutes=15)
 
 
 def _schedule(
-    kind: Kind,
+    kind: MessageKind,
     session: Session,
     policy: MessagePolicy,
     now: datetime,
@@ -157,7 +165,7 @@ def _schedule(
     reason = None
     if due != nominal:
         reason = f"moved earlier out of quiet hours (nominally {_local(nominal, zone)})"
-    cream = kind in (Kind.CREAM_READY, Kind.CREAM_APPLY)
+    cream = kind in (MessageKind.CREAM_READY, MessageKind.CREAM_APPLY)
     return PlannedMessage(
         kind=kind,
         decision=Decision.SEND,
@@ -172,7 +180,7 @@ def _fold_reminder_into_cream(scheduled: list[PlannedMessage]) -> list[PlannedMe
     """An early session's 2 h reminder moved next to the evening cream message is one SMS
     too many: the cream message already names the session's time."""
     by_kind = {m.kind: m for m in scheduled}
-    apply, reminder = by_kind.get(Kind.CREAM_APPLY), by_kind.get(Kind.REMINDER_2H)
+    apply, reminder = by_kind.get(MessageKind.CREAM_APPLY), by_kind.get(MessageKind.REMINDER_2H)
     if apply is None or reminder is None or apply.due_at is None or reminder.due_at is None:
         return scheduled
     if abs(apply.due_at - reminder.due_at) >= FOLD_WINDOW:
@@ -181,10 +189,10 @@ def _fold_reminder_into_cream(scheduled: list[PlannedMessage]) -> list[PlannedMe
         reminder,
         decision=Decision.FOLDED,
         due_at=None,
-        folded_into=Kind.CREAM_APPLY,
+        folded_into=MessageKind.CREAM_APPLY,
         reason="folded into the numbing-cream message, which names the session's time",
     )
-    carrying = replace(apply, carries=(*apply.carries, Kind.REMINDER_2H))
+    carrying = replace(apply, carries=(*apply.carries, MessageKind.REMINDER_2H))
     return [carrying if m is apply else folded if m is reminder else m for m in scheduled]
 
 
@@ -219,7 +227,7 @@ def _late(
             message,
             decision=Decision.FOLDED,
             due_at=None,
-            folded_into=Kind.CONFIRMATION,
+            folded_into=MessageKind.CONFIRMATION,
             reason=f"booked late: folded into the confirmation ({rule.value} policy)",
         )
 
@@ -260,7 +268,7 @@ def _apply_caps(
         if answer.kind not in SCHEDULED and answer.due_at is not None:
             count(answer.due_at)  # answers to the patient's own actions are never capped
     by_kind = {m.kind: m for m in planned}
-    capped: dict[Kind, PlannedMessage] = {}
+    capped: dict[MessageKind, PlannedMessage] = {}
     for kind in CAP_PRIORITY:
         message = by_kind.get(kind)
         if message is None or message.due_at is None:

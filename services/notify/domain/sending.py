@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from notify.domain.kinds import SCHEDULED, Kind
+from notify.domain.kinds import SCHEDULED
 from notify.domain.policy import MessagePolicy
 from notify.domain.quiet_hours import is_quiet, quiet_hours_end_after
+from shared.contracts.notify import MessageKind
 
 #: Kinds held back (not sent) in quiet hours when notify itself is late with them.
-HELD_IN_QUIET_HOURS = SCHEDULED | {Kind.INVITATION}
+HELD_IN_QUIET_HOURS = SCHEDULED | {MessageKind.INVITATION}
 #: Why a message was not sent to a patient who had opted out; START re-plans them.
 OPTED_OUT = "the patient opted out (STOP)"
 TOO_LATE = "too late: no longer useful (the session is too close or has started)"

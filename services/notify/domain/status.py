@@ -1,47 +1,46 @@
-"""A message's life: the statuses it goes through, in the only order they may go."""
+"""A message's life: the order its statuses (shared.contracts.notify.MessageStatus) go in."""
 
 from __future__ import annotations
 
-PENDING = "pending"  # scheduled, waiting for its due time
-SENDING = "sending"  # claimed by a dispatcher (under lease)
-UNKNOWN = "unknown"  # the send may or may not have reached Twilio: reconcile, never resend
-QUEUED = "queued"  # Twilio has it
-SENT = "sent"
-DELIVERED = "delivered"
-UNDELIVERED = "undelivered"
-FAILED = "failed"  # refused for good (invalid number, unsubscribed...)
-SKIPPED = "skipped"  # decided not to send, with the reason
-REPLACED = "replaced"  # superseded by a change to the appointment before it went out
+from shared.contracts.notify import MessageStatus
 
 #: Status only moves forward: a late or repeated callback never undoes a newer one.
-RANK = {
-    PENDING: 0,
-    SENDING: 1,
-    UNKNOWN: 1,
-    QUEUED: 2,
-    SENT: 3,
-    DELIVERED: 4,
-    UNDELIVERED: 4,
-    FAILED: 4,
+RANK: dict[str, int] = {
+    MessageStatus.PENDING: 0,
+    MessageStatus.SENDING: 1,
+    MessageStatus.UNKNOWN: 1,
+    MessageStatus.QUEUED: 2,
+    MessageStatus.SENT: 3,
+    MessageStatus.DELIVERED: 4,
+    MessageStatus.UNDELIVERED: 4,
+    MessageStatus.FAILED: 4,
 }
 #: Twilio's statuses we take from callbacks and its message list ("accepted" is queued).
 TWILIO_STATUSES = {
-    "accepted": QUEUED,
-    "queued": QUEUED,
-    "sending": QUEUED,
-    "sent": SENT,
-    "delivered": DELIVERED,
-    "undelivered": UNDELIVERED,
-    "failed": FAILED,
+    "accepted": MessageStatus.QUEUED,
+    "queued": MessageStatus.QUEUED,
+    "sending": MessageStatus.QUEUED,
+    "sent": MessageStatus.SENT,
+    "delivered": MessageStatus.DELIVERED,
+    "undelivered": MessageStatus.UNDELIVERED,
+    "failed": MessageStatus.FAILED,
 }
 #: Twilio may have it (or will say): the kind is settled for this appointment time.
-LEFT_US = frozenset({SENDING, UNKNOWN, QUEUED, SENT, DELIVERED, UNDELIVERED, FAILED})
-#: Appointment statuses (booking's) whose session is still to come and to be reminded of.
-UPCOMING = frozenset({"booked", "confirmed"})
-#: Appointment statuses (booking's) that take their booking request: its invitation is moot.
-TAKES_REQUEST = frozenset({"held", "booked", "confirmed", "checked_in"})
+LEFT_US = frozenset(
+    {
+        MessageStatus.SENDING,
+        MessageStatus.UNKNOWN,
+        MessageStatus.QUEUED,
+        MessageStatus.SENT,
+        MessageStatus.DELIVERED,
+        MessageStatus.UNDELIVERED,
+        MessageStatus.FAILED,
+    }
+)
 #: Staff must look: the patient may not have been told.
-NEEDS_ATTENTION = frozenset({UNKNOWN, UNDELIVERED, FAILED})
+NEEDS_ATTENTION = frozenset(
+    {MessageStatus.UNKNOWN, MessageStatus.UNDELIVERED, MessageStatus.FAILED}
+)
 
 
 def moves_forward(current: str, new: str) -> bool:

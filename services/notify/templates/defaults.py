@@ -7,15 +7,15 @@ read by someone else. ``{{ treatment }}`` exists only when the policy's full_tex
 
 from __future__ import annotations
 
-from notify.domain.kinds import Kind
+from shared.contracts.notify import MessageKind
 
 _EN = {
-    Kind.INVITATION: (
+    MessageKind.INVITATION: (
         "{{ clinic }}: it is time to book{% if session_number %} session {{ session_number }}"
         " of {{ total_sessions }}{% else %} your next session{% endif %}"
         "{% if latest_date %} (by {{ latest_date }}){% endif %}. Choose a time: {{ link }}"
     ),
-    Kind.CONFIRMATION: (
+    MessageKind.CONFIRMATION: (
         "{{ clinic }}: your appointment{% if session_number %} (session {{ session_number }}"
         " of {{ total_sessions }}){% endif %} is {% if rescheduled %}moved to"
         "{% else %}booked for{% endif %} {{ date }} at {{ time }}."
@@ -23,38 +23,38 @@ _EN = {
         "{% endif %}{% if apply_time %} Apply it on {{ apply_day }} at {{ apply_time }},"
         " covered with film.{% endif %} Reply C to confirm, R to reschedule, STOP to opt out."
     ),
-    Kind.REMINDER_24H: (
+    MessageKind.REMINDER_24H: (
         "{{ clinic }}: reminder of your appointment on {{ date }} at {{ time }}."
         "{% if not confirmed %} Reply C to confirm or R to reschedule.{% endif %}"
         "{% if details_url %} Details: {{ details_url }}{% endif %}"
     ),
-    Kind.REMINDER_2H: "{{ clinic }}: see you today at {{ time }}.",
-    Kind.CREAM_READY: (
+    MessageKind.REMINDER_2H: "{{ clinic }}: see you today at {{ time }}.",
+    MessageKind.CREAM_READY: (
         "{{ clinic }}: for your appointment on {{ date }} at {{ time }}, have your numbing"
         " cream ready. You will apply it on {{ apply_day }} at {{ apply_time }}, covered with film."
     ),
-    Kind.CREAM_APPLY: (
+    MessageKind.CREAM_APPLY: (
         "{{ clinic }}: apply your numbing cream on {{ apply_day }} at {{ apply_time }}, covered"
         " with film, for your appointment at {{ time }}."
     ),
-    Kind.CANCELLATION: (
+    MessageKind.CANCELLATION: (
         "{{ clinic }}: your appointment on {{ date }} at {{ time }} is cancelled."
         "{% if help_contact %} Questions: {{ help_contact }}{% endif %}"
     ),
-    Kind.HELP: (
+    MessageKind.HELP: (
         "{{ clinic }}: reply C to confirm your next appointment, R to reschedule it,"
         " STOP to opt out.{% if help_contact %} Contact: {{ help_contact }}{% endif %}"
     ),
 }
 
 _FR = {
-    Kind.INVITATION: (
+    MessageKind.INVITATION: (
         "{{ clinic }} : il est temps de réserver{% if session_number %} la séance"
         " {{ session_number }} sur {{ total_sessions }}{% else %} votre prochaine séance"
         "{% endif %}{% if latest_date %} (avant le {{ latest_date }}){% endif %}."
         " Choisissez un horaire : {{ link }}"
     ),
-    Kind.CONFIRMATION: (
+    MessageKind.CONFIRMATION: (
         "{{ clinic }} : votre rendez-vous{% if session_number %} (séance {{ session_number }}"
         " sur {{ total_sessions }}){% endif %} est {% if rescheduled %}déplacé au"
         "{% else %}réservé le{% endif %} {{ date }} à {{ time }}."
@@ -63,33 +63,33 @@ _FR = {
         " sous film.{% endif %} Répondez C pour confirmer, R pour déplacer, STOP pour"
         " ne plus recevoir de SMS."
     ),
-    Kind.REMINDER_24H: (
+    MessageKind.REMINDER_24H: (
         "{{ clinic }} : rappel de votre rendez-vous le {{ date }} à {{ time }}."
         "{% if not confirmed %} Répondez C pour confirmer ou R pour déplacer.{% endif %}"
         "{% if details_url %} Détails : {{ details_url }}{% endif %}"
     ),
-    Kind.REMINDER_2H: "{{ clinic }} : à tout à l'heure, rendez-vous à {{ time }}.",
-    Kind.CREAM_READY: (
+    MessageKind.REMINDER_2H: "{{ clinic }} : à tout à l'heure, rendez-vous à {{ time }}.",
+    MessageKind.CREAM_READY: (
         "{{ clinic }} : pour votre rendez-vous le {{ date }} à {{ time }}, préparez votre"
         " crème anesthésiante. Vous l'appliquerez le {{ apply_day }} à {{ apply_time }},"
         " sous film."
     ),
-    Kind.CREAM_APPLY: (
+    MessageKind.CREAM_APPLY: (
         "{{ clinic }} : appliquez votre crème anesthésiante le {{ apply_day }} à"
         " {{ apply_time }}, sous film, pour votre rendez-vous de {{ time }}."
     ),
-    Kind.CANCELLATION: (
+    MessageKind.CANCELLATION: (
         "{{ clinic }} : votre rendez-vous du {{ date }} à {{ time }} est annulé."
         "{% if help_contact %} Questions : {{ help_contact }}{% endif %}"
     ),
-    Kind.HELP: (
+    MessageKind.HELP: (
         "{{ clinic }} : répondez C pour confirmer votre prochain rendez-vous, R pour le"
         " déplacer, STOP pour ne plus recevoir de SMS.{% if help_contact %} Contact :"
         " {{ help_contact }}{% endif %}"
     ),
 }
 
-DEFAULT_TEMPLATES: dict[str, dict[Kind, str]] = {"en": _EN, "fr": _FR}
+DEFAULT_TEMPLATES: dict[str, dict[MessageKind, str]] = {"en": _EN, "fr": _FR}
 
 #: Day and month names per language, so dates read naturally without the OS's locales.
 DAY_NAMES = {

@@ -15,15 +15,15 @@ from zoneinfo import ZoneInfo
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from notify.domain.kinds import Kind
 from notify.domain.policy import MessagePolicy
 from notify.templates.defaults import DAY_NAMES, DEFAULT_TEMPLATES, MONTH_NAMES
 from notify.templates.segments import MAX_SEGMENTS, count_segments
+from shared.contracts.notify import MessageKind
 
 _ENVIRONMENT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 #: Templates by language, then kind.
-TemplateBook = Mapping[str, Mapping[Kind, str]]
+TemplateBook = Mapping[str, Mapping[MessageKind, str]]
 
 
 class TemplateRejected(ValueError):
@@ -42,22 +42,22 @@ class MessageFacts:
     total_sessions: int | None = None
     confirmed: bool = False
     rescheduled: bool = False
-    carries: tuple[Kind, ...] = field(default=())
+    carries: tuple[MessageKind, ...] = field(default=())
     apply_at: datetime | None = None
     link: str | None = None
     latest_date: date | None = None
     treatment: str | None = None
 
 
-def template_book(overrides: Mapping[tuple[str, str], str]) -> dict[str, dict[Kind, str]]:
+def template_book(overrides: Mapping[tuple[str, str], str]) -> dict[str, dict[MessageKind, str]]:
     """The defaults with the clinic's saved templates laid over them."""
     book = {language: dict(kinds) for language, kinds in DEFAULT_TEMPLATES.items()}
     for (language, kind), source in overrides.items():
-        book.setdefault(language, {})[Kind(kind)] = source
+        book.setdefault(language, {})[MessageKind(kind)] = source
     return book
 
 
-def language_for(book: TemplateBook, wanted: str, kind: Kind, policy: MessagePolicy) -> str:
+def language_for(book: TemplateBook, wanted: str, kind: MessageKind, policy: MessagePolicy) -> str:
     """The patient's language when the clinic texts in it, else the clinic's default."""
     for language in (wanted, policy.default_language, "en"):
         if (language in policy.languages or language == "en") and kind in book.get(language, {}):
@@ -79,7 +79,7 @@ def context_of(facts: MessageFacts, policy: MessagePolicy) -> dict[str, object]:
         "total_sessions": facts.total_sessions,
         "confirmed": facts.confirmed,
         "rescheduled": facts.rescheduled,
-        "cream_ready": Kind.CREAM_READY in facts.carries,
+        "cream_ready": MessageKind.CREAM_READY in facts.carries,
         "apply_day": _day(apply_at, language) if apply_at else "",
         "apply_time": f"{apply_at:%H:%M}" if apply_at else "",
         "link": facts.link or "",
@@ -106,7 +106,7 @@ def render(source: str, context: Mapping[str, object]) -> str:
     return text
 
 
-def check_template(source: str, *, kind: Kind, policy: MessagePolicy, clinic: str) -> str:
+def check_template(source: str, *, kind: MessageKind, policy: MessagePolicy, clinic: str) -> str:
     """Render ``source`` against long sample facts; the text, or the reason it is refused."""
     starts = datetime(2026, 9, 30, 17, 45, tzinfo=UTC)
     facts = MessageFacts(
@@ -116,7 +116,7 @@ def check_template(source: str, *, kind: Kind, policy: MessagePolicy, clinic: st
         starts_at=starts,
         session_number=10,
         total_sessions=12,
-        carries=(Kind.CREAM_READY, Kind.CREAM_APPLY),
+        carries=(MessageKind.CREAM_READY, MessageKind.CREAM_APPLY),
         apply_at=starts - timedelta(minutes=90),
         link="https://book.example-clinic.com/b/" + "x" * 43,
         latest_date=date(2026, 12, 31),

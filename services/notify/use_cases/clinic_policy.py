@@ -9,9 +9,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify.db import PolicyDocument, TemplateOverride
-from notify.domain.kinds import Kind
 from notify.domain.policy import DEFAULT_POLICY, MessagePolicy
 from notify.templates.render import TemplateBook, check_template, template_book
+from shared.contracts.notify import MessageKind
 from shared.db import upsert
 from shared.problems import NotFound, Unprocessable
 
@@ -68,7 +68,7 @@ async def save_template(
     session: AsyncSession,
     *,
     language: str,
-    kind: Kind,
+    kind: MessageKind,
     body: str,
     clinic: str,
     by: str,
@@ -89,7 +89,7 @@ async def save_template(
     return sample
 
 
-async def reset_template(session: AsyncSession, *, language: str, kind: Kind) -> None:
+async def reset_template(session: AsyncSession, *, language: str, kind: MessageKind) -> None:
     """Drop the clinic's own text: the default applies again."""
     deleted = await session.execute(
         sa.delete(TemplateOverride)
@@ -100,7 +100,9 @@ async def reset_template(session: AsyncSession, *, language: str, kind: Kind) ->
         raise NotFound(f"the clinic has no template of its own for {kind} in {language}")
 
 
-def _check(source: str, *, kind: Kind, language: str, policy: MessagePolicy, clinic: str) -> str:
+def _check(
+    source: str, *, kind: MessageKind, language: str, policy: MessagePolicy, clinic: str
+) -> str:
     try:
         return check_template(source, kind=kind, policy=policy, clinic=clinic)
     except ValueError as error:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify.db import Message, outbox
 from notify.domain import status
-from shared.contracts.notify import MessageStatusChanged
+from shared.contracts.notify import MessageStatus, MessageStatusChanged
 from shared.events import Event, new_event
 from shared.outbox import add_events
 
@@ -64,7 +64,7 @@ async def record_twilio_status(
     if status.moves_forward(message.status, new_status):
         message.status = new_status
         message.updated_at = now
-        if new_status in (status.SENT, status.QUEUED) and message.sent_at is None:
+        if new_status in (MessageStatus.SENT, MessageStatus.QUEUED) and message.sent_at is None:
             message.sent_at = now
         if error_code is not None:
             message.error_code = error_code

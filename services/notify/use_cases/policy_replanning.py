@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notify.db import Appointment
-from notify.domain import status
 from notify.use_cases.clinic_policy import load_policy_revision
 from notify.use_cases.scheduling import Clinic, replan
 from shared.clock import Clock
+from shared.contracts.booking import UPCOMING
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ async def replan_under_new_policy(
         await session.scalars(
             sa.select(Appointment.id)
             .where(
-                Appointment.status.in_(status.UPCOMING),
+                Appointment.status.in_(UPCOMING),
                 Appointment.starts_at > now,
                 Appointment.policy_revision < revision,
             )
@@ -47,7 +47,12 @@ async def replan_under_new_policy(
     )
     for appointment_id in stale:
         await replan(
-            session, appointment_id=appointment_id, change="policy changed", clinic=clinic, now=now
+            session,
+            appointment_id=appointment_id,
+            change=None,
+            why="the message policy changed",
+            clinic=clinic,
+            now=now,
         )
     return len(stale)
 

@@ -15,13 +15,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify.db import Appointment, InboundSms, Message, Patient, outbox
-from notify.domain import status
-from notify.domain.kinds import Kind
 from notify.domain.sending import OPTED_OUT
 from notify.use_cases.deliveries import SOURCE
 from notify.use_cases.scheduling import Clinic, replan, schedule_help
+from shared.contracts.booking import UPCOMING, AppointmentStatus
 from shared.contracts.notify import (
     ConfirmationReceived,
+    MessageKind,
+    MessageStatus,
     PatientReply,
     RescheduleRequested,
     SmsConsentChanged,
@@ -95,9 +96,9 @@ async def _act(
                 sa.update(Message)
                 .where(
                     Message.patient_id.in_([p.id for p in patients]),
-                    Message.status == status.PENDING,
+                    Message.status == MessageStatus.PENDING,
                 )
-                .values(status=status.SKIPPED, status_reason=OPTED_OUT, updated_at=now)
+                .values(status=MessageStatus.SKIPPED, status_reason=OPTED_OUT, updated_at=now)
             )
         else:
             await _plan_again_after_opt_in(session, patients, clinic=clinic, now=now)
@@ -137,17 +138,19 @@ async def _plan_again_after_opt_in(
     ahead (the policy then decides what is still useful); past sessions stay as they were."""
     upcoming = sa.select(Appointment.id).where(
         Appointment.patient_id.in_([p.id for p in patients]),
-        Appointment.status.in_(status.UPCOMING),
+        Appointment.status.in_(UPCOMING),
         Appointment.starts_at > now,
     )
     reopened = await session.execute(
         sa.update(Message)
         .where(
             Message.appointment_id.in_(upcoming),
-            Message.status == status.SKIPPED,
+            Message.status == MessageStatus.SKIPPED,
             Message.status_reason == OPTED_OUT,
         )
-        .values(status=status.REPLACED, status_reason=SKIPPED_WHILE_OPTED_OUT, updated_at=now)
+        .values(
+            status=MessageStatus.REPLACED, status_reason=SKIPPED_WHILE_OPTED_OUT, updated_at=now
+        )
         .returning(Message.appointment_id, Message.kind)
     )
     kinds: dict[uuid.UUID, set[str]] = {}
@@ -157,7 +160,7 @@ async def _plan_again_after_opt_in(
     for appointment_id, skipped in sorted(kinds.items()):
         await replan(
             session, appointment_id=appointment_id, change=None, clinic=clinic, now=now,
-            owe_confirmation=Kind.CONFIRMATION in skipped,
+            owe_confirmation=MessageKind.CONFIRMATION in skipped,
         )  # fmt: skip
 
 
@@ -165,7 +168,9 @@ async def _next_appointment(
     session: AsyncSession, patients: list[Patient], *, now: datetime, keyword: str
 ) -> Appointment | None:
     # Confirming needs a booked one; a confirmed appointment may still be moved.
-    statuses = ["booked"] if keyword == CONFIRM else ["booked", "confirmed"]
+    statuses = [AppointmentStatus.BOOKED]
+    if keyword != CONFIRM:
+        statuses.append(AppointmentStatus.CONFIRMED)
     appointment: Appointment | None = await session.scalar(
         sa.select(Appointment)
         .where(

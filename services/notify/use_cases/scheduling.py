@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notify.db import Appointment, Message, Patient
 from notify.domain import status
-from notify.domain.kinds import Kind
 from notify.domain.policy import MessagePolicy
 from notify.domain.quiet_hours import quiet_hours_end_after
 from notify.domain.schedule import (
@@ -30,12 +29,21 @@ from notify.domain.schedule import (
 )
 from notify.templates.render import MessageFacts, TemplateBook, context_of, language_for, render
 from notify.use_cases.clinic_policy import load_policy, load_policy_revision, load_templates
-from shared.contracts.booking import AppointmentSnapshot, BookingInvitationIssued
+from shared.contracts.booking import (
+    ACTIVE,
+    UPCOMING,
+    AppointmentBooked,
+    AppointmentRescheduled,
+    AppointmentSnapshot,
+    AppointmentStatus,
+    BookingInvitationIssued,
+)
+from shared.contracts.notify import MessageKind, MessageStatus
 from shared.contracts.plans import PatientContact
 from shared.db import upsert
 
 #: Changes that call for a (new) confirmation.
-CONFIRMING_EVENTS = frozenset({"booked", "rescheduled"})
+CONFIRMING_EVENTS = frozenset({AppointmentBooked, AppointmentRescheduled})
 #: How far around a session other messages count against the patient's caps.
 CAP_HORIZON = timedelta(days=8)
 #: Why a message waits: its patient's details (plans.events) have not reached notify yet.
@@ -70,7 +78,7 @@ async def keep_patient(
     upcoming = await session.scalars(
         sa.select(Appointment.id).where(
             Appointment.patient_id == contact.patient_id,
-            Appointment.status.in_(status.UPCOMING),
+            Appointment.status.in_(UPCOMING),
             Appointment.starts_at > now,
         )
     )
@@ -89,8 +97,10 @@ async def erase_patient(session: AsyncSession, *, patient_id: uuid.UUID, now: da
     )
     await session.execute(
         sa.update(Message)
-        .where(Message.patient_id == patient_id, Message.status == status.PENDING)
-        .values(status=status.SKIPPED, status_reason="the patient was erased", updated_at=now)
+        .where(Message.patient_id == patient_id, Message.status == MessageStatus.PENDING)
+        .values(
+            status=MessageStatus.SKIPPED, status_reason="the patient was erased", updated_at=now
+        )
     )
     await session.execute(
         sa.update(Message).where(Message.patient_id == patient_id).values(sent_to=None)
@@ -100,14 +110,14 @@ async def erase_patient(session: AsyncSession, *, patient_id: uuid.UUID, now: da
 async def apply_appointment_change(
     session: AsyncSession,
     *,
-    change: str,
+    change: type[AppointmentSnapshot],
     snapshot: AppointmentSnapshot,
     clinic: Clinic,
     now: datetime,
 ) -> None:
     """Keep the newest version of an appointment and re-plan its messages.
 
-    ``change`` names the event ("booked", "rescheduled", "cancelled"...). An event older
+    ``change`` is the event's type (AppointmentBooked, AppointmentRescheduled...). An event older
     than what notify holds changes nothing: the newer one already planned.
     """
     held = await session.get(Appointment, snapshot.appointment_id, with_for_update=True)
@@ -130,12 +140,13 @@ async def apply_appointment_change(
     await replan(
         session, appointment_id=snapshot.appointment_id, change=change, clinic=clinic, now=now
     )
-    if snapshot.booking_request_id is not None and snapshot.status in status.TAKES_REQUEST:
+    if snapshot.booking_request_id is not None and snapshot.status in ACTIVE:
         number = snapshot.session_number
+        taken = "held" if snapshot.status == AppointmentStatus.HELD else "booked"
         await withdraw_invitations(
             session,
             Message.booking_request_id == snapshot.booking_request_id,
-            why=f"session {number} is {'held' if snapshot.status == 'held' else 'booked'}",
+            why=f"session {number} is {taken}",
             now=now,
         )
 
@@ -146,8 +157,10 @@ async def withdraw_invitations(
     """Withdraw the pending invitations ``where`` says: what they ask for is moot."""
     await session.execute(
         sa.update(Message)
-        .where(Message.kind == Kind.INVITATION, Message.status == status.PENDING, *where)
-        .values(status=status.SKIPPED, status_reason=f"withdrawn: {why}", updated_at=now)
+        .where(
+            Message.kind == MessageKind.INVITATION, Message.status == MessageStatus.PENDING, *where
+        )
+        .values(status=MessageStatus.SKIPPED, status_reason=f"withdrawn: {why}", updated_at=now)
     )
 
 
@@ -171,13 +184,15 @@ async def replan(
     session: AsyncSession,
     *,
     appointment_id: uuid.UUID,
-    change: str | None,
+    change: type[AppointmentSnapshot] | None,
     clinic: Clinic,
     now: datetime,
     owe_confirmation: bool = False,
+    why: str = "the patient's details changed",
 ) -> None:
     """Replace the appointment's pending messages with those its current state needs.
 
+    ``change``: the appointment's event, if that is what calls for it; else ``why``.
     ``owe_confirmation``: the patient has not been told of the booking yet (a confirmation
     was skipped while they had opted out).
     """
@@ -192,12 +207,16 @@ async def replan(
             .execution_options(populate_existing=True)
         )
     )
-    why = f"replaced: appointment {change or 'patient details changed'}"
+    why = f"replaced: appointment {change.change}" if change else f"replaced: {why}"
     owed_confirmation = owe_confirmation
     for message in existing:
-        if message.status == status.PENDING:
-            owed_confirmation |= message.kind == Kind.CONFIRMATION
-            message.status, message.status_reason, message.updated_at = status.REPLACED, why, now
+        if message.status == MessageStatus.PENDING:
+            owed_confirmation |= message.kind == MessageKind.CONFIRMATION
+            message.status, message.status_reason, message.updated_at = (
+                MessageStatus.REPLACED,
+                why,
+                now,
+            )
     policy, revision = await load_policy_revision(session)
     appointment.policy_revision = revision  # even if nothing is planned: not stale again
     await session.flush()
@@ -206,16 +225,18 @@ async def replan(
     templates = await load_templates(session)
     time_zone = patient.time_zone if patient else appointment.location_time_zone
     planned: list[PlannedMessage] = []
-    if appointment.status == "cancelled":
-        told = any(m.kind == Kind.CONFIRMATION and m.status in status.LEFT_US for m in existing)
+    if appointment.status == AppointmentStatus.CANCELLED:
+        told = any(
+            m.kind == MessageKind.CONFIRMATION and m.status in status.LEFT_US for m in existing
+        )
         notice = cancellation_notice(starts_at=appointment.starts_at, now=now)
         if told and notice is not None:
             planned.append(notice)
-    elif appointment.status in status.UPCOMING:
+    elif appointment.status in UPCOMING:
         said = frozenset(
-            Kind(m.kind)
+            MessageKind(m.kind)
             for m in existing
-            if m.status not in (status.PENDING, status.REPLACED)
+            if m.status not in (MessageStatus.PENDING, MessageStatus.REPLACED)
             and m.session_starts_at == appointment.starts_at
         )
         facts = Session(
@@ -237,8 +258,8 @@ async def replan(
             starts_at=appointment.starts_at,
             session_number=appointment.session_number,
             total_sessions=appointment.total_sessions,
-            confirmed=appointment.status == "confirmed",
-            rescheduled=change == "rescheduled",
+            confirmed=appointment.status == AppointmentStatus.CONFIRMED,
+            rescheduled=change is AppointmentRescheduled,
             carries=plan.carries,
             apply_at=plan.apply_at,
             treatment=appointment.treatment,
@@ -262,7 +283,7 @@ async def schedule_invitation(
     zone = ZoneInfo(time_zone)
     due = quiet_hours_end_after(now, zone, policy.quiet_hours_start, policy.quiet_hours_end)
     planned = PlannedMessage(
-        kind=Kind.INVITATION,
+        kind=MessageKind.INVITATION,
         decision=Decision.SEND,
         due_at=due,
         useful_until=invitation.link_expires_at,
@@ -290,7 +311,10 @@ async def schedule_help(
     """Answer HELP with what the patient can reply and the clinic's contact."""
     policy = await load_policy(session)
     planned = PlannedMessage(
-        kind=Kind.HELP, decision=Decision.SEND, due_at=now, useful_until=now + timedelta(hours=12)
+        kind=MessageKind.HELP,
+        decision=Decision.SEND,
+        due_at=now,
+        useful_until=now + timedelta(hours=12),
     )
     facts = MessageFacts(clinic=clinic.name, language=patient.language, time_zone=patient.time_zone)
     await _add_message(
@@ -307,7 +331,7 @@ async def _other_sends(session: AsyncSession, appointment: Appointment) -> list[
         sa.select(when).where(
             Message.patient_id == appointment.patient_id,
             Message.appointment_id.is_distinct_from(appointment.id),
-            Message.status.in_([status.PENDING, *status.LEFT_US]),
+            Message.status.in_([MessageStatus.PENDING, *status.LEFT_US]),
             when.between(appointment.starts_at - CAP_HORIZON, appointment.starts_at + CAP_HORIZON),
         )
     )
@@ -351,7 +375,7 @@ async def _add_message(
             carries=[kind.value for kind in planned.carries],
             due_at=planned.due_at if planned.due_at is not None else now,
             expires_at=planned.useful_until,
-            status=status.PENDING if sending else status.SKIPPED,
+            status=MessageStatus.PENDING if sending else MessageStatus.SKIPPED,
             status_reason=planned.reason if patient_known else AWAITING_PATIENT,
             created_at=now,
             updated_at=now,
