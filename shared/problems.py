@@ -11,7 +11,7 @@ of every request.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -119,8 +119,14 @@ DATABASE_DOWN = Problem(
 )
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Make every error of ``app`` a problem+json response."""
+#: A service's domain exceptions and how its API answers each: status and title. The
+#: exception's ``detail`` (else its message) is the detail, its ``facts`` the extensions.
+Refusals = Mapping[type[Exception], tuple[int, str]]
+
+
+def install_problem_handlers(app: FastAPI, refusals: Refusals | None = None) -> None:
+    """Make every error of ``app`` a problem+json response (``refusals``: the service's
+    domain exceptions, mapped in this one place)."""
 
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -156,7 +162,16 @@ def install_problem_handlers(app: FastAPI) -> None:
             return await on_unexpected(request, exc)
         return problem_response(Unprocessable(why), request)
 
+    def on_refusal(status: int, title: str) -> Callable[[Request, Exception], Awaitable[Any]]:
+        async def answer(request: Request, exc: Exception) -> JSONResponse:
+            detail, facts = getattr(exc, "detail", str(exc)), getattr(exc, "facts", {})
+            return problem_response(Problem(status, title, detail, **facts), request)
+
+        return answer
+
     app.add_exception_handler(Problem, on_problem)
+    for refusal, (status, title) in (refusals or {}).items():
+        app.add_exception_handler(refusal, on_refusal(status, title))
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     for failure in _STORAGE_FAILURES:

@@ -40,7 +40,7 @@ from shared.consumer import EventConsumer, Handlers
 from shared.lag import ConsumerProgress
 from shared.observability import NotReady, health_router, instrument
 from shared.outbox import OutboxRelay
-from shared.problems import install_problem_handlers
+from shared.problems import Refusals, install_problem_handlers
 from shared.retention import Pruner, Retained
 from shared.settings import ServiceSettings
 
@@ -105,6 +105,8 @@ class ServiceSpec:
     retained: Sequence[Retained] = ()
     #: Operators' commands beyond migrate, serve, the workers and ``outbox replay``.
     commands: Mapping[str, AdminCommand] = field(default_factory=dict)
+    #: The service's domain exceptions, and the status and title its API answers them with.
+    refusals: Refusals = field(default_factory=dict)
 
 
 class Service:
@@ -235,7 +237,7 @@ class Service:
             version="1.0.0",
             lifespan=lifespan,
         )
-        install_problem_handlers(app)
+        install_problem_handlers(app, self.spec.refusals)
         instrument(app, settings.service)
         if api and settings.allowed_origins:
             app.add_middleware(

@@ -15,6 +15,7 @@ from booking.api import (
     self_booking,
 )
 from booking.db import outbox, processed_event
+from booking.domain.errors import StateConflict, Unknown, UnsuitableChoice
 from booking.handlers import handlers
 from booking.settings import BookingSettings
 from booking.sweeper import SWEEP, sweeper
@@ -46,6 +47,12 @@ def service(settings: BookingSettings | None = None, clock: Clock | None = None)
             handlers=handlers,
             extra_workers={SWEEP: sweeper},
             clock=clock,
+            # Every refusal of booking's rules, as its API answers it.
+            refusals={
+                Unknown: (404, "Not found"),
+                StateConflict: (409, "Conflict"),
+                UnsuitableChoice: (422, "Unprocessable request"),
+            },
         )
     )
 

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from booking.domain.appointment import AppointmentRules
+from booking.domain.request import RequestRules
 from shared.db import new_metadata
 from shared.idempotency import add_idempotency_table
 from shared.messaging_tables import add_messaging_tables
@@ -69,7 +71,7 @@ class Patient(Base):
     erased: Mapped[bool] = mapped_column(server_default=sa.false())
 
 
-class BookingRequest(Base):
+class BookingRequest(Base, RequestRules):
     """One session of a cycle waiting to be booked inside its window."""
 
     __tablename__ = "booking_request"
@@ -105,7 +107,7 @@ class BookingRequest(Base):
     created_at: Mapped[datetime] = mapped_column(Instant)
 
 
-class Appointment(Base):
+class Appointment(Base, AppointmentRules):
     """A practitioner, a room and a time for one patient.
 
     PostgreSQL itself forbids double booking: two active appointments never

@@ -1,14 +1,24 @@
-"""Consumed event type -> use case."""
+"""Consumed event type -> use case, each in a unit of work with booking's reactions.
+
+A rule refusing an event's effect (booking.domain.errors) settles the event: its effect
+is rolled back, the refusal logged, and the consumer goes on (a retry would be refused
+again, and the event itself is sound, so it is no dead letter).
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from booking.bus import UnitOfWork
+from booking.domain.errors import BookingRefused
+from booking.reactions import unit_of_work
 from booking.settings import BookingSettings
 from booking.use_cases import patients, requests
-from shared.consumer import Handlers
+from shared.consumer import Handler, Handlers
 from shared.contracts.notify import ConfirmationReceived, MessageStatusChanged, RescheduleRequested
 from shared.contracts.plans import (
     CycleScheduled,
@@ -22,41 +32,31 @@ from shared.contracts.plans import (
 from shared.events import Event
 from shared.service import Runtime
 
+log = logging.getLogger(__name__)
+
+UseCase = Callable[[UnitOfWork, Any], Awaitable[object]]
+
 
 def handlers(runtime: Runtime) -> Handlers:
     settings = runtime.settings
     assert isinstance(settings, BookingSettings)
-    clock = runtime.clock
+
+    def in_unit_of_work(use_case: UseCase) -> Handler:
+        async def handle(session: AsyncSession, event: Event[Any]) -> None:
+            uow = unit_of_work(session, settings, runtime.clock.now())
+            try:
+                async with session.begin_nested():
+                    await use_case(uow, event.data)
+            except BookingRefused as refused:
+                log.info("%s %s changes nothing: %s", event.type, event.id, refused)
+
+        return handle
 
     async def keep_patient(session: AsyncSession, event: Event[Any]) -> None:
         await patients.keep_patient(session, contact=event.data)
 
     async def erase_patient(session: AsyncSession, event: Event[Any]) -> None:
         await patients.erase_patient(session, patient_id=event.data.patient_id)
-
-    async def open_booking_requests(session: AsyncSession, event: Event[Any]) -> None:
-        await requests.open_booking_requests(
-            session, cycle=event.data, settings=settings, now=clock.now()
-        )
-
-    async def move_windows(session: AsyncSession, event: Event[Any]) -> None:
-        await requests.move_windows(session, change_=event.data, settings=settings, now=clock.now())
-
-    async def withdraw_windows(session: AsyncSession, event: Event[Any]) -> None:
-        await requests.withdraw_windows(session, withdrawn=event.data, now=clock.now())
-
-    async def cancel_plan(session: AsyncSession, event: Event[Any]) -> None:
-        await requests.cancel_plan(session, cancelled=event.data, now=clock.now())
-
-    async def confirm_by_reply(session: AsyncSession, event: Event[Any]) -> None:
-        await patients.confirm_by_reply(
-            session, reply=event.data, settings=settings, now=clock.now()
-        )
-
-    async def invite_to_reschedule(session: AsyncSession, event: Event[Any]) -> None:
-        await patients.invite_to_reschedule(
-            session, request_=event.data, settings=settings, now=clock.now()
-        )
 
     async def record_message_status(session: AsyncSession, event: Event[Any]) -> None:
         await patients.record_message_status(session, status=event.data)
@@ -65,11 +65,23 @@ def handlers(runtime: Runtime) -> Handlers:
         PatientRegistered: keep_patient,
         PatientUpdated: keep_patient,
         PatientErased: erase_patient,
-        CycleScheduled: open_booking_requests,
-        WindowsChanged: move_windows,
-        WindowsWithdrawn: withdraw_windows,
-        PlanCancelled: cancel_plan,
-        ConfirmationReceived: confirm_by_reply,
-        RescheduleRequested: invite_to_reschedule,
+        CycleScheduled: in_unit_of_work(
+            lambda uow, cycle: requests.open_booking_requests(uow, cycle=cycle)
+        ),
+        WindowsChanged: in_unit_of_work(
+            lambda uow, change: requests.move_windows(uow, change_=change)
+        ),
+        WindowsWithdrawn: in_unit_of_work(
+            lambda uow, withdrawn: requests.withdraw_windows(uow, withdrawn=withdrawn)
+        ),
+        PlanCancelled: in_unit_of_work(
+            lambda uow, cancelled: requests.cancel_plan(uow, cancelled=cancelled)
+        ),
+        ConfirmationReceived: in_unit_of_work(
+            lambda uow, reply: patients.confirm_by_reply(uow, reply=reply)
+        ),
+        RescheduleRequested: in_unit_of_work(
+            lambda uow, asked: patients.invite_to_reschedule(uow, request_=asked)
+        ),
         MessageStatusChanged: record_message_status,
     }

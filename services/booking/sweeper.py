@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from booking.reactions import unit_of_work
 from booking.settings import BookingSettings
 from booking.use_cases.retention import forget_idempotency_keys
 from booking.use_cases.self_booking import forget_old_hits
@@ -36,7 +37,7 @@ async def sweep_once(runtime: Runtime, settings: BookingSettings) -> int:
     """One pass, in one transaction; returns how many holds it expired."""
     async with runtime.sessions.begin() as session:
         now = runtime.clock.now()
-        expired = await expire_holds(session, now=now)
+        expired = await expire_holds(unit_of_work(session, settings, now))
         await forget_old_hits(session, now=now)
         await forget_idempotency_keys(session, before=now - settings.idempotency_key_ttl)
     return expired

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from booking.app import service
 from booking.db import outbox
 from booking.handlers import handlers
+from booking.reactions import unit_of_work
 from booking.settings import BookingSettings
 from booking.use_cases.requests import open_booking_requests
 from shared.auth import Role
@@ -104,9 +105,8 @@ class Booking:
             ],
         )  # fmt: skip
         async with self.runtime.sessions.begin() as session:
-            await open_booking_requests(
-                session, cycle=cycle, settings=self.settings, now=self.clock.now()
-            )
+            uow = unit_of_work(session, self.settings, self.clock.now())
+            await open_booking_requests(uow, cycle=cycle)
         return cycle
 
     async def requests(self, cycle: CycleScheduled | str) -> list[dict[str, Any]]:

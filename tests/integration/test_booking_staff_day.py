@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from booking.reactions import unit_of_work
 from booking.use_cases.steps import expire_holds
 from shared.auth import Role
 from tests.integration.booking_harness import Booking, running_booking
@@ -110,4 +111,4 @@ async def test_a_hold_that_runs_out_stops_blocking(booking: Booking) -> None:
     [event] = await booking.events("appointment_cancelled.v1")
     assert event["reason"] == "hold expired"
     async with booking.runtime.sessions.begin() as session:
-        assert await expire_holds(session, now=booking.clock.now()) == 0
+        assert await expire_holds(unit_of_work(session, booking.settings, booking.clock.now())) == 0

@@ -14,8 +14,9 @@ from booking.api.deps import SettingsDep, own_practitioner, staff_name
 from booking.api.idempotent import create_once
 from booking.db import Appointment
 from booking.domain.lifecycle import Action
+from booking.reactions import unit_of_work
 from booking.schemas import AppointmentIn, AppointmentOut, MovedOut, MoveIn, ShiftOut, TransitionIn
-from booking.use_cases import moves, next_session, reservations
+from booking.use_cases import moves, reservations, steps
 from booking.use_cases.records import get_or_404
 from shared.api import DeskDep, Offset, RuntimeDep, StaffDep
 from shared.auth import Role
@@ -51,11 +52,9 @@ async def book_appointment(
     )
 
     async def create() -> AppointmentOut:
-        appointment = await next_session.book(
-            session,
+        appointment = await reservations.book_session(
+            unit_of_work(session, settings, now),
             choice=choice,
-            settings=settings,
-            now=now,
             by=staff_name(user),
             hold_until=now + settings.hold_ttl if body.hold else None,
         )
@@ -124,7 +123,7 @@ async def reschedule(
     )
     async with runtime.sessions.begin() as session:
         appointment, shifts = await moves.reschedule(
-            session, move=move, settings=settings, now=runtime.clock.now(), by=staff_name(user)
+            unit_of_work(session, settings, runtime.clock.now()), move=move, by=staff_name(user)
         )
     return MovedOut.model_validate(
         {
@@ -156,12 +155,10 @@ async def change(
                 raise Problem(403, "Forbidden", f"a practitioner may not {step} appointments")
             current = await get_or_404(session, Appointment, appointment_id, "appointment")
             own_practitioner(user, current.practitioner_id)
-        appointment = await next_session.take_step(
-            session,
+        appointment = await steps.take_step(
+            unit_of_work(session, settings, runtime.clock.now()),
             appointment_id=appointment_id,
             action=action,
-            settings=settings,
-            now=runtime.clock.now(),
             by=staff_name(user),
             reason=body.reason,
             expected_version=body.expected_version,

@@ -16,6 +16,7 @@ from booking.api.idempotent import create_once
 from booking.db import BookingRequest, Location, Patient, Practitioner
 from booking.domain.availability import Offer
 from booking.domain.request import RequestStatus
+from booking.reactions import unit_of_work
 from booking.schemas import AppointmentOut, BookingRequestOut, CourseIn, SlotOut
 from booking.use_cases import availability, courses, invitations
 from booking.use_cases import requests as use_cases
@@ -144,11 +145,9 @@ async def book_course(
 
     async def create() -> list[AppointmentOut]:
         booked = await courses.book_course(
-            session,
+            unit_of_work(session, settings, runtime.clock.now()),
             plan_id=plan_id,
             choices=choices,
-            settings=settings,
-            now=runtime.clock.now(),
             by=staff_name(user),
         )
         return [AppointmentOut.model_validate(a) for a in booked]

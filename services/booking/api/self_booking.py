@@ -21,6 +21,7 @@ from booking.api.requests import slots_out
 from booking.db import Appointment, BookingRequest
 from booking.domain.lifecycle import Action
 from booking.domain.request import RequestStatus
+from booking.reactions import unit_of_work
 from booking.schemas import (
     AppointmentOut,
     BookingRequestOut,
@@ -30,7 +31,7 @@ from booking.schemas import (
     ShiftOut,
     SlotOut,
 )
-from booking.use_cases import availability, moves, next_session, reservations, steps
+from booking.use_cases import availability, moves, reservations, steps
 from booking.use_cases.requests import list_booking_requests
 from booking.use_cases.self_booking import open_link
 from shared.api import RuntimeDep
@@ -123,11 +124,9 @@ async def hold(
     )
 
     async def create() -> AppointmentOut:
-        appointment = await reservations.reserve(
-            session,
+        appointment = await reservations.book_session(
+            unit_of_work(session, settings, now),
             choice=choice,
-            settings=settings,
-            now=now,
             by=PATIENT,
             hold_until=now + settings.hold_ttl,
             patient_id=patient_id,
@@ -146,16 +145,11 @@ async def confirm(
 ) -> AppointmentOut:
     """A held slot becomes booked (if the hold still stands); a booked one, confirmed."""
     async with runtime.sessions.begin() as session:
-        current = await steps.locked_appointment(session, appointment_id, patient_id)
+        uow = unit_of_work(session, settings, runtime.clock.now())
+        current = await uow.appointment(appointment_id, patient_id=patient_id)
         action = Action.BOOK if current.status == AppointmentStatus.HELD else Action.CONFIRM
-        appointment = await next_session.take_step(
-            session,
-            appointment_id=appointment_id,
-            action=action,
-            settings=settings,
-            now=runtime.clock.now(),
-            by=PATIENT,
-            patient_id=patient_id,
+        appointment = await steps.take_step(
+            uow, appointment_id=appointment_id, action=action, by=PATIENT, patient_id=patient_id
         )
     return AppointmentOut.model_validate(appointment)
 
@@ -166,11 +160,10 @@ async def cancel(
 ) -> AppointmentOut:
     """Cancel, unless the session is closer than the clinic's cut-off (then call)."""
     async with runtime.sessions.begin() as session:
-        appointment = await steps.change(
-            session,
+        appointment = await steps.take_step(
+            unit_of_work(session, settings, runtime.clock.now()),
             appointment_id=appointment_id,
             action=Action.CANCEL,
-            now=runtime.clock.now(),
             by=PATIENT,
             patient_id=patient_id,
             cutoff=timedelta(hours=settings.patient_change_cutoff_hours),
@@ -192,10 +185,8 @@ async def reschedule(
     )
     async with runtime.sessions.begin() as session:
         appointment, shifts = await moves.reschedule(
-            session,
+            unit_of_work(session, settings, runtime.clock.now()),
             move=move,
-            settings=settings,
-            now=runtime.clock.now(),
             by=PATIENT,
             patient_id=patient_id,
         )

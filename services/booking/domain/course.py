@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import pairwise
 
+from booking.domain.errors import UnsuitableChoice
+
 
 @dataclass(frozen=True)
 class Window:
@@ -36,7 +38,7 @@ class Placement:
     day: date
 
 
-class CourseDoesNotFit(Exception):
+class CourseDoesNotFit(UnsuitableChoice):
     """A placement breaks a window; says which session and why."""
 
 

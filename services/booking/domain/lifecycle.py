@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from booking.domain.errors import StateConflict
 from shared.contracts.booking import AppointmentStatus
 
 
@@ -52,7 +53,7 @@ _VERB = {
 }
 
 
-class InvalidTransition(Exception):
+class InvalidTransition(StateConflict):
     """The action does not apply to the appointment as it stands; says why."""
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from booking.bus import UnitOfWork
 from booking.db import Appointment, BookingRequest, Location, Practitioner
 from booking.domain.appointments import local_date
 from booking.domain.course import (
@@ -16,8 +16,8 @@ from booking.domain.course import (
     SessionsTooClose,
     check_course,
 )
+from booking.domain.errors import BookingRefused
 from booking.domain.request import RequestStatus
-from booking.settings import BookingSettings
 from booking.use_cases.records import get_or_404
 from booking.use_cases.reservations import Choice, reserve, window_of
 from booking.use_cases.spacing import course_of, lock_plan, refusal
@@ -25,13 +25,7 @@ from shared.problems import Conflict, Unprocessable
 
 
 async def book_course(
-    session: AsyncSession,
-    *,
-    plan_id: uuid.UUID,
-    choices: list[Choice],
-    settings: BookingSettings,
-    now: datetime,
-    by: str,
+    uow: UnitOfWork, *, plan_id: uuid.UUID, choices: list[Choice], by: str
 ) -> list[Appointment]:
     """Book every open session of a plan in one transaction.
 
@@ -40,6 +34,7 @@ async def book_course(
     PostgreSQL's constraints. One failure (a taken time names its session) rolls back
     every booking of the course.
     """
+    session = uow.session
     requests = await lock_plan(session, plan_id)
     if not requests:
         raise Unprocessable(f"no booking requests for plan {plan_id}")
@@ -61,14 +56,18 @@ async def book_course(
     appointments = []
     for choice in sorted(choices, key=lambda c: by_id[c.booking_request_id].session_number):
         try:
-            appointments.append(
-                await reserve(session, choice=choice, settings=settings, now=now, by=by)
-            )
+            appointments.append(await reserve(uow, choice=choice, by=by))
         except (Conflict, Unprocessable) as error:
             number = by_id[choice.booking_request_id].session_number
             error.detail = f"session {number}: {error.detail}; nothing was booked"
             error.extensions["session_number"] = number
             raise
+        except BookingRefused as refused:
+            number = by_id[choice.booking_request_id].session_number
+            refused.detail = f"session {number}: {refused.detail}; nothing was booked"
+            refused.facts["session_number"] = number
+            raise
+    await uow.commit()
     return appointments
 
 

@@ -9,8 +9,10 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from booking.bus import UnitOfWork
 from booking.db import Appointment, BookingRequest, PatientLink, outbox
 from booking.domain.availability import Previous, best_offer
+from booking.domain.errors import BookingRefused
 from booking.settings import BookingSettings
 from booking.use_cases.availability import find_slots
 from booking.use_cases.records import SOURCE
@@ -68,11 +70,10 @@ async def issue_invitation(
     return invitation
 
 
-async def hold_best_slot(
-    session: AsyncSession, *, request: BookingRequest, settings: BookingSettings, now: datetime
-) -> Appointment | None:
+async def hold_best_slot(uow: UnitOfWork, *, request: BookingRequest) -> Appointment | None:
     """Auto mode: hold the slot the patient most likely wants (their previous session's
     practitioner at a similar time of day, near the target date) for them to confirm."""
+    session, settings, now = uow.session, uow.settings, uow.now
     previous_row = (
         await session.execute(
             sa.select(Appointment.practitioner_id, Appointment.starts_at)
@@ -97,27 +98,24 @@ async def hold_best_slot(
             return None
         choice = Choice(request_id, offer.practitioner_id, offer.room_id, offer.starts_at)
         try:
-            async with session.begin_nested():
+            async with uow.savepoint():
                 return await reserve(
-                    session,
+                    uow,
                     choice=choice,
-                    settings=settings,
-                    now=now,
                     by="booking",
                     hold_until=now + timedelta(hours=settings.auto_hold_hours),
                 )
-        except Problem:
+        except (BookingRefused, Problem):
             offers = [o for o in offers if o is not offer]
     return None
 
 
-async def invite_or_hold(
-    session: AsyncSession, *, request: BookingRequest, settings: BookingSettings, now: datetime
-) -> None:
+async def invite_or_hold(uow: UnitOfWork, *, request: BookingRequest) -> None:
     """What a newly open session leads to, by the clinic's setting: a link, or a held slot
     (falling back to a link when nothing fits)."""
+    session, settings, now = uow.session, uow.settings, uow.now
     if settings.booking_mode == "auto":
-        hold = await hold_best_slot(session, request=request, settings=settings, now=now)
+        hold = await hold_best_slot(uow, request=request)
         if hold is not None:
             await issue_invitation(
                 session, request=request, settings=settings, now=now, appointment_id=hold.id

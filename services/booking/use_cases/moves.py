@@ -7,18 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from booking.bus import UnitOfWork
 from booking.db import Appointment
 from booking.domain.course import Shift
-from booking.domain.lifecycle import Action, InvalidTransition, next_status
-from booking.settings import BookingSettings
 from booking.use_cases import spacing
-from booking.use_cases.records import announce
 from booking.use_cases.reservations import Choice, check_choice, claim_time
-from booking.use_cases.steps import hours, locked_appointment
-from shared.contracts.booking import AppointmentRescheduled, AppointmentStatus
-from shared.problems import Conflict, NotFound, Unprocessable
+from shared.problems import NotFound, Unprocessable
 
 
 @dataclass(frozen=True)
@@ -33,13 +28,7 @@ class Move:
 
 
 async def reschedule(
-    session: AsyncSession,
-    *,
-    move: Move,
-    settings: BookingSettings,
-    now: datetime,
-    by: str,
-    patient_id: uuid.UUID | None = None,
+    uow: UnitOfWork, *, move: Move, by: str, patient_id: uuid.UUID | None = None
 ) -> tuple[Appointment, list[Shift]]:
     """Move an appointment (same appointment, version bumped), checking the new time is
     inside the session's window, far enough from the course's other active sessions
@@ -49,28 +38,19 @@ async def reschedule(
     too close to a later session (the list stays in the answer for its clients). A patient
     (``patient_id``) may not move a session within the clinic's cut-off before it.
     """
+    session, settings, now = uow.session, uow.settings, uow.now
     # The course first, then the appointment: the order reservations and plans' events
     # (requests, then appointments) take their locks in, so no two of them deadlock.
     request_id = await session.scalar(
         sa.select(Appointment.booking_request_id).where(Appointment.id == move.appointment_id)
     )
     request = await spacing.lock_course(session, request_id) if request_id else None
-    appointment = await locked_appointment(session, move.appointment_id, patient_id)
-    if move.expected_version is not None and appointment.version != move.expected_version:
-        raise Conflict(
-            f"the appointment is at version {appointment.version}, not {move.expected_version}",
-            version=appointment.version,
-        )
-    try:
-        status = next_status(AppointmentStatus(appointment.status), Action.RESCHEDULE)
-    except InvalidTransition as error:
-        raise Conflict(str(error), current_status=appointment.status) from None
-    cutoff = timedelta(hours=settings.patient_change_cutoff_hours)
-    if patient_id is not None and appointment.starts_at - now < cutoff:
-        raise Conflict(
-            f"an appointment cannot be moved online less than {hours(cutoff)} before it; "
-            "please call the clinic"
-        )
+    appointment = await uow.appointment(move.appointment_id, patient_id=patient_id)
+    appointment.check_version(move.expected_version)
+    status = appointment.check_movable()
+    if patient_id is not None:
+        cutoff = timedelta(hours=settings.patient_change_cutoff_hours)
+        appointment.check_not_too_late(cutoff, now=now, change="moved")
     if appointment.booking_request_id is None:
         raise Unprocessable("only a session of a cycle can be moved here")
     if request is None or request.id != appointment.booking_request_id:
@@ -103,6 +83,7 @@ async def reschedule(
         )
         .returning(Appointment)
     )
-    appointment = await claim_time(session, choice, times, now, statement)
-    await announce(session, appointment, AppointmentRescheduled, now=now)
+    appointment = await claim_time(uow, choice, times, statement)
+    appointment.moved()
+    await uow.commit()
     return appointment, []

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from booking.bus import UnitOfWork
 from booking.db import Appointment, BookingRequest, Patient, PatientLink
 from booking.domain.lifecycle import Action
-from booking.settings import BookingSettings
 from booking.use_cases.invitations import issue_invitation
-from booking.use_cases.next_session import take_step
+from booking.use_cases.steps import take_step
 from shared.contracts.booking import AppointmentStatus
 from shared.contracts.notify import ConfirmationReceived, MessageStatusChanged, RescheduleRequested
 from shared.contracts.plans import PatientContact
@@ -63,16 +62,10 @@ async def record_message_status(session: AsyncSession, *, status: MessageStatusC
     )
 
 
-async def confirm_by_reply(
-    session: AsyncSession,
-    *,
-    reply: ConfirmationReceived,
-    settings: BookingSettings,
-    now: datetime,
-) -> None:
+async def confirm_by_reply(uow: UnitOfWork, *, reply: ConfirmationReceived) -> None:
     """The patient replied "C": a held slot becomes booked, a booked one confirmed. A reply
     about an older version (the appointment moved since) confirms nothing."""
-    appointment = await session.get(Appointment, reply.appointment_id, with_for_update=True)
+    appointment = await uow.session.get(Appointment, reply.appointment_id, with_for_update=True)
     if appointment is None or appointment.patient_id != reply.patient_id:
         log.warning("confirmation for an unknown appointment %s", reply.appointment_id)
         return
@@ -84,26 +77,18 @@ async def confirm_by_reply(
     )
     if action is None:
         return
-    if action is Action.BOOK and appointment.hold_expires_at and appointment.hold_expires_at <= now:
+    if (
+        action is Action.BOOK
+        and appointment.hold_expires_at
+        and appointment.hold_expires_at <= uow.now
+    ):
         return
-    await take_step(
-        session,
-        appointment_id=appointment.id,
-        action=action,
-        settings=settings,
-        now=now,
-        by="patient",
-    )
+    await take_step(uow, appointment_id=appointment.id, action=action, by="patient")
 
 
-async def invite_to_reschedule(
-    session: AsyncSession,
-    *,
-    request_: RescheduleRequested,
-    settings: BookingSettings,
-    now: datetime,
-) -> None:
+async def invite_to_reschedule(uow: UnitOfWork, *, request_: RescheduleRequested) -> None:
     """The patient replied "R": text them a link to move the appointment themselves."""
+    session, settings, now = uow.session, uow.settings, uow.now
     appointment = await session.get(Appointment, request_.appointment_id)
     if appointment is None or appointment.booking_request_id is None:
         return

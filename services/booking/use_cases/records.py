@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from booking.db import Appointment, BookingRequest
 from booking.domain.lifecycle import Action
-from booking.domain.request import RequestStatus
 from booking.use_cases import hot_path, resource_cache
 from shared.contracts import booking as contract
+from shared.contracts.booking import AppointmentStatus
 from shared.events import Event, new_event
 from shared.outbox import outbox_row
 from shared.problems import NotFound
@@ -50,10 +51,10 @@ async def announce(
     *,
     now: datetime,
     request: BookingRequest | None = None,
-    request_status: RequestStatus | None = None,
+    request_status: tuple[uuid.UUID, str] | None = None,
 ) -> None:
-    """Stage the appointment as it now stands, as event ``kind``, in the outbox; with
-    ``request_status``, its booking request's new status is written in the same statement."""
+    """Stage the appointment as it now stands, as event ``kind``, in the outbox (with
+    ``request_status``, its booking request's new status in the same statement)."""
     if request is None and appointment.booking_request_id:
         request = await session.get(BookingRequest, appointment.booking_request_id)
     location = await resource_cache.location(session, appointment.location_id)
@@ -79,18 +80,32 @@ async def announce(
         reason=appointment.reason,
     )
     event = new_event(snapshot, source=SOURCE, key=str(appointment.patient_id), now=now)
-    await stage(
-        session,
-        event,
-        request_status=(request.id, request_status) if request and request_status else None,
+    await stage(session, event, request_status=request_status)
+
+
+async def announce_new(
+    session: AsyncSession, appointment: Appointment, request: BookingRequest, *, now: datetime
+) -> None:
+    """Stage a new appointment's event and write its request's new status (taken: held or
+    booked) in the same statement: the hot path's one round trip. The ORM is told the
+    status is written, so it does not write it again."""
+    kind = (
+        contract.AppointmentHeld
+        if appointment.status == AppointmentStatus.HELD
+        else contract.AppointmentBooked
     )
+    await announce(
+        session, appointment, kind, now=now, request=request,
+        request_status=(request.id, request.status),
+    )  # fmt: skip
+    set_committed_value(request, "status", request.status)
 
 
 async def stage(
     session: AsyncSession,
     event: Event[Any],
     *,
-    request_status: tuple[uuid.UUID, RequestStatus] | None = None,
+    request_status: tuple[uuid.UUID, str] | None = None,
 ) -> None:
     """Stage one event in the outbox in one round trip (see hot_path.STAGE_EVENT), and the
     booking request's new status (``request_status``: its id and status) with it."""

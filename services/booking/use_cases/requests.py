@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from booking.bus import UnitOfWork
 from booking.db import Appointment, BookingRequest
 from booking.domain.lifecycle import Action
-from booking.domain.request import LIVE, RequestStatus
-from booking.settings import BookingSettings
+from booking.domain.request import LIVE, RequestAction, RequestStatus
 from booking.use_cases.invitations import invite_or_hold
-from booking.use_cases.steps import change
 from shared.contracts.booking import ACTIVE
 from shared.contracts.plans import CycleScheduled, PlanCancelled, WindowsChanged, WindowsWithdrawn
 from shared.db import upsert
@@ -22,11 +21,10 @@ from shared.db import upsert
 _REOPENING = ("reopened", "resumed")
 
 
-async def open_booking_requests(
-    session: AsyncSession, *, cycle: CycleScheduled, settings: BookingSettings, now: datetime
-) -> None:
+async def open_booking_requests(uow: UnitOfWork, *, cycle: CycleScheduled) -> None:
     """One booking request per scheduled session (a re-sent window moves the open request);
     then the first new open session is offered to the patient: a link, or a held slot."""
+    session, now = uow.session, uow.now
     known = set(
         await session.scalars(
             sa.select(BookingRequest.session_number).where(BookingRequest.plan_id == cycle.plan_id)
@@ -67,12 +65,11 @@ async def open_booking_requests(
             )
         )
         if first is not None and first.status == RequestStatus.OPEN:
-            await invite_or_hold(session, request=first, settings=settings, now=now)
+            await invite_or_hold(uow, request=first)
+    await uow.commit()
 
 
-async def move_windows(
-    session: AsyncSession, *, change_: WindowsChanged, settings: BookingSettings, now: datetime
-) -> None:
+async def move_windows(uow: UnitOfWork, *, change_: WindowsChanged) -> None:
     """Plans moved (or reopened) some windows: the matching requests follow.
 
     A withdrawn request (paused plan, "resumed") is open again; a request whose
@@ -81,6 +78,7 @@ async def move_windows(
     reopening or a resume, the first session open again is offered to the patient (a
     link, or a held slot in auto mode), so they can book it inside its new window.
     """
+    session = uow.session
     reopened: list[BookingRequest] = []
     for window in sorted(change_.sessions, key=lambda w: w.session_number):
         request = await session.scalar(
@@ -97,13 +95,13 @@ async def move_windows(
         request.earliest_date = window.earliest_date
         request.latest_date = window.latest_date
         request.total_sessions = window.total_sessions
-        if request.status == RequestStatus.WITHDRAWN:
-            request.status = RequestStatus.OPEN
+        request.plan_changed(RequestAction.REOPEN)
         if request.status == RequestStatus.OPEN:
             reopened.append(request)
     await _remember_min_gap(session, change_.plan_id, change_.min_gap_days)
     if change_.reason in _REOPENING and reopened:
-        await invite_or_hold(session, request=reopened[0], settings=settings, now=now)
+        await invite_or_hold(uow, request=reopened[0])
+    await uow.commit()
 
 
 async def _remember_min_gap(
@@ -121,41 +119,31 @@ async def _remember_min_gap(
     )
 
 
-async def withdraw_windows(
-    session: AsyncSession, *, withdrawn: WindowsWithdrawn, now: datetime
-) -> None:
+async def withdraw_windows(uow: UnitOfWork, *, withdrawn: WindowsWithdrawn) -> None:
     """A paused plan: these sessions are not to be booked; their future appointments go."""
     await _close_sessions(
-        session,
-        plan_id=withdrawn.plan_id,
-        numbers=withdrawn.session_numbers,
-        status=RequestStatus.WITHDRAWN,
-        reason="plan paused",
-        now=now,
-    )
+        uow, plan_id=withdrawn.plan_id, numbers=withdrawn.session_numbers,
+        action=RequestAction.WITHDRAW, reason="plan paused",
+    )  # fmt: skip
 
 
-async def cancel_plan(session: AsyncSession, *, cancelled: PlanCancelled, now: datetime) -> None:
+async def cancel_plan(uow: UnitOfWork, *, cancelled: PlanCancelled) -> None:
     """A cancelled plan cancels its open requests and its future appointments."""
     await _close_sessions(
-        session,
-        plan_id=cancelled.plan_id,
-        numbers=None,
-        status=RequestStatus.CANCELLED,
+        uow, plan_id=cancelled.plan_id, numbers=None, action=RequestAction.CANCEL,
         reason=cancelled.reason or "plan cancelled",
-        now=now,
-    )
+    )  # fmt: skip
 
 
 async def _close_sessions(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     plan_id: uuid.UUID,
     numbers: list[int] | None,
-    status: RequestStatus,
+    action: RequestAction,
     reason: str,
-    now: datetime,
 ) -> None:
+    session, now = uow.session, uow.now
     query = sa.select(BookingRequest).where(
         BookingRequest.plan_id == plan_id, BookingRequest.status.in_(LIVE)
     )
@@ -173,16 +161,11 @@ async def _close_sessions(
         )
     )
     for appointment_id in list(future):
-        await change(
-            session,
-            appointment_id=appointment_id,
-            action=Action.CANCEL,
-            now=now,
-            by="plan",
-            reason=reason,
-        )
+        appointment = await uow.appointment(appointment_id)
+        appointment.take_step(Action.CANCEL, now=now, by="plan", reason=reason)
     for request in requests:
-        request.status = status
+        request.plan_changed(action)
+    await uow.commit()
 
 
 async def list_booking_requests(

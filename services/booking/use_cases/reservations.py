@@ -17,21 +17,21 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
+from booking.bus import UnitOfWork
 from booking.db import Appointment, BookingRequest
 from booking.domain.appointments import Slot, local_date, slot
 from booking.domain.availability import Interval
 from booking.domain.course import CourseDoesNotFit, Window, check_window
+from booking.domain.errors import Unknown
+from booking.domain.events import AppointmentMade, record
 from booking.domain.lifecycle import Action
-from booking.domain.request import RequestStatus
 from booking.settings import BookingSettings
 from booking.use_cases import hot_path, resource_cache, spacing
 from booking.use_cases.availability import load_clinic, session_fits_hours
-from booking.use_cases.records import announce
-from booking.use_cases.steps import HOLD_EXPIRED, apply_step
-from shared.contracts.booking import ACTIVE, AppointmentBooked, AppointmentHeld, AppointmentStatus
-from shared.problems import Conflict, NotFound, Problem, Unprocessable
+from booking.use_cases.steps import HOLD_EXPIRED
+from shared.contracts.booking import ACTIVE, AppointmentStatus
+from shared.problems import Conflict, Unprocessable
 
 
 @dataclass(frozen=True)
@@ -51,31 +51,30 @@ def window_of(request: BookingRequest) -> Window:
 
 
 async def reserve(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     choice: Choice,
-    settings: BookingSettings,
-    now: datetime,
     by: str,
     hold_until: datetime | None = None,
     patient_id: uuid.UUID | None = None,
 ) -> Appointment:
-    """Hold (``hold_until`` given) or book one session of a booking request.
+    """Hold (``hold_until`` given) or book one session of a booking request, recorded for
+    the unit of work (the caller commits).
 
-    Checks the request is open (and the patient's own when ``patient_id`` is given), the
-    practitioner treats its indication at the room's location, the time is inside the
+    The request must be open (and the patient's own when ``patient_id`` is given); the
+    practitioner must treat its indication at the room's location, the time be inside the
     session's window, far enough from the course's other active sessions (the course's
     requests are locked first) and inside the resources' hours; PostgreSQL refuses a
     taken time.
     """
+    session, settings, now = uow.session, uow.settings, uow.now
     request = await spacing.lock_course(session, choice.booking_request_id)
-    if request is None:
-        raise NotFound(f"no booking request {choice.booking_request_id}")
-    if patient_id is not None and request.patient_id != patient_id:
-        raise Problem(404, "Not found", f"no booking request {choice.booking_request_id}")
-    if request.status != RequestStatus.OPEN:
-        raise Conflict(f"booking request is {request.status}, not open")
-    times = await check_choice(session, request, choice, settings, now, patient=patient_id)
+    if request is None or (patient_id is not None and request.patient_id != patient_id):
+        raise Unknown(f"no booking request {choice.booking_request_id}")
+    request.take(hold=hold_until is not None)
+    # Nothing is flushed meanwhile: the request's new status is written with the event.
+    with session.no_autoflush:
+        times = await check_choice(session, request, choice, settings, now, patient=patient_id)
     values = {
         "id": uuid.uuid4(),
         "version": 1,
@@ -94,18 +93,25 @@ async def reserve(
         "hold_expires_at": hold_until,
         "changed_by": by,
     }
-    appointment = await _insert(session, choice, times[0], now, values)
-    status = RequestStatus.HELD if hold_until else RequestStatus.BOOKED
-    # The request's new status is written with the event, in one statement.
-    set_committed_value(request, "status", status)
-    await announce(
-        session,
-        appointment,
-        AppointmentHeld if hold_until else AppointmentBooked,
-        now=now,
-        request=request,
-        request_status=status,
+    appointment = await _insert(uow, choice, times[0], values)
+    record(appointment, AppointmentMade(appointment, request))
+    return uow.add(appointment)
+
+
+async def book_session(
+    uow: UnitOfWork,
+    *,
+    choice: Choice,
+    by: str,
+    hold_until: datetime | None = None,
+    patient_id: uuid.UUID | None = None,
+) -> Appointment:
+    """:func:`reserve` one session, and commit: the reactions announce it (and, in auto
+    mode, a booking holds the course's next session)."""
+    appointment = await reserve(
+        uow, choice=choice, by=by, hold_until=hold_until, patient_id=patient_id
     )
+    await uow.commit()
     return appointment
 
 
@@ -165,7 +171,7 @@ async def check_choice(
 
 
 async def claim_time(
-    session: AsyncSession, choice: Choice, times: Slot, now: datetime, statement: sa.Executable
+    uow: UnitOfWork, choice: Choice, times: Slot, statement: sa.Executable
 ) -> Appointment:
     """Run the insert or update that takes ``times``; PostgreSQL says if it is taken.
 
@@ -173,6 +179,7 @@ async def claim_time(
     two constraints over two columns would otherwise let two bookings each wait for the
     other's uncommitted row (a deadlock PostgreSQL breaks by failing one of them).
     """
+    session = uow.session
     first, second = sorted((str(choice.practitioner_id), str(choice.room_id)))
     await session.execute(
         sa.select(
@@ -200,13 +207,13 @@ async def claim_time(
             conflict = _double_booking(error)
             if conflict is None:
                 raise
-            if attempt == 2 or not await _expire_colliding_holds(session, choice, times, now):
+            if attempt == 2 or not await _expire_colliding_holds(uow, choice, times):
                 raise conflict from None
     raise AssertionError("unreachable")
 
 
 async def _insert(
-    session: AsyncSession, choice: Choice, times: Slot, now: datetime, values: dict[str, Any]
+    uow: UnitOfWork, choice: Choice, times: Slot, values: dict[str, Any]
 ) -> Appointment:
     """Insert the appointment (see hot_path.INSERT_APPOINTMENT); only when PostgreSQL refused it is
     the collision looked at: a run-out hold in the way is expired and the insert tried
@@ -214,16 +221,16 @@ async def _insert(
     first, second = sorted((str(choice.practitioner_id), str(choice.room_id)))
     for attempt in (1, 2):
         try:
-            if await hot_path.insert_appointment(session, (first, second), values):
+            if await hot_path.insert_appointment(uow.session, (first, second), values):
                 return Appointment(**values)
         except asyncpg.DeadlockDetectedError:
             raise Conflict(
                 "another booking took these resources at the same moment; try again",
                 conflict="concurrent",
             ) from None
-        if attempt == 1 and await _expire_colliding_holds(session, choice, times, now):
+        if attempt == 1 and await _expire_colliding_holds(uow, choice, times):
             continue
-        raise await _what_is_taken(session, choice, times)
+        raise await _what_is_taken(uow.session, choice, times)
     raise AssertionError("unreachable")
 
 
@@ -251,11 +258,10 @@ async def _what_is_taken(session: AsyncSession, choice: Choice, times: Slot) -> 
     return Conflict("this session already has an appointment", conflict="booking_request")
 
 
-async def _expire_colliding_holds(
-    session: AsyncSession, choice: Choice, times: Slot, now: datetime
-) -> bool:
+async def _expire_colliding_holds(uow: UnitOfWork, choice: Choice, times: Slot) -> bool:
     """Expire the run-out holds on this practitioner or room at this time; any found?"""
-    colliding = await session.scalars(
+    now = uow.now
+    colliding = await uow.session.scalars(
         sa.select(Appointment)
         .where(
             Appointment.status == AppointmentStatus.HELD,
@@ -271,7 +277,7 @@ async def _expire_colliding_holds(
     )
     found = False
     for hold in colliding:
-        await apply_step(session, hold, Action.EXPIRE, now=now, by="system", reason=HOLD_EXPIRED)
+        uow.add(hold).take_step(Action.EXPIRE, now=now, by="system", reason=HOLD_EXPIRED)
         found = True
     return found
 
