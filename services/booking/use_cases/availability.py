@@ -30,11 +30,11 @@ from booking.domain.availability import (
     wall_clock,
 )
 from booking.domain.course import Allowed
+from booking.domain.errors import UnsuitableChoice
 from booking.settings import BookingSettings
 from booking.use_cases import hot_path, resource_cache, spacing
 from booking.use_cases.resource_cache import LocationInfo
 from shared.contracts.booking import ACTIVE
-from shared.problems import Unprocessable
 
 
 @dataclass(frozen=True)
@@ -140,9 +140,9 @@ async def find_slots(
     preferred = request.preferred_practitioner_id
     if preferred_only:
         if preferred is None:
-            raise Unprocessable("this booking request has no preferred practitioner")
+            raise UnsuitableChoice("this booking request has no preferred practitioner")
         if practitioner_id is not None and practitioner_id != preferred:
-            raise Unprocessable(
+            raise UnsuitableChoice(
                 "practitioner_id and preferred_only ask for two different practitioners"
             )
         practitioner_id = preferred
@@ -152,7 +152,7 @@ async def find_slots(
     practitioners = list(await session.scalars(query))
     if not practitioners:
         if practitioner_id is not None:
-            raise Unprocessable(
+            raise UnsuitableChoice(
                 f"practitioner {practitioner_id} does not treat {request.indication}"
             )
         return []

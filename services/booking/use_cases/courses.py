@@ -16,12 +16,11 @@ from booking.domain.course import (
     SessionsTooClose,
     check_course,
 )
-from booking.domain.errors import BookingRefused
+from booking.domain.errors import BookingRefused, StateConflict, UnsuitableChoice
 from booking.domain.request import RequestStatus
 from booking.use_cases.records import get_or_404
 from booking.use_cases.reservations import Choice, reserve, window_of
 from booking.use_cases.spacing import course_of, lock_plan, refusal
-from shared.problems import Conflict, Unprocessable
 
 
 async def book_course(
@@ -37,31 +36,26 @@ async def book_course(
     session = uow.session
     requests = await lock_plan(session, plan_id)
     if not requests:
-        raise Unprocessable(f"no booking requests for plan {plan_id}")
+        raise UnsuitableChoice(f"no booking requests for plan {plan_id}")
     by_id = {r.id: r for r in requests}
     open_ids = {r.id for r in requests if r.status == RequestStatus.OPEN}
     given = [c.booking_request_id for c in choices]
     if len(set(given)) != len(given):
-        raise Unprocessable("a session is given twice")
+        raise UnsuitableChoice("a session is given twice")
     strangers = set(given) - set(by_id)
     if strangers:
-        raise Unprocessable(f"not sessions of plan {plan_id}: {sorted(map(str, strangers))}")
+        raise UnsuitableChoice(f"not sessions of plan {plan_id}: {sorted(map(str, strangers))}")
     missing = sorted(by_id[i].session_number for i in open_ids - set(given))
     if missing:
-        raise Unprocessable(f"the course is booked whole: session(s) {missing} are missing")
+        raise UnsuitableChoice(f"the course is booked whole: session(s) {missing} are missing")
     not_open = sorted(by_id[i].session_number for i in set(given) - open_ids)
     if not_open:
-        raise Conflict(f"session(s) {not_open} are not open for booking")
+        raise StateConflict(f"session(s) {not_open} are not open for booking")
     await _check_intervals(session, requests, choices)
     appointments = []
     for choice in sorted(choices, key=lambda c: by_id[c.booking_request_id].session_number):
         try:
             appointments.append(await reserve(uow, choice=choice, by=by))
-        except (Conflict, Unprocessable) as error:
-            number = by_id[choice.booking_request_id].session_number
-            error.detail = f"session {number}: {error.detail}; nothing was booked"
-            error.extensions["session_number"] = number
-            raise
         except BookingRefused as refused:
             number = by_id[choice.booking_request_id].session_number
             refused.detail = f"session {number}: {refused.detail}; nothing was booked"
@@ -104,4 +98,4 @@ async def _check_intervals(
     except SessionsTooClose as error:
         raise refusal(error.breach) from None
     except CourseDoesNotFit as error:
-        raise Unprocessable(str(error)) from None
+        raise UnsuitableChoice(str(error)) from None

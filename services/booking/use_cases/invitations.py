@@ -21,7 +21,6 @@ from shared.auth import new_patient_token
 from shared.contracts.booking import ACTIVE, AppointmentStatus, BookingInvitationIssued
 from shared.events import new_event
 from shared.outbox import add_events
-from shared.problems import Problem
 
 
 def self_booking_link(settings: BookingSettings, token: str) -> str:
@@ -105,7 +104,7 @@ async def hold_best_slot(uow: UnitOfWork, *, request: BookingRequest) -> Appoint
                     by="booking",
                     hold_until=now + timedelta(hours=settings.auto_hold_hours),
                 )
-        except (BookingRefused, Problem):
+        except BookingRefused:
             offers = [o for o in offers if o is not offer]
     return None
 

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from booking.bus import UnitOfWork
 from booking.db import Appointment
 from booking.domain.course import Shift
+from booking.domain.errors import Unknown, UnsuitableChoice
 from booking.use_cases import spacing
 from booking.use_cases.reservations import Choice, check_choice, claim_time
-from shared.problems import NotFound, Unprocessable
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,9 @@ async def reschedule(
         cutoff = timedelta(hours=settings.patient_change_cutoff_hours)
         appointment.check_not_too_late(cutoff, now=now, change="moved")
     if appointment.booking_request_id is None:
-        raise Unprocessable("only a session of a cycle can be moved here")
+        raise UnsuitableChoice("only a session of a cycle can be moved here")
     if request is None or request.id != appointment.booking_request_id:
-        raise NotFound(f"no request {appointment.booking_request_id}")
+        raise Unknown(f"no request {appointment.booking_request_id}")
     choice = Choice(
         booking_request_id=request.id,
         practitioner_id=move.practitioner_id or appointment.practitioner_id,

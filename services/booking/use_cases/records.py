@@ -10,13 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from booking.db import Appointment, BookingRequest
+from booking.domain.errors import Unknown
 from booking.domain.lifecycle import Action
 from booking.use_cases import hot_path, resource_cache
 from shared.contracts import booking as contract
 from shared.contracts.booking import AppointmentStatus
 from shared.events import Event, new_event
 from shared.outbox import outbox_row
-from shared.problems import NotFound
 
 SOURCE = "/mesocycle/booking"
 
@@ -40,7 +40,7 @@ async def get_or_404(
 ) -> T:
     record = await session.get(model, id_, with_for_update=lock)
     if record is None:
-        raise NotFound(f"no {what} {id_}")
+        raise Unknown(f"no {what} {id_}")
     return record
 
 

@@ -23,7 +23,7 @@ from booking.db import Appointment, BookingRequest
 from booking.domain.appointments import Slot, local_date, slot
 from booking.domain.availability import Interval
 from booking.domain.course import CourseDoesNotFit, Window, check_window
-from booking.domain.errors import Unknown
+from booking.domain.errors import StateConflict, Unknown, UnsuitableChoice
 from booking.domain.events import AppointmentMade, record
 from booking.domain.lifecycle import Action
 from booking.settings import BookingSettings
@@ -31,7 +31,6 @@ from booking.use_cases import hot_path, resource_cache, spacing
 from booking.use_cases.availability import load_clinic, session_fits_hours
 from booking.use_cases.steps import HOLD_EXPIRED
 from shared.contracts.booking import ACTIVE, AppointmentStatus
-from shared.problems import Conflict, Unprocessable
 
 
 @dataclass(frozen=True)
@@ -131,23 +130,25 @@ async def check_choice(
     room = await resource_cache.room(session, choice.room_id)
     location = await resource_cache.location(session, practitioner.location_id)
     if room.location_id != location.id:
-        raise Unprocessable("the room is not at the practitioner's location")
+        raise UnsuitableChoice("the room is not at the practitioner's location")
     if request.indication not in practitioner.indications:
-        raise Unprocessable(f"{practitioner.full_name} does not treat {request.indication}")
+        raise UnsuitableChoice(f"{practitioner.full_name} does not treat {request.indication}")
     if choice.starts_at <= now:
-        raise Unprocessable("the appointment would start in the past")
+        raise UnsuitableChoice("the appointment would start in the past")
     if patient is not None:
         if choice.starts_at < now + timedelta(hours=settings.minimum_notice_hours):
-            raise Unprocessable(
+            raise UnsuitableChoice(
                 f"sessions are booked at least {settings.minimum_notice_hours} h ahead"
             )
         if choice.starts_at > now + timedelta(days=settings.horizon_days):
-            raise Unprocessable(f"sessions are booked at most {settings.horizon_days} days ahead")
+            raise UnsuitableChoice(
+                f"sessions are booked at most {settings.horizon_days} days ahead"
+            )
     day = local_date(choice.starts_at, location.time_zone)
     try:
         check_window(window_of(request), day)
     except CourseDoesNotFit as error:
-        raise Unprocessable(str(error)) from None
+        raise UnsuitableChoice(str(error)) from None
     await spacing.check_spacing(session, request, day)
     times = slot(
         starts_at=choice.starts_at,
@@ -166,7 +167,7 @@ async def check_choice(
     )
     why_not = session_fits_hours(clinic, practitioner.id, room.id, span)
     if why_not:
-        raise Unprocessable(why_not)
+        raise UnsuitableChoice(why_not)
     return times, location.id
 
 
@@ -198,7 +199,7 @@ async def claim_time(
         except DBAPIError as error:
             if _is_deadlock(error):
                 # A course booking locks several resources; a rare cycle is still a clash.
-                raise Conflict(
+                raise StateConflict(
                     "another booking took these resources at the same moment; try again",
                     conflict="concurrent",
                 ) from None
@@ -224,7 +225,7 @@ async def _insert(
             if await hot_path.insert_appointment(uow.session, (first, second), values):
                 return Appointment(**values)
         except asyncpg.DeadlockDetectedError:
-            raise Conflict(
+            raise StateConflict(
                 "another booking took these resources at the same moment; try again",
                 conflict="concurrent",
             ) from None
@@ -234,7 +235,7 @@ async def _insert(
     raise AssertionError("unreachable")
 
 
-async def _what_is_taken(session: AsyncSession, choice: Choice, times: Slot) -> Conflict:
+async def _what_is_taken(session: AsyncSession, choice: Choice, times: Slot) -> StateConflict:
     """The 409 naming what the refused insert collided with."""
     overlapping = sa.and_(
         Appointment.status.in_(ACTIVE),
@@ -252,10 +253,12 @@ async def _what_is_taken(session: AsyncSession, choice: Choice, times: Slot) -> 
     )
     taken = {"practitioner" if p == choice.practitioner_id else "room" for p, _ in rows}
     if "practitioner" in taken:
-        return Conflict("the practitioner is already booked at that time", conflict="practitioner")
+        return StateConflict(
+            "the practitioner is already booked at that time", conflict="practitioner"
+        )
     if "room" in taken:
-        return Conflict("the room is already booked at that time", conflict="room")
-    return Conflict("this session already has an appointment", conflict="booking_request")
+        return StateConflict("the room is already booked at that time", conflict="room")
+    return StateConflict("this session already has an appointment", conflict="booking_request")
 
 
 async def _expire_colliding_holds(uow: UnitOfWork, choice: Choice, times: Slot) -> bool:
@@ -286,13 +289,15 @@ def _is_deadlock(error: DBAPIError) -> bool:
     return getattr(error.orig, "sqlstate", None) == "40P01" or "deadlock detected" in str(error)
 
 
-def _double_booking(error: IntegrityError) -> Conflict | None:
+def _double_booking(error: IntegrityError) -> StateConflict | None:
     """The 409 for a violated no-double-booking constraint, naming what is taken."""
     name = str(error.orig)
     if "no_double_booking_practitioner" in name:
-        return Conflict("the practitioner is already booked at that time", conflict="practitioner")
+        return StateConflict(
+            "the practitioner is already booked at that time", conflict="practitioner"
+        )
     if "no_double_booking_room" in name:
-        return Conflict("the room is already booked at that time", conflict="room")
+        return StateConflict("the room is already booked at that time", conflict="room")
     if "uq_appointment_active_booking_request" in name:
-        return Conflict("this session already has an appointment", conflict="booking_request")
+        return StateConflict("this session already has an appointment", conflict="booking_request")
     return None

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.db import Location, Practitioner, Room
-from shared.problems import NotFound
+from booking.domain.errors import Unknown
 
 TTL_SECONDS = 60.0
 
@@ -73,7 +73,7 @@ async def practitioner(session: AsyncSession, id_: uuid.UUID) -> PractitionerInf
         )
     ).first()
     if row is None:
-        raise NotFound(f"no practitioner {id_}")
+        raise Unknown(f"no practitioner {id_}")
     info = PractitionerInfo(id_, row.location_id, row.full_name, frozenset(row.indications))
     return _keep("practitioner", id_, info)
 
@@ -85,7 +85,7 @@ async def room(session: AsyncSession, id_: uuid.UUID) -> RoomInfo:
         return found
     location_id = await session.scalar(sa.select(Room.location_id).where(Room.id == id_))
     if location_id is None:
-        raise NotFound(f"no room {id_}")
+        raise Unknown(f"no room {id_}")
     return _keep("room", id_, RoomInfo(id_, location_id))
 
 
@@ -96,5 +96,5 @@ async def location(session: AsyncSession, id_: uuid.UUID) -> LocationInfo:
         return found
     zone = await session.scalar(sa.select(Location.time_zone).where(Location.id == id_))
     if zone is None:
-        raise NotFound(f"no location {id_}")
+        raise Unknown(f"no location {id_}")
     return _keep("location", id_, LocationInfo(id_, zone))

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.db import Location, Practitioner, Room, TimeOff, WorkingHours
+from booking.domain.errors import UnsuitableChoice
 from booking.schemas import (
     LocationIn,
     PractitionerIn,
@@ -18,7 +19,6 @@ from booking.schemas import (
     WeeklyHoursIn,
 )
 from booking.use_cases.records import get_or_404
-from shared.problems import Unprocessable
 
 _MODELS: dict[ResourceKind, type[Location] | type[Practitioner] | type[Room]] = {
     "location": Location,
@@ -81,7 +81,7 @@ async def set_weekly_hours(
     await get_or_404(session, _MODELS[kind], resource_id, kind)
     for rule in hours:
         if rule.opens >= rule.closes:
-            raise Unprocessable(
+            raise UnsuitableChoice(
                 f"on weekday {rule.weekday} opens {rule.opens} is not before closes"
             )
     await session.execute(sa.delete(WorkingHours).where(WorkingHours.resource_id == resource_id))
@@ -99,7 +99,7 @@ async def add_time_off(session: AsyncSession, *, time_off: TimeOffIn) -> TimeOff
     booked then stay: staff see them on the schedule and move them."""
     await get_or_404(session, _MODELS[time_off.resource_kind], time_off.resource_id, "resource")
     if time_off.starts_at >= time_off.ends_at:
-        raise Unprocessable("time off must start before it ends")
+        raise UnsuitableChoice("time off must start before it ends")
     record = TimeOff(id=uuid.uuid4(), **time_off.model_dump())
     session.add(record)
     await session.flush()

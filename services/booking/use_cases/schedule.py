@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.db import Appointment, BookingRequest, Location, Patient, Practitioner, Room
 from booking.domain.calendar import CalendarEntry
+from booking.domain.errors import UnsuitableChoice
 from booking.use_cases.records import get_or_404
 from shared.contracts.booking import AppointmentStatus
-from shared.problems import Unprocessable
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ async def time_zone_of(
     if location_id is None and room_id is not None:
         location_id = (await get_or_404(session, Room, room_id, "room")).location_id
     if location_id is None:
-        raise Unprocessable("name a location_id, practitioner_id or room_id")
+        raise UnsuitableChoice("name a location_id, practitioner_id or room_id")
     return (await get_or_404(session, Location, location_id, "location")).time_zone
 
 

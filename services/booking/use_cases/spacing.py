@@ -24,8 +24,8 @@ from booking.domain.course import (
     check_gap,
     derive_min_gap,
 )
+from booking.domain.errors import StateConflict
 from shared.contracts.booking import ACTIVE
-from shared.problems import Conflict
 
 
 async def lock_plan(
@@ -101,9 +101,9 @@ async def check_spacing(session: AsyncSession, request: BookingRequest, day: dat
         raise refusal(breach)
 
 
-def refusal(breach: GapBreach) -> Conflict:
+def refusal(breach: GapBreach) -> StateConflict:
     """The 409 for a session too close to a neighbour of its course."""
-    return Conflict(
+    return StateConflict(
         str(breach),
         conflict="min_gap",
         session_number=breach.placement.session_number,
