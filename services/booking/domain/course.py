@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import pairwise
 
-from booking.domain.errors import UnsuitableChoice
+from booking.domain.errors import StateConflict, UnsuitableChoice
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,20 @@ class GapBreach:
         return f"{said}; {' and '.join(bounds)}"
 
 
-class SessionsTooClose(Exception):
-    """A placement breaks the spacing rule (see :class:`GapBreach`)."""
+class SessionsTooClose(StateConflict):
+    """A placement breaks the spacing rule: names the neighbour and the allowed dates."""
 
     def __init__(self, breach: GapBreach) -> None:
-        super().__init__(str(breach))
+        super().__init__(
+            str(breach),
+            conflict="min_gap",
+            session_number=breach.placement.session_number,
+            neighbour_session_number=breach.neighbour.session_number,
+            neighbour_date=breach.neighbour.day.isoformat(),
+            min_gap_days=breach.min_gap_days,
+            earliest_allowed_date=breach.earliest.isoformat() if breach.earliest else None,
+            latest_allowed_date=breach.latest.isoformat() if breach.latest else None,
+        )
         self.breach = breach
 
 
@@ -174,6 +183,36 @@ def check_course(
         later = breach.neighbour.session_number > placement.session_number
         if not (later and id(breach.neighbour) in chosen):
             raise SessionsTooClose(breach)
+
+
+@dataclass(frozen=True)
+class Course:
+    """A plan's course, the aggregate owning its window and spacing rules: its sessions'
+    windows, where its active sessions are placed, and its minimum gap."""
+
+    windows: Sequence[Window]
+    placed: Sequence[Placement]
+    min_gap_days: int
+
+    def check_place(self, session_number: int, day: date) -> None:
+        """Session ``session_number`` on ``day``: inside its window (else
+        CourseDoesNotFit) and far enough from its active neighbours (SessionsTooClose)."""
+        window = next((w for w in self.windows if w.session_number == session_number), None)
+        if window is None:
+            raise CourseDoesNotFit(f"session {session_number} is not in this course")
+        check_window(window, day)
+        breach = check_gap(Placement(session_number, day), self.placed, self.min_gap_days)
+        if breach is not None:
+            raise SessionsTooClose(breach)
+
+    def check_sessions(self, placements: Sequence[Placement]) -> None:
+        """Several sessions placed at once, with the course's active ones: see
+        :func:`check_course`."""
+        check_course(self.windows, placements, self.min_gap_days, booked=self.placed)
+
+    def allowed(self, session_number: int) -> Allowed:
+        """The days session ``session_number`` may be on, given the active ones."""
+        return allowed_days(session_number, self.placed, self.min_gap_days)
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,7 @@ async def find_slots(
             )
         return []
     # Only days far enough from the course's other active sessions (the spacing rule).
-    allowed = await spacing.allowed_for(session, request)
+    allowed = (await spacing.load_course(session, request.plan_id)).allowed(request.session_number)
     offers: list[Offer] = []
     for location_id in sorted({p.location_id for p in practitioners}):
         location = await resource_cache.location(session, location_id)

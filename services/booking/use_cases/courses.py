@@ -11,16 +11,13 @@ from booking.bus import UnitOfWork
 from booking.db import Appointment, BookingRequest, Location, Practitioner
 from booking.domain.appointments import local_date
 from booking.domain.course import (
-    CourseDoesNotFit,
     Placement,
-    SessionsTooClose,
-    check_course,
 )
 from booking.domain.errors import BookingRefused, StateConflict, UnsuitableChoice
 from booking.domain.request import RequestStatus
 from booking.use_cases.records import get_or_404
-from booking.use_cases.reservations import Choice, reserve, window_of
-from booking.use_cases.spacing import course_of, lock_plan, refusal
+from booking.use_cases.reservations import Choice, reserve
+from booking.use_cases.spacing import load_course, lock_plan
 
 
 async def book_course(
@@ -92,10 +89,5 @@ async def _check_intervals(
                 by_id[choice.booking_request_id].session_number, local_date(choice.starts_at, zone)
             )
         )
-    gap, already = await course_of(session, requests[0].plan_id)
-    try:
-        check_course([window_of(r) for r in requests], placements, gap, booked=already)
-    except SessionsTooClose as error:
-        raise refusal(error.breach) from None
-    except CourseDoesNotFit as error:
-        raise UnsuitableChoice(str(error)) from None
+    course = await load_course(session, requests[0].plan_id)
+    course.check_sessions(placements)

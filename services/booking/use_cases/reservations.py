@@ -22,7 +22,6 @@ from booking.bus import UnitOfWork
 from booking.db import Appointment, BookingRequest
 from booking.domain.appointments import Slot, local_date, slot
 from booking.domain.availability import Interval
-from booking.domain.course import CourseDoesNotFit, Window, check_window
 from booking.domain.errors import StateConflict, Unknown, UnsuitableChoice
 from booking.domain.events import AppointmentMade, record
 from booking.domain.lifecycle import Action
@@ -41,12 +40,6 @@ class Choice:
     practitioner_id: uuid.UUID
     room_id: uuid.UUID
     starts_at: datetime
-
-
-def window_of(request: BookingRequest) -> Window:
-    return Window(
-        request.session_number, request.target_date, request.earliest_date, request.latest_date
-    )
 
 
 async def reserve(
@@ -144,12 +137,8 @@ async def check_choice(
             raise UnsuitableChoice(
                 f"sessions are booked at most {settings.horizon_days} days ahead"
             )
-    day = local_date(choice.starts_at, location.time_zone)
-    try:
-        check_window(window_of(request), day)
-    except CourseDoesNotFit as error:
-        raise UnsuitableChoice(str(error)) from None
-    await spacing.check_spacing(session, request, day)
+    course = await spacing.load_course(session, request.plan_id)
+    course.check_place(request.session_number, local_date(choice.starts_at, location.time_zone))
     times = slot(
         starts_at=choice.starts_at,
         minutes=request.session_minutes,
