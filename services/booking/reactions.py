@@ -40,7 +40,9 @@ async def announce_step(uow: UnitOfWork, event: AppointmentStepped) -> None:
 
 
 async def announce_made(uow: UnitOfWork, event: AppointmentMade) -> None:
-    await announce_new(uow.session, event.appointment, event.request, now=uow.now)
+    await announce_new(
+        uow.session, event.appointment, event.request, event.request_status, now=uow.now
+    )
 
 
 async def announce_move(uow: UnitOfWork, event: AppointmentMoved) -> None:

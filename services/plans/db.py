@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from plans.domain.cycle import Cadence, Window
+from plans.domain.cycle import Cadence
 from plans.domain.safety import SafetyRecord
+from shared.contracts.plans import SessionWindow
 from shared.db import new_metadata
 from shared.idempotency import add_idempotency_table
 from shared.messaging_tables import add_messaging_tables
@@ -171,17 +172,17 @@ class PlanSession(Base):
     completed_on: Mapped[date | None] = mapped_column(default=None)
     missed_count: Mapped[int] = mapped_column(server_default="0", default=0)
 
-    def window(self, total_sessions: int) -> Window:
-        return Window(
+    def window(self, total_sessions: int) -> SessionWindow:
+        return SessionWindow(
             session_number=self.session_number,
             total_sessions=total_sessions,
-            target=self.target_date,
-            earliest=self.earliest_date,
-            latest=self.latest_date,
+            target_date=self.target_date,
+            earliest_date=self.earliest_date,
+            latest_date=self.latest_date,
             kind=self.kind,
         )
 
-    def move_to(self, window: Window) -> None:
-        self.target_date = window.target
-        self.earliest_date = window.earliest
-        self.latest_date = window.latest
+    def move_to(self, window: SessionWindow) -> None:
+        self.target_date = window.target_date
+        self.earliest_date = window.earliest_date
+        self.latest_date = window.latest_date

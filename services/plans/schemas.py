@@ -344,9 +344,9 @@ class ProgressOut(BaseModel):
             else WindowOut(
                 session_number=window.session_number,
                 kind=window.kind,
-                target_date=window.target,
-                earliest_date=window.earliest,
-                latest_date=window.latest,
+                target_date=window.target_date,
+                earliest_date=window.earliest_date,
+                latest_date=window.latest_date,
             ),
         )
 

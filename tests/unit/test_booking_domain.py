@@ -28,7 +28,6 @@ from booking.domain.course import (
     CourseDoesNotFit,
     Placement,
     SessionsTooClose,
-    Window,
     allowed_days,
     check_course,
     check_gap,
@@ -42,6 +41,7 @@ from booking.domain.lifecycle import (
     next_status,
 )
 from shared.contracts.booking import ACTIVE, AppointmentStatus
+from shared.contracts.plans import SessionWindow
 
 PARIS = "Europe/Paris"
 P, R = uuid.UUID(int=1), uuid.UUID(int=2)
@@ -169,8 +169,11 @@ def test_auto_mode_prefers_the_previous_practitioner_at_a_similar_time() -> None
 
 
 WINDOWS = [
-    Window(k, date(2026, 1, 5) + timedelta(weeks=k - 1),
-           date(2026, 1, 3) + timedelta(weeks=k - 1), date(2026, 1, 7) + timedelta(weeks=k - 1))
+    SessionWindow(
+        session_number=k, total_sessions=3, target_date=date(2026, 1, 5) + timedelta(weeks=k - 1),
+        earliest_date=date(2026, 1, 3) + timedelta(weeks=k - 1),
+        latest_date=date(2026, 1, 7) + timedelta(weeks=k - 1),
+    )
     for k in (1, 2, 3)
 ]  # fmt: skip
 

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from plans.domain.cycle import Cadence, CadenceError, Window, clinic_date, reanchor, schedule_cycle
+from plans.domain.cycle import Cadence, CadenceError, clinic_date, reanchor, schedule_cycle
+from shared.contracts.plans import SessionWindow
 
 
 @st.composite
@@ -32,16 +33,16 @@ def cadences(draw: st.DrawFn) -> Cadence:
 days = st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 12, 31))
 
 
-def assert_well_formed(windows: list[Window], cadence: Cadence) -> None:
+def assert_well_formed(windows: list[SessionWindow], cadence: Cadence) -> None:
     for window in windows:
-        assert window.earliest <= window.target <= window.latest
-        assert window.latest - window.target == timedelta(days=cadence.tolerance_days)
+        assert window.earliest_date <= window.target_date <= window.latest_date
+        assert window.latest_date - window.target_date == timedelta(days=cadence.tolerance_days)
         assert window.total_sessions == cadence.total
     for before, after in itertools.pairwise(windows):
         assert before.session_number < after.session_number
-        assert before.latest < after.earliest, "windows overlap"
+        assert before.latest_date < after.earliest_date, "windows overlap"
         gap = cadence.days_between(before.session_number, after.session_number)
-        assert (after.target - before.target).days == gap, "interval not respected"
+        assert (after.target_date - before.target_date).days == gap, "interval not respected"
 
 
 @given(cadence=cadences(), start=days)
@@ -50,8 +51,8 @@ def test_a_cycle_has_one_window_per_session_ordered_apart_and_at_the_interval(
 ) -> None:
     windows = schedule_cycle(cadence, start=start)
     assert [w.session_number for w in windows] == list(range(1, cadence.total + 1))
-    assert windows[0].target == windows[0].earliest == start
-    assert all(w.earliest >= start for w in windows)
+    assert windows[0].target_date == windows[0].earliest_date == start
+    assert all(w.earliest_date >= start for w in windows)
     assert_well_formed(windows, cadence)
     assert [w.kind for w in windows] == ["cycle"] * cadence.sessions + [
         "maintenance"
@@ -69,22 +70,25 @@ def test_reanchoring_a_suffix_keeps_windows_ordered_apart_and_after_the_anchor(
         cadence, later, anchor_number=anchor, anchor_date=done_on, not_before=done_on + timedelta(1)
     )
     assert [w.session_number for w in windows] == list(later)
-    assert all(w.earliest > done_on for w in windows)
+    assert all(w.earliest_date > done_on for w in windows)
     assert_well_formed(windows, cadence)
     if windows:
-        assert (windows[0].target - done_on).days == cadence.gap_before(anchor + 1)
+        assert (windows[0].target_date - done_on).days == cadence.gap_before(anchor + 1)
 
 
 def test_the_seeded_cellulite_cycle_is_ten_weekly_windows_of_plus_or_minus_two_days() -> None:
     windows = schedule_cycle(Cadence(10, 7, 2), start=date(2026, 12, 1))
-    assert windows[1] == Window(2, 10, date(2026, 12, 8), date(2026, 12, 6), date(2026, 12, 10))
-    assert windows[-1].target == date(2027, 2, 2)
+    assert windows[1] == SessionWindow(
+        session_number=2, total_sessions=10, target_date=date(2026, 12, 8),
+        earliest_date=date(2026, 12, 6), latest_date=date(2026, 12, 10),
+    )  # fmt: skip
+    assert windows[-1].target_date == date(2027, 2, 2)
 
 
 def test_maintenance_sessions_follow_the_cycle_at_their_own_interval() -> None:
     cadence = Cadence(4, 14, 3, maintenance_sessions=2, maintenance_interval_days=60)
     windows = schedule_cycle(cadence, start=date(2026, 1, 5))
-    assert [(w.session_number, w.kind, w.target) for w in windows[3:]] == [
+    assert [(w.session_number, w.kind, w.target_date) for w in windows[3:]] == [
         (4, "cycle", date(2026, 2, 16)),
         (5, "maintenance", date(2026, 4, 17)),
         (6, "maintenance", date(2026, 6, 16)),
@@ -149,8 +153,8 @@ def test_a_cycle_across_a_dst_change_keeps_whole_day_intervals_at_the_same_local
     paris = ZoneInfo("Europe/Paris")
     windows = schedule_cycle(cadence, start=start)
     for before, after in itertools.pairwise(windows):
-        first = datetime.combine(before.target, time(10), paris).astimezone(UTC)
-        second = datetime.combine(after.target, time(10), paris).astimezone(UTC)
+        first = datetime.combine(before.target_date, time(10), paris).astimezone(UTC)
+        second = datetime.combine(after.target_date, time(10), paris).astimezone(UTC)
         gap = cadence.days_between(before.session_number, after.session_number)
         assert (
             clinic_date(second, "Europe/Paris") - clinic_date(first, "Europe/Paris")

@@ -53,18 +53,18 @@ class Story:
         pending = [s for s in self.sessions if s.status not in SETTLED]
         for s in pending:
             w = s.window
-            assert w.earliest <= w.target <= w.latest
-            assert (w.latest - w.target).days == self.cadence.tolerance_days
+            assert w.earliest_date <= w.target_date <= w.latest_date
+            assert (w.latest_date - w.target_date).days == self.cadence.tolerance_days
         for before, after in itertools.pairwise(pending):
-            assert before.window.latest < after.window.earliest, "windows overlap"
+            assert before.window.latest_date < after.window.earliest_date, "windows overlap"
             gap = self.cadence.days_between(before.number, after.number)
-            assert (after.window.target - before.window.target).days == gap
+            assert (after.window.target_date - before.window.target_date).days == gap
         if self.last_done and pending:
             number, on = self.last_done
             first = pending[0]
             if first.number > number:
-                assert first.window.earliest > on
-                assert (first.window.target - on).days >= self.cadence.days_between(
+                assert first.window.earliest_date > on
+                assert (first.window.target_date - on).days >= self.cadence.days_between(
                     number, first.number
                 )
 
@@ -95,7 +95,7 @@ def stories(draw: st.DrawFn) -> Story:
         else:
             nxt = pending[0]
             late = draw(st.integers(min_value=0, max_value=cadence.tolerance_days * 2 + 3))
-            on = max(nxt.window.earliest, story.today) + timedelta(days=late)
+            on = max(nxt.window.earliest_date, story.today) + timedelta(days=late)
             if step == "done":
                 replan = session_completed(story.sessions, cadence, number=nxt.number, on=on)
                 story.last_done = (nxt.number, on)
@@ -106,7 +106,7 @@ def stories(draw: st.DrawFn) -> Story:
                     story.sessions, cadence, number=nxt.number, not_before=not_before
                 )
                 assert replan.windows[0].session_number == nxt.number
-                assert replan.windows[0].earliest >= not_before
+                assert replan.windows[0].earliest_date >= not_before
                 story.today = not_before
             story.sessions = applied(story.sessions, replan)
         story.check()
@@ -125,7 +125,7 @@ def test_a_session_done_three_days_late_moves_every_later_window_three_days() ->
     cadence = Cadence(4, 7, 2)
     sessions = cycle(cadence)
     replan = session_completed(sessions, cadence, number=1, on=START + timedelta(days=3))
-    assert [w.target for w in replan.windows] == [
+    assert [w.target_date for w in replan.windows] == [
         START + timedelta(days=10), START + timedelta(days=17), START + timedelta(days=24),
     ]  # fmt: skip
     assert replan.statuses == {1: DONE}
@@ -150,22 +150,22 @@ def test_a_no_show_inside_the_window_reopens_it_from_the_next_day_without_moving
     cadence = Cadence(4, 14, 3)
     sessions = cycle(cadence)
     sessions[1] = replace(sessions[1], status=BOOKED)
-    missed_on = sessions[1].window.earliest  # two days left after it before the target
+    missed_on = sessions[1].window.earliest_date  # two days left after it before the target
     replan = session_missed(sessions, cadence, number=2, not_before=missed_on + timedelta(1))
     [reopened] = replan.windows
-    assert reopened.target == sessions[1].window.target
-    assert reopened.earliest == missed_on + timedelta(days=1)
+    assert reopened.target_date == sessions[1].window.target_date
+    assert reopened.earliest_date == missed_on + timedelta(days=1)
     assert replan.statuses == {2: OPEN}
 
 
 def test_a_no_show_on_the_last_day_of_the_window_moves_it_and_the_sessions_after() -> None:
     cadence = Cadence(3, 7, 2)
     sessions = cycle(cadence)
-    last_day = sessions[1].window.latest
+    last_day = sessions[1].window.latest_date
     replan = session_missed(sessions, cadence, number=2, not_before=last_day + timedelta(1))
     assert [w.session_number for w in replan.windows] == [2, 3]
-    assert replan.windows[0].target == last_day + timedelta(days=1)
-    assert replan.windows[1].target == last_day + timedelta(days=8)
+    assert replan.windows[0].target_date == last_day + timedelta(days=1)
+    assert replan.windows[1].target_date == last_day + timedelta(days=8)
 
 
 def test_pausing_withdraws_open_sessions_only_and_resuming_replans_from_the_resume_date() -> None:
@@ -178,10 +178,10 @@ def test_pausing_withdraws_open_sessions_only_and_resuming_replans_from_the_resu
     resume_on = START + timedelta(days=40)
     replan = plan_resumed(paused, cadence, on=resume_on)
     assert replan.statuses == {3: OPEN, 4: OPEN}
-    assert [(w.session_number, w.target) for w in replan.windows] == [
+    assert [(w.session_number, w.target_date) for w in replan.windows] == [
         (3, resume_on), (4, resume_on + timedelta(days=7)),
     ]  # fmt: skip
-    assert replan.windows[0].earliest == resume_on
+    assert replan.windows[0].earliest_date == resume_on
 
 
 def test_resuming_before_the_windows_were_due_keeps_them() -> None:
@@ -199,7 +199,7 @@ def test_progress_counts_sessions_by_status_missed_overdue_and_names_the_next_wi
 
     sessions = [record(0, DONE), record(1, DONE, 1), record(2, OPEN, 2), record(3, BOOKED),
                 record(4, OPEN)]  # fmt: skip
-    seen = progress(sessions, today=windows[2].latest + timedelta(days=1))
+    seen = progress(sessions, today=windows[2].latest_date + timedelta(days=1))
     assert (seen.total, seen.completed, seen.booked, seen.open) == (5, 2, 1, 2)
     assert (seen.missed, seen.overdue) == (3, 1)
     assert seen.next_window == windows[2]

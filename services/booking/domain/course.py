@@ -18,16 +18,7 @@ from datetime import date, timedelta
 from itertools import pairwise
 
 from booking.domain.errors import StateConflict, UnsuitableChoice
-
-
-@dataclass(frozen=True)
-class Window:
-    """Session k of a cycle and the dates it may happen on."""
-
-    session_number: int
-    target_date: date
-    earliest_date: date
-    latest_date: date
+from shared.contracts.plans import SessionWindow
 
 
 @dataclass(frozen=True)
@@ -135,7 +126,7 @@ def check_gap(
     return GapBreach(placement, neighbour, min_gap_days, allowed.earliest, allowed.latest)
 
 
-def derive_min_gap(windows: Sequence[Window]) -> int:
+def derive_min_gap(windows: Sequence[SessionWindow]) -> int:
     """The gap of a course whose protocol's was never sent (requests opened before plans
     sent it): as booking derived it then, session k+1's earliest date after session k's
     target date (at least a day); the smallest over the course."""
@@ -148,7 +139,7 @@ def derive_min_gap(windows: Sequence[Window]) -> int:
     return min(gaps, default=1)
 
 
-def check_window(window: Window, day: date) -> None:
+def check_window(window: SessionWindow, day: date) -> None:
     if not window.earliest_date <= day <= window.latest_date:
         raise CourseDoesNotFit(
             f"session {window.session_number} must happen between {window.earliest_date} "
@@ -157,7 +148,7 @@ def check_window(window: Window, day: date) -> None:
 
 
 def check_course(
-    windows: Sequence[Window],
+    windows: Sequence[SessionWindow],
     placements: Sequence[Placement],
     min_gap_days: int,
     booked: Sequence[Placement] = (),
@@ -190,7 +181,7 @@ class Course:
     """A plan's course, the aggregate owning its window and spacing rules: its sessions'
     windows, where its active sessions are placed, and its minimum gap."""
 
-    windows: Sequence[Window]
+    windows: Sequence[SessionWindow]
     placed: Sequence[Placement]
     min_gap_days: int
 

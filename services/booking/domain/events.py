@@ -20,10 +20,12 @@ _RECORDED = "_recorded_events"
 
 @dataclass(frozen=True)
 class AppointmentMade:
-    """A new appointment holds or books a session's time (``appointment.status``)."""
+    """A new appointment holds or books a session's time (``appointment.status``); its
+    request goes to ``request_status`` (held or booked)."""
 
     appointment: Any
     request: Any
+    request_status: str
 
 
 @dataclass(frozen=True)

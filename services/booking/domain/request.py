@@ -82,12 +82,13 @@ class RequestRules:
     if TYPE_CHECKING:  # what they set, as the store types it (never seen at runtime)
         status: str
 
-    def take(self: RequestState, *, hold: bool) -> None:
-        """A new appointment holds or books the session: only an open one can be taken."""
+    def take(self: RequestState, *, hold: bool) -> RequestStatus:
+        """The status the request goes to when a new appointment holds or books it: only
+        an open one can be taken. The store writes it with the appointment's event, in
+        one statement (use_cases/records.py: announce_new)."""
         if self.status != RequestStatus.OPEN:
             raise StateConflict(f"booking request is {self.status}, not open")
-        action = RequestAction.HOLD if hold else RequestAction.BOOK
-        self.status = TRANSITIONS[(RequestStatus.OPEN, action)]
+        return TRANSITIONS[(RequestStatus.OPEN, RequestAction.HOLD if hold else RequestAction.BOOK)]
 
     def follow(self: RequestState, step: Action) -> None:
         """Keep in step with the session's appointment after ``step``; a request the plan

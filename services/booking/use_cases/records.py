@@ -84,11 +84,16 @@ async def announce(
 
 
 async def announce_new(
-    session: AsyncSession, appointment: Appointment, request: BookingRequest, *, now: datetime
+    session: AsyncSession,
+    appointment: Appointment,
+    request: BookingRequest,
+    request_status: str,
+    *,
+    now: datetime,
 ) -> None:
     """Stage a new appointment's event and write its request's new status (taken: held or
-    booked) in the same statement: the hot path's one round trip. The ORM is told the
-    status is written, so it does not write it again."""
+    booked) in the same statement: the hot path's one round trip. The request in memory
+    then holds that status as written (not as a change for the ORM to write again)."""
     kind = (
         contract.AppointmentHeld
         if appointment.status == AppointmentStatus.HELD
@@ -96,9 +101,9 @@ async def announce_new(
     )
     await announce(
         session, appointment, kind, now=now, request=request,
-        request_status=(request.id, request.status),
+        request_status=(request.id, request_status),
     )  # fmt: skip
-    set_committed_value(request, "status", request.status)
+    set_committed_value(request, "status", request_status)
 
 
 async def stage(

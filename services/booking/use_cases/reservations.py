@@ -63,10 +63,8 @@ async def reserve(
     request = await spacing.lock_course(session, choice.booking_request_id)
     if request is None or (patient_id is not None and request.patient_id != patient_id):
         raise Unknown(f"no booking request {choice.booking_request_id}")
-    request.take(hold=hold_until is not None)
-    # Nothing is flushed meanwhile: the request's new status is written with the event.
-    with session.no_autoflush:
-        times = await check_choice(session, request, choice, settings, now, patient=patient_id)
+    request_status = request.take(hold=hold_until is not None)
+    times = await check_choice(session, request, choice, settings, now, patient=patient_id)
     values = {
         "id": uuid.uuid4(),
         "version": 1,
@@ -86,7 +84,7 @@ async def reserve(
         "changed_by": by,
     }
     appointment = await _insert(uow, choice, times[0], values)
-    record(appointment, AppointmentMade(appointment, request))
+    record(appointment, AppointmentMade(appointment, request, request_status))
     return uow.add(appointment)
 
 

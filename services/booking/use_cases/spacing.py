@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.db import Appointment, BookingRequest, Location
 from booking.domain.appointments import local_date
-from booking.domain.course import Course, Placement, Window, derive_min_gap
+from booking.domain.course import Course, Placement, derive_min_gap
 from shared.contracts.booking import ACTIVE
+from shared.contracts.plans import SessionWindow
 
 
 async def lock_plan(
@@ -46,6 +47,7 @@ async def load_course(session: AsyncSession, plan_id: uuid.UUID) -> Course:
         await session.execute(
             sa.select(
                 BookingRequest.session_number,
+                BookingRequest.total_sessions,
                 BookingRequest.target_date,
                 BookingRequest.earliest_date,
                 BookingRequest.latest_date,
@@ -66,8 +68,13 @@ async def load_course(session: AsyncSession, plan_id: uuid.UUID) -> Course:
         )
     ).all()
     windows = [
-        Window(r.session_number, r.target_date, r.earliest_date, r.latest_date) for r in rows
-    ]
+        SessionWindow(
+            session_number=row.session_number, total_sessions=row.total_sessions,
+            target_date=row.target_date, earliest_date=row.earliest_date,
+            latest_date=row.latest_date,
+        )
+        for row in rows
+    ]  # fmt: skip
     placed = [
         Placement(row.session_number, local_date(row.starts_at, row.time_zone))
         for row in rows

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from shared.contracts.plans import SessionWindow
+
 CYCLE = "cycle"
 MAINTENANCE = "maintenance"
 
@@ -67,19 +69,7 @@ class Cadence:
         return sum(self.gap_before(n) for n in range(first + 1, last + 1))
 
 
-@dataclass(frozen=True)
-class Window:
-    """Session k of N: its target date and the dates it may happen between (inclusive)."""
-
-    session_number: int
-    total_sessions: int
-    target: date
-    earliest: date
-    latest: date
-    kind: str = CYCLE
-
-
-def schedule_cycle(cadence: Cadence, *, start: date) -> list[Window]:
+def schedule_cycle(cadence: Cadence, *, start: date) -> list[SessionWindow]:
     """Windows for a cycle starting on ``start``, each session one interval after the last.
 
     Each window is the target plus or minus the tolerance; windows never overlap
@@ -102,7 +92,7 @@ def reanchor(
     anchor_number: int,
     anchor_date: date,
     not_before: date,
-) -> list[Window]:
+) -> list[SessionWindow]:
     """New windows for sessions ``numbers``, spaced from ``anchor_number`` on ``anchor_date``.
 
     Session j's target is ``anchor_date`` plus the cadence's days from the anchor to j;
@@ -120,12 +110,12 @@ def reanchor(
         if target < not_before:
             raise ValueError(f"session {number} would be due before {not_before}")
         windows.append(
-            Window(
+            SessionWindow(
                 session_number=number,
                 total_sessions=cadence.total,
-                target=target,
-                earliest=max(target - tolerance, not_before),
-                latest=target + tolerance,
+                target_date=target,
+                earliest_date=max(target - tolerance, not_before),
+                latest_date=target + tolerance,
                 kind=cadence.kind(number),
             )
         )

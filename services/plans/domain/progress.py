@@ -6,15 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from plans.domain.cycle import Window
 from plans.domain.lifecycle import SessionStatus
+from shared.contracts.plans import SessionWindow
 
 
 @dataclass(frozen=True)
 class SessionRecord:
     """A session with what happened to it so far."""
 
-    window: Window
+    window: SessionWindow
     status: SessionStatus
     #: Appointments of this session the patient did not come to.
     missed: int = 0
@@ -34,7 +34,7 @@ class Progress:
     #: Open sessions whose window has already closed.
     overdue: int
     #: The first session still to happen (open or booked), if any.
-    next_window: Window | None
+    next_window: SessionWindow | None
 
 
 def progress(sessions: Sequence[SessionRecord], *, today: date) -> Progress:
@@ -54,7 +54,7 @@ def progress(sessions: Sequence[SessionRecord], *, today: date) -> Progress:
         cancelled=count(SessionStatus.CANCELLED),
         missed=sum(s.missed for s in sessions),
         overdue=sum(
-            1 for s in sessions if s.status == SessionStatus.OPEN and s.window.latest < today
+            1 for s in sessions if s.status == SessionStatus.OPEN and s.window.latest_date < today
         ),
         next_window=min(upcoming, key=lambda s: s.window.session_number).window
         if upcoming

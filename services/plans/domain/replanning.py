@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from plans.domain.cycle import Cadence, Window, reanchor
+from plans.domain.cycle import Cadence, reanchor
 from plans.domain.lifecycle import SETTLED, SessionStatus
+from shared.contracts.plans import SessionWindow
 
 ONE_DAY = timedelta(days=1)
 
@@ -22,7 +23,7 @@ ONE_DAY = timedelta(days=1)
 class SessionState:
     """A session as the plan knows it now."""
 
-    window: Window
+    window: SessionWindow
     status: SessionStatus
 
     @property
@@ -35,12 +36,12 @@ class Replan:
     """What a rule decided: new windows, new statuses, and whether the plan is done."""
 
     #: Sessions whose window is new (a reopened session is here even if its dates are not).
-    windows: list[Window] = field(default_factory=list)
+    windows: list[SessionWindow] = field(default_factory=list)
     statuses: dict[int, SessionStatus] = field(default_factory=dict)
     plan_completed: bool = False
 
 
-def _moved(sessions: Sequence[SessionState], windows: list[Window]) -> list[Window]:
+def _moved(sessions: Sequence[SessionState], windows: list[SessionWindow]) -> list[SessionWindow]:
     current = {s.number: s.window for s in sessions}
     return [w for w in windows if current.get(w.session_number) != w]
 
@@ -83,8 +84,8 @@ def session_missed(
     it move with it.
     """
     state = next(s for s in sessions if s.number == number)
-    not_before = max(not_before, state.window.earliest)  # reopening never widens a window
-    target = max(state.window.target, not_before)
+    not_before = max(not_before, state.window.earliest_date)  # reopening never widens a window
+    target = max(state.window.target_date, not_before)
     windows = reanchor(
         cadence,
         _movable_from(sessions, number),
@@ -119,12 +120,12 @@ def plan_resumed(sessions: Sequence[SessionState], cadence: Cadence, *, on: date
     if not withdrawn:
         return Replan()
     first = withdrawn[0]
-    not_before = max(on, first.window.earliest)  # resuming early never widens a window
+    not_before = max(on, first.window.earliest_date)  # resuming early never widens a window
     windows = reanchor(
         cadence,
         _movable_from(sessions, first.number),
         anchor_number=first.number,
-        anchor_date=max(first.window.target, on),
+        anchor_date=max(first.window.target_date, on),
         not_before=not_before,
     )
     reopened = {s.number for s in withdrawn}

@@ -23,7 +23,6 @@ from plans.use_cases.common import (
     clinic_today,
     locked_plan,
     session_states,
-    wire_window,
 )
 from shared.contracts.booking import AppointmentSnapshot
 from shared.contracts.plans import PlanCompleted, WindowsChanged, WindowsWithdrawn
@@ -99,7 +98,7 @@ async def session_done(
                 plan_id=plan.id,
                 patient_id=plan.patient_id,
                 reason="reanchored",
-                sessions=[wire_window(w) for w in windows],
+                sessions=list(windows),
                 min_gap_days=plan.protocol.min_gap_days,
             )
         )
@@ -155,7 +154,7 @@ async def session_missed_or_cancelled(
         plan_id=plan.id,
         patient_id=plan.patient_id,
         reason="reopened",
-        sessions=[wire_window(w) for w in windows],
+        sessions=list(windows),
         min_gap_days=plan.protocol.min_gap_days,
     )
     await announce(session, patient_id=plan.patient_id, payloads=[changed], now=now)

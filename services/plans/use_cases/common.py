@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plans.db import Plan, outbox
-from plans.domain.cycle import Window, clinic_date
+from plans.domain.cycle import clinic_date
 from plans.domain.lifecycle import Action, SessionStatus, TransitionRefused, require
 from plans.domain.replanning import Replan, SessionState
 from shared.contracts.plans import SessionWindow
@@ -99,7 +99,7 @@ def session_states(plan: Plan) -> list[SessionState]:
     return [SessionState(s.window(total), SessionStatus(s.status)) for s in plan.sessions]
 
 
-def apply_replan(plan: Plan, replan: Replan) -> list[Window]:
+def apply_replan(plan: Plan, replan: Replan) -> list[SessionWindow]:
     """Write a rule's decision onto the plan's sessions; return the windows to announce.
 
     Withdrawn sessions (a paused plan) move silently: resuming announces them.
@@ -112,15 +112,3 @@ def apply_replan(plan: Plan, replan: Replan) -> list[Window]:
     return [
         w for w in replan.windows if by_number[w.session_number].status != SessionStatus.WITHDRAWN
     ]
-
-
-def wire_window(window: Window) -> SessionWindow:
-    """A window as the events carry it."""
-    return SessionWindow(
-        session_number=window.session_number,
-        total_sessions=window.total_sessions,
-        target_date=window.target,
-        earliest_date=window.earliest,
-        latest_date=window.latest,
-        kind=window.kind,
-    )

@@ -25,7 +25,6 @@ from plans.use_cases.common import (
     paginate,
     plan_for,
     session_states,
-    wire_window,
 )
 from plans.use_cases.patients import get_patient
 from shared.contracts.plans import (
@@ -196,9 +195,9 @@ async def activate_plan(session: AsyncSession, *, plan_id: uuid.UUID, now: datet
         PlanSession(
             session_number=w.session_number,
             kind=w.kind,
-            target_date=w.target,
-            earliest_date=w.earliest,
-            latest_date=w.latest,
+            target_date=w.target_date,
+            earliest_date=w.earliest_date,
+            latest_date=w.latest_date,
             status=SessionStatus.OPEN,
         )
         for w in windows
@@ -217,7 +216,7 @@ async def activate_plan(session: AsyncSession, *, plan_id: uuid.UUID, now: datet
         numbing_cream_advised=protocol.numbing_cream_advised,
         preferred_practitioner_id=plan.preferred_practitioner_id,
         time_zone=plan.time_zone,
-        sessions=[wire_window(w) for w in windows],
+        sessions=list(windows),
         min_gap_days=plan.protocol.min_gap_days,
     )
     await announce(session, patient_id=plan.patient_id, payloads=[scheduled], now=now)
@@ -259,7 +258,7 @@ async def resume_plan(
             plan_id=plan.id,
             patient_id=plan.patient_id,
             reason="resumed",
-            sessions=[wire_window(w) for w in windows],
+            sessions=list(windows),
             min_gap_days=plan.protocol.min_gap_days,
         )
         await announce(session, patient_id=plan.patient_id, payloads=[changed], now=now)
