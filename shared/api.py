@@ -10,23 +10,24 @@ from fastapi import Depends, Query, Request
 
 from shared.auth import Role, StaffUser, staff_dependency
 from shared.service import Runtime
+from shared.settings import ServiceSettings
 
 
 # async: a plain def dependency costs a thread-pool hop on every request.
-async def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
+async def get_runtime(request: Request) -> Runtime[Any]:
+    runtime: Runtime[Any] = request.app.state.runtime
     return runtime
 
 
 def jwt_secret(request: Request) -> str:
     """The secret staff tokens are signed with, for `staff_dependency`."""
-    runtime: Runtime = request.app.state.runtime
+    runtime: Runtime[ServiceSettings] = request.app.state.runtime
     return runtime.settings.jwt_secret.get_secret_value()
 
 
 def service_now(request: Request) -> datetime:
     """The service's clock, which staff tokens are checked against."""
-    runtime: Runtime = request.app.state.runtime
+    runtime: Runtime[Any] = request.app.state.runtime
     return runtime.clock.now()
 
 
@@ -35,7 +36,7 @@ def staff(*allowed: Role) -> Callable[[Request], Coroutine[Any, Any, StaffUser]]
     return staff_dependency(jwt_secret, service_now, *allowed)
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+RuntimeDep = Annotated[Runtime[Any], Depends(get_runtime)]
 #: Any signed-in staff member (admin, staff or practitioner).
 StaffDep = Annotated[StaffUser, Depends(staff())]
 #: Front-desk staff and admins: not practitioners.

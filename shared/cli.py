@@ -8,6 +8,7 @@ import contextlib
 import signal
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from typing import Any
 
 import uvicorn
 import uvloop
@@ -19,7 +20,7 @@ from shared.observability import configure_logging
 from shared.service import AdminCommand, Service, clock_from, freeze_start_up
 
 
-def main(make_service: Callable[[], Service], argv: list[str] | None = None) -> None:
+def main(make_service: Callable[[], Service[Any]], argv: list[str] | None = None) -> None:
     """Parse the command line and run the chosen part of the service."""
     service = make_service()
     settings = service.settings
@@ -84,18 +85,20 @@ def _instant(text: str) -> datetime:
     return instant
 
 
-async def _replay(service: Service, since: datetime) -> int:
+async def _replay(service: Service[Any], since: datetime) -> int:
     async with _transaction(service) as session:
         return await outbox.replay(session, service.spec.outbox, since=since)
 
 
-async def _administer(service: Service, command: AdminCommand, args: argparse.Namespace) -> str:
+async def _administer(
+    service: Service[Any], command: AdminCommand, args: argparse.Namespace
+) -> str:
     async with _transaction(service) as session:
         return await command.run(session, args, clock_from(service.settings).now())
 
 
 @contextlib.asynccontextmanager
-async def _transaction(service: Service) -> AsyncIterator[AsyncSession]:
+async def _transaction(service: Service[Any]) -> AsyncIterator[AsyncSession]:
     engine = db.create_engine(service.settings.resolved_database_url(), pool_size=1)
     try:
         async with db.session_factory(engine).begin() as session:
@@ -104,7 +107,7 @@ async def _transaction(service: Service) -> AsyncIterator[AsyncSession]:
         await engine.dispose()
 
 
-async def _run_workers(service: Service, names: list[str]) -> None:
+async def _run_workers(service: Service[Any], names: list[str]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -26,6 +26,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
@@ -53,11 +54,15 @@ PRUNE = "prune"
 Worker = Callable[[], Awaitable[None]]
 
 
+#: A service's own settings class.
+S = TypeVar("S", bound=ServiceSettings)
+
+
 @dataclass
-class Runtime:
+class Runtime(Generic[S]):
     """What a running service's use cases need: settings, clock, database, producer."""
 
-    settings: ServiceSettings
+    settings: S
     clock: Clock
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
@@ -82,10 +87,10 @@ class AdminCommand:
 
 
 @dataclass(frozen=True)
-class ServiceSpec:
+class ServiceSpec(Generic[S]):
     """What makes one service: its settings, schema, API and event handling."""
 
-    settings: ServiceSettings
+    settings: S
     title: str
     description: str
     outbox: sa.Table
@@ -93,12 +98,12 @@ class ServiceSpec:
     migrations: Path
     routers: Sequence[APIRouter]
     consumes: Sequence[str]
-    handlers: Callable[[Runtime], Handlers]
+    handlers: Callable[[Runtime[S]], Handlers]
     #: Extra background workers: name (e.g. notify's "dispatch") -> factory.
-    extra_workers: Mapping[str, Callable[[Runtime], Worker]] = field(default_factory=dict)
+    extra_workers: Mapping[str, Callable[[Runtime[S]], Worker]] = field(default_factory=dict)
     #: Opened once the runtime is up, before workers start, closed after they stop:
     #: what the service adds to it (notify's Twilio client, for one).
-    resources: Callable[[Runtime], AbstractAsyncContextManager[None]] | None = None
+    resources: Callable[[Runtime[S]], AbstractAsyncContextManager[None]] | None = None
     #: None: wall-clock time, shifted by CLOCK_FILE when set (dev and demos).
     clock: Clock | None = None
     #: Tables beyond the outbox and processed events that ``prune`` keeps in bounds.
@@ -109,15 +114,15 @@ class ServiceSpec:
     refusals: Refusals = field(default_factory=dict)
 
 
-class Service:
+class Service(Generic[S]):
     """Builds and runs one service from its spec."""
 
-    def __init__(self, spec: ServiceSpec) -> None:
+    def __init__(self, spec: ServiceSpec[S]) -> None:
         self.spec = spec
         self.settings = spec.settings
 
     @contextlib.asynccontextmanager
-    async def running(self, workers: Collection[str]) -> AsyncIterator[Runtime]:
+    async def running(self, workers: Collection[str]) -> AsyncIterator[Runtime[S]]:
         """Connect to the database and broker, start ``workers``, stop all on exit."""
         settings = self.settings
         url = settings.resolved_database_url()
@@ -147,14 +152,16 @@ class Service:
             await producer.stop()
             await engine.dispose()
 
-    def _start(self, runtime: Runtime, url: str, workers: Collection[str]) -> dict[str, Supervised]:
+    def _start(
+        self, runtime: Runtime[S], url: str, workers: Collection[str]
+    ) -> dict[str, Supervised]:
         available = self._workers(runtime, url)
         unknown = set(workers) - set(available)
         if unknown:
             raise ValueError(f"unknown worker(s): {', '.join(sorted(unknown))}")
         return {name: Supervised(name, available[name]) for name in workers}
 
-    def _workers(self, runtime: Runtime, url: str) -> dict[str, Worker]:
+    def _workers(self, runtime: Runtime[S], url: str) -> dict[str, Worker]:
         spec = self.spec
         listen_dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
         settings = runtime.settings
@@ -290,7 +297,7 @@ async def _start_producer(producer: AIOKafkaProducer, servers: str, attempts: in
             await asyncio.sleep(1.0)
 
 
-def _probes(runtime: Callable[[], Runtime]) -> APIRouter:
+def _probes(runtime: Callable[[], Runtime[Any]]) -> APIRouter:
     """/healthz, /readyz and /metrics of a process: its database, its broker, the workers
     it runs and (where it watches them) its consumers' progress."""
 

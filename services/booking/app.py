@@ -25,7 +25,9 @@ from shared.events import TOPICS
 from shared.service import Service, ServiceSpec
 
 
-def service(settings: BookingSettings | None = None, clock: Clock | None = None) -> Service:
+def service(
+    settings: BookingSettings | None = None, clock: Clock | None = None
+) -> Service[BookingSettings]:
     return Service(
         ServiceSpec(
             settings=settings or BookingSettings(),

@@ -37,9 +37,8 @@ log = logging.getLogger(__name__)
 UseCase = Callable[[UnitOfWork, Any], Awaitable[object]]
 
 
-def handlers(runtime: Runtime) -> Handlers:
+def handlers(runtime: Runtime[BookingSettings]) -> Handlers:
     settings = runtime.settings
-    assert isinstance(settings, BookingSettings)
 
     def in_unit_of_work(use_case: UseCase) -> Handler:
         async def handle(session: AsyncSession, event: Event[Any]) -> None:

@@ -18,9 +18,8 @@ log = logging.getLogger(__name__)
 SWEEP = "sweep"
 
 
-def sweeper(runtime: Runtime) -> Worker:
+def sweeper(runtime: Runtime[BookingSettings]) -> Worker:
     settings = runtime.settings
-    assert isinstance(settings, BookingSettings)
 
     async def sweep() -> None:
         while True:
@@ -33,7 +32,7 @@ def sweeper(runtime: Runtime) -> Worker:
     return sweep
 
 
-async def sweep_once(runtime: Runtime, settings: BookingSettings) -> int:
+async def sweep_once(runtime: Runtime[BookingSettings], settings: BookingSettings) -> int:
     """One pass, in one transaction; returns how many holds it expired."""
     async with runtime.sessions.begin() as session:
         now = runtime.clock.now()

@@ -25,9 +25,8 @@ from shared.service import Runtime, Service, ServiceSpec, Worker
 
 
 @contextlib.asynccontextmanager
-async def twilio(runtime: Runtime) -> AsyncIterator[None]:
+async def twilio(runtime: Runtime[NotifySettings]) -> AsyncIterator[None]:
     settings = runtime.settings
-    assert isinstance(settings, NotifySettings)
     gateway = TwilioGateway(settings)
     runtime.extras["sms"] = gateway
     try:
@@ -36,15 +35,14 @@ async def twilio(runtime: Runtime) -> AsyncIterator[None]:
         await gateway.close()
 
 
-def _gateway(runtime: Runtime) -> tuple[NotifySettings, TwilioGateway]:
+def _gateway(runtime: Runtime[NotifySettings]) -> tuple[NotifySettings, TwilioGateway]:
     settings = runtime.settings
-    assert isinstance(settings, NotifySettings)
     gateway = runtime.extras["sms"]
     assert isinstance(gateway, TwilioGateway)
     return settings, gateway
 
 
-def dispatcher(runtime: Runtime) -> Worker:
+def dispatcher(runtime: Runtime[NotifySettings]) -> Worker:
     settings, gateway = _gateway(runtime)
     return Dispatcher(
         sessions=runtime.sessions,
@@ -63,7 +61,7 @@ def dispatcher(runtime: Runtime) -> Worker:
     ).run
 
 
-def reconciler(runtime: Runtime) -> Worker:
+def reconciler(runtime: Runtime[NotifySettings]) -> Worker:
     settings, gateway = _gateway(runtime)
     return Reconciler(
         sessions=runtime.sessions,
@@ -74,9 +72,8 @@ def reconciler(runtime: Runtime) -> Worker:
     ).run
 
 
-def policy_replanner(runtime: Runtime) -> Worker:
+def policy_replanner(runtime: Runtime[NotifySettings]) -> Worker:
     settings = runtime.settings
-    assert isinstance(settings, NotifySettings)
     clinic = Clinic(name=settings.clinic_name, time_zone=settings.clinic_time_zone)
     return PolicyReplanner(
         sessions=runtime.sessions,
@@ -87,7 +84,9 @@ def policy_replanner(runtime: Runtime) -> Worker:
     ).run
 
 
-def service(settings: NotifySettings | None = None, clock: Clock | None = None) -> Service:
+def service(
+    settings: NotifySettings | None = None, clock: Clock | None = None
+) -> Service[NotifySettings]:
     return Service(
         ServiceSpec(
             settings=settings or NotifySettings(),

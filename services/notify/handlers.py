@@ -22,9 +22,8 @@ from shared.events import Event
 from shared.service import Runtime
 
 
-def handlers(runtime: Runtime) -> Handlers:
+def handlers(runtime: Runtime[NotifySettings]) -> Handlers:
     settings = runtime.settings
-    assert isinstance(settings, NotifySettings)
     clinic = scheduling.Clinic(name=settings.clinic_name, time_zone=settings.clinic_time_zone)
 
     async def keep_patient(session: AsyncSession, event: Event[Any]) -> None:

@@ -21,7 +21,9 @@ from shared.retention import Retained
 from shared.service import AdminCommand, Service, ServiceSpec
 
 
-def service(settings: PlansSettings | None = None, clock: Clock | None = None) -> Service:
+def service(
+    settings: PlansSettings | None = None, clock: Clock | None = None
+) -> Service[PlansSettings]:
     return Service(
         ServiceSpec(
             settings=settings or PlansSettings(),

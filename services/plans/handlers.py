@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plans.settings import PlansSettings
 from plans.use_cases import appointments, patients
 from shared.consumer import Handlers
 from shared.contracts.booking import (
@@ -23,7 +24,7 @@ from shared.events import Event
 from shared.service import Runtime
 
 
-def handlers(runtime: Runtime) -> Handlers:
+def handlers(runtime: Runtime[PlansSettings]) -> Handlers:
     async def mark_booked(session: AsyncSession, event: Event[Any]) -> None:
         await appointments.session_booked(session, appointment=event.data)
 

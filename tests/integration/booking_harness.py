@@ -40,7 +40,7 @@ START = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
 @dataclass
 class Booking:
     client: httpx.AsyncClient
-    runtime: Runtime
+    runtime: Runtime[BookingSettings]
     clock: ManualClock
     settings: BookingSettings
     location_id: str = ""

@@ -36,7 +36,7 @@ NOW = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
 class PlansApp:
     client: httpx.AsyncClient
     clock: ManualClock
-    runtime: Runtime
+    runtime: Runtime[PlansSettings]
     bootstrap_servers: str
 
     def as_role(self, role: Role, subject: str = "desk@clinic.example") -> dict[str, str]:

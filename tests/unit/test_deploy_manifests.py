@@ -594,7 +594,7 @@ def test_notify_dispatcher_is_separate_from_the_notify_service(
 def test_every_worker_runs_once_apart_from_the_api_with_probes_on_its_health_port(
     k8s: list[tuple[str, Doc]], app: str
 ) -> None:
-    services: dict[str, Callable[[], Service]] = {
+    services: dict[str, Callable[[], Service[Any]]] = {
         "plans": plans_service, "booking": booking_service, "notify": notify_service,
     }  # fmt: skip
     deployments = [

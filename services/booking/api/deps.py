@@ -15,8 +15,7 @@ from shared.problems import Problem
 
 async def get_settings(runtime: RuntimeDep) -> BookingSettings:
     # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
-    settings = runtime.settings
-    assert isinstance(settings, BookingSettings)
+    settings: BookingSettings = runtime.settings  # booking's app runs on BookingSettings
     return settings
 
 

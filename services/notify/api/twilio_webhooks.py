@@ -27,8 +27,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 def notify_settings(runtime: RuntimeDep) -> NotifySettings:
-    settings = runtime.settings
-    assert isinstance(settings, NotifySettings)
+    settings: NotifySettings = runtime.settings  # notify's app runs on NotifySettings
     return settings
 
 

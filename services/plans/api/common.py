@@ -35,14 +35,12 @@ def paged(response: Response, total: int) -> None:
     response.headers[TOTAL_COUNT] = str(total)
 
 
-def plans_settings(runtime: Runtime) -> PlansSettings:
-    settings = runtime.settings
-    assert isinstance(settings, PlansSettings)
-    return settings
+def plans_settings(runtime: Runtime[PlansSettings]) -> PlansSettings:
+    return runtime.settings
 
 
 async def create_once(
-    runtime: Runtime,
+    runtime: Runtime[PlansSettings],
     *,
     scope: str,
     key: str | None,

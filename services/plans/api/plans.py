@@ -20,6 +20,7 @@ from plans.schemas import (
     ResumeIn,
     WorklistItemOut,
 )
+from plans.settings import PlansSettings
 from plans.use_cases import plans, views
 from plans.use_cases.common import clinic_today, get_plan
 from plans.use_cases.plans import PlanFilter
@@ -31,7 +32,7 @@ from shared.service import Runtime
 router = APIRouter(prefix="/v1", tags=["plans"])
 
 
-async def _answer(runtime: Runtime, plan_id: uuid.UUID) -> PlanOut:
+async def _answer(runtime: Runtime[PlansSettings], plan_id: uuid.UUID) -> PlanOut:
     """The plan as committed, read afresh."""
     async with runtime.sessions() as session:
         return PlanOut.of(await get_plan(session, plan_id=plan_id))
