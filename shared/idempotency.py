@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Header
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -96,3 +99,32 @@ async def remember(
         .where(table.c.scope == scope, table.c.key == key)
         .values(status_code=status_code, response=body)
     )
+
+
+async def create_once(
+    session: AsyncSession,
+    table: sa.Table,
+    *,
+    key: str | None,
+    scope: str,
+    body: BaseModel,
+    create: Callable[[], Awaitable[BaseModel | Sequence[BaseModel]]],
+) -> JSONResponse:
+    """A 201 answer to a create a client may retry: run ``create`` (in the caller's
+    transaction) unless ``key`` already answered, and store the answer in the same
+    transaction, so a rolled-back create leaves no trace; the same key answers the same."""
+    if key is not None:
+        replay = await claim(
+            session, table, scope=scope, key=key, body=body.model_dump(mode="json")
+        )
+        if replay is not None:
+            return JSONResponse(replay.body, status_code=replay.status_code)
+    created = await create()
+    answer = (
+        created.model_dump(mode="json")
+        if isinstance(created, BaseModel)
+        else [item.model_dump(mode="json") for item in created]
+    )
+    if key is not None:
+        await remember(session, table, scope=scope, key=key, status_code=201, body=answer)
+    return JSONResponse(answer, status_code=201)

@@ -21,7 +21,7 @@ class Base(DeclarativeBase):
 
 
 outbox, processed_event = add_messaging_tables(Base.metadata)
-idempotency_key = add_idempotency_table(Base.metadata)
+idempotency_keys = add_idempotency_table(Base.metadata)
 
 Text = sa.Text
 Instant = sa.DateTime(timezone=True)

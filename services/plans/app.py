@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plans.api import patients, plans, protocols
-from plans.db import idempotency_key, outbox, processed_event
+from plans.db import idempotency_keys, outbox, processed_event
 from plans.handlers import handlers
 from plans.settings import PlansSettings
 from plans.use_cases import patients as patient_records
@@ -37,7 +37,7 @@ def service(
             handlers=handlers,
             clock=clock,
             commands={"patients": PATIENTS},
-            retained=[Retained(idempotency_key, "created_at")],
+            retained=[Retained(idempotency_keys, "created_at")],
         )
     )
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from booking.db import idempotency_key
+from booking.db import idempotency_keys
 from booking.sweeper import sweep_once
 from tests.integration.booking_harness import Booking, running_booking
 from tests.integration.test_booking_lifecycle import at
@@ -79,11 +79,11 @@ async def test_the_sweeper_forgets_idempotency_keys_after_a_day(booking: Booking
     async with booking.runtime.sessions.begin() as session:
         for key, age in (("old", timedelta(hours=25)), ("recent", timedelta(hours=23))):
             await session.execute(
-                sa.update(idempotency_key)
-                .where(idempotency_key.c.key == key)
+                sa.update(idempotency_keys)
+                .where(idempotency_keys.c.key == key)
                 .values(created_at=now - age)
             )
     await sweep_once(booking.runtime, booking.settings)
     async with booking.runtime.sessions() as session:
-        kept = set(await session.scalars(sa.select(idempotency_key.c.key)))
+        kept = set(await session.scalars(sa.select(idempotency_keys.c.key)))
     assert kept == {"recent"}

@@ -13,7 +13,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from plans.app import service
-from plans.db import idempotency_key, outbox, processed_event
+from plans.db import idempotency_keys, outbox, processed_event
 from shared.db import create_engine, session_factory
 from shared.migrate import upgrade
 from shared.retention import Pruner, Retained
@@ -51,7 +51,7 @@ async def test_old_messaging_rows_go_in_batches_and_recent_or_unpublished_ones_s
                 {"consumer": "plans", "event_id": uuid.uuid4(), "type": "t", "processed_at": at}
                 for at in (old, old, recent)
             ])  # fmt: skip
-            await session.execute(sa.insert(idempotency_key), [
+            await session.execute(sa.insert(idempotency_keys), [
                 {"scope": "s", "key": key, "request_hash": "h", "status_code": 201,
                  "response": {}, "created_at": at}
                 for key, at in (("old", old), ("recent", recent))
@@ -59,7 +59,7 @@ async def test_old_messaging_rows_go_in_batches_and_recent_or_unpublished_ones_s
         pruner = Pruner(
             sessions,
             [Retained(outbox, "published_at"), Retained(processed_event, "processed_at"),
-             Retained(idempotency_key, "created_at")],
+             Retained(idempotency_keys, "created_at")],
             days=DAYS, batch_size=2, interval=3600,
         )  # fmt: skip
         assert await pruner.prune_once() == 5 + 2 + 1
@@ -68,7 +68,7 @@ async def test_old_messaging_rows_go_in_batches_and_recent_or_unpublished_ones_s
             assert sorted(kept.scalars(), key=str) == sorted([recent, None], key=str)
             processed = await session.scalars(sa.select(processed_event.c.processed_at))
             assert list(processed) == [recent]
-            keys = await session.scalars(sa.select(idempotency_key.c.key))
+            keys = await session.scalars(sa.select(idempotency_keys.c.key))
             assert list(keys) == ["recent"]
         assert await pruner.prune_once() == 0
     finally:

@@ -11,8 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from booking.api.deps import SettingsDep, own_practitioner, staff_name
-from booking.api.idempotent import create_once
-from booking.db import Appointment
+from booking.db import Appointment, idempotency_keys
 from booking.domain.lifecycle import Action
 from booking.reactions import unit_of_work
 from booking.schemas import AppointmentIn, AppointmentOut, MovedOut, MoveIn, ShiftOut, TransitionIn
@@ -20,7 +19,7 @@ from booking.use_cases import moves, reservations, steps
 from booking.use_cases.records import get_or_404
 from shared.api import DeskDep, Offset, RuntimeDep, StaffDep
 from shared.auth import Role
-from shared.idempotency import IdempotencyKeyHeader
+from shared.idempotency import IdempotencyKeyHeader, create_once
 from shared.problems import Problem
 
 router = APIRouter(prefix="/v1", tags=["appointments"])
@@ -62,7 +61,12 @@ async def book_appointment(
 
     async with runtime.sessions.begin() as session:
         return await create_once(
-            session, key=idempotency_key, scope="appointments", body=body, create=create
+            session,
+            idempotency_keys,
+            key=idempotency_key,
+            scope="appointments",
+            body=body,
+            create=create,
         )
 
 

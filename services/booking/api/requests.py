@@ -12,8 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.api.deps import SettingsDep, staff_name
-from booking.api.idempotent import create_once
-from booking.db import BookingRequest, Location, Patient, Practitioner
+from booking.db import BookingRequest, Location, Patient, Practitioner, idempotency_keys
 from booking.domain.availability import Offer
 from booking.domain.request import RequestStatus
 from booking.reactions import unit_of_work
@@ -23,7 +22,7 @@ from booking.use_cases import requests as use_cases
 from booking.use_cases.records import get_or_404
 from booking.use_cases.reservations import Choice
 from shared.api import DeskDep, Offset, RuntimeDep, StaffDep
-from shared.idempotency import IdempotencyKeyHeader
+from shared.idempotency import IdempotencyKeyHeader, create_once
 
 router = APIRouter(prefix="/v1", tags=["booking requests"])
 
@@ -154,5 +153,10 @@ async def book_course(
 
     async with runtime.sessions.begin() as session:
         return await create_once(
-            session, key=idempotency_key, scope=f"course:{plan_id}", body=body, create=create
+            session,
+            idempotency_keys,
+            key=idempotency_key,
+            scope=f"course:{plan_id}",
+            body=body,
+            create=create,
         )

@@ -16,9 +16,8 @@ from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 
 from booking.api.deps import SettingsDep
-from booking.api.idempotent import create_once
 from booking.api.requests import slots_out
-from booking.db import Appointment, BookingRequest
+from booking.db import Appointment, BookingRequest, idempotency_keys
 from booking.domain.lifecycle import Action
 from booking.domain.request import RequestStatus
 from booking.reactions import unit_of_work
@@ -36,7 +35,7 @@ from booking.use_cases.requests import list_booking_requests
 from booking.use_cases.self_booking import open_link
 from shared.api import RuntimeDep
 from shared.contracts.booking import AppointmentStatus
-from shared.idempotency import IdempotencyKeyHeader
+from shared.idempotency import IdempotencyKeyHeader, create_once
 from shared.problems import NotFound
 
 router = APIRouter(prefix="/v1/self-booking", tags=["self-booking"])
@@ -135,7 +134,12 @@ async def hold(
 
     async with runtime.sessions.begin() as session:
         return await create_once(
-            session, key=idempotency_key, scope=f"hold:{patient_id}", body=body, create=create
+            session,
+            idempotency_keys,
+            key=idempotency_key,
+            scope=f"hold:{patient_id}",
+            body=body,
+            create=create,
         )
 
 

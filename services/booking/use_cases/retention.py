@@ -7,13 +7,13 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.db import idempotency_key
+from booking.db import idempotency_keys
 
 
 async def forget_idempotency_keys(session: AsyncSession, *, before: datetime) -> int:
     """Delete the Idempotency-Keys first used before ``before``: a retry after that is a
     new request. Returns how many were deleted."""
     result = await session.execute(
-        sa.delete(idempotency_key).where(idempotency_key.c.created_at < before)
+        sa.delete(idempotency_keys).where(idempotency_keys.c.created_at < before)
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -6,14 +6,14 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from plans.api.common import PageDep, create_once, paged
+from plans.api.common import PageDep, paged
+from plans.db import idempotency_keys
 from plans.schemas import PatientIn, PatientOut, PatientPatch
 from plans.use_cases import patients
 from plans.use_cases.patients import PatientFilter
 from shared.api import AdminDep, DeskDep, RuntimeDep, StaffDep
-from shared.idempotency import IdempotencyKeyHeader
+from shared.idempotency import IdempotencyKeyHeader, create_once
 
 router = APIRouter(prefix="/v1/patients", tags=["patients"])
 
@@ -27,13 +27,15 @@ async def register_patient(
 ) -> Any:
     """Register a patient; booking and notify learn of them through an event."""
 
-    async def create(session: AsyncSession) -> PatientOut:
+    async def create() -> PatientOut:
         patient = await patients.register_patient(session, patient=body, now=runtime.clock.now())
         return PatientOut.model_validate(patient)
 
-    return await create_once(
-        runtime, scope=f"patients:{user.subject}", key=idempotency_key, body=body, create=create
-    )
+    async with runtime.sessions.begin() as session:
+        return await create_once(
+            session, idempotency_keys, key=idempotency_key, scope=f"patients:{user.subject}",
+            body=body, create=create,
+        )  # fmt: skip
 
 
 @router.get("")

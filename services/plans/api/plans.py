@@ -6,9 +6,9 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from plans.api.common import PageDep, create_once, paged, plans_settings
+from plans.api.common import PageDep, paged, plans_settings
+from plans.db import idempotency_keys
 from plans.domain.lifecycle import PlanStatus
 from plans.schemas import (
     AcknowledgementIn,
@@ -26,7 +26,7 @@ from plans.use_cases.common import clinic_today, get_plan
 from plans.use_cases.plans import PlanFilter
 from plans.use_cases.views import WorklistFilter
 from shared.api import DeskDep, RuntimeDep, StaffDep
-from shared.idempotency import IdempotencyKeyHeader
+from shared.idempotency import IdempotencyKeyHeader, create_once
 from shared.service import Runtime
 
 router = APIRouter(prefix="/v1", tags=["plans"])
@@ -48,15 +48,17 @@ async def create_plan(
     """A draft plan: a patient, a protocol, the area(s) and a start date."""
     time_zone = plans_settings(runtime).clinic_time_zone
 
-    async def create(session: AsyncSession) -> PlanOut:
+    async def create() -> PlanOut:
         plan = await plans.create_plan(
             session, plan=body, time_zone=time_zone, now=runtime.clock.now()
         )
         return PlanOut.of(plan)
 
-    return await create_once(
-        runtime, scope=f"plans:{user.subject}", key=idempotency_key, body=body, create=create
-    )
+    async with runtime.sessions.begin() as session:
+        return await create_once(
+            session, idempotency_keys, key=idempotency_key, scope=f"plans:{user.subject}",
+            body=body, create=create,
+        )  # fmt: skip
 
 
 @router.get("/plans")
