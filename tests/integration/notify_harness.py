@@ -89,3 +89,11 @@ def due_message(patient_id: uuid.UUID, body: str, *, due_at: datetime, **values:
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+async def reload(sessions: async_sessionmaker[AsyncSession], message: Message) -> Message:
+    """``message`` as the database holds it now."""
+    async with sessions() as session:
+        found = await session.get(Message, message.id)
+    assert found is not None
+    return found

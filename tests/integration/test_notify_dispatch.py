@@ -66,13 +66,6 @@ async def one_message(sessions: async_sessionmaker[AsyncSession], **values: obje
     return message
 
 
-async def reload(sessions: async_sessionmaker[AsyncSession], message: Message) -> Message:
-    async with sessions() as session:
-        found = await session.get(Message, message.id)
-    assert found is not None
-    return found
-
-
 async def test_two_dispatchers_send_each_of_10000_due_messages_exactly_once(
     sessions: async_sessionmaker[AsyncSession], gateway: TwilioGateway, sandbox: RunningSandbox
 ) -> None:
@@ -138,14 +131,14 @@ async def test_twice_rate_limited_then_accepted_is_one_message(
 
     for attempt in (1, 2):
         assert await sender.dispatch_due() == 1
-        waiting = await reload(sessions, message)
+        waiting = await harness.reload(sessions, message)
         assert (waiting.status, waiting.attempts) == ("pending", attempt)
         assert waiting.due_at > clock.now()  # backed off
         assert await sender.dispatch_due() == 0  # not before its time
         clock.advance(timedelta(seconds=5))
     assert await sender.dispatch_due() == 1
 
-    sent = await reload(sessions, message)
+    sent = await harness.reload(sessions, message)
     assert (sent.status, sent.attempts) == ("queued", 3)
     assert [m.sid for m in sandbox.store.messages()] == [sent.twilio_sid]
 
@@ -171,7 +164,7 @@ async def _unknown_then_reconciled(
     sender = dispatcher(sessions, gateway, clock)
 
     assert await sender.dispatch_due() == 1
-    doubtful = await reload(sessions, message)
+    doubtful = await harness.reload(sessions, message)
     assert doubtful.status == "unknown"
     assert doubtful.twilio_sid is None
     clock.advance(timedelta(hours=1))
@@ -180,7 +173,7 @@ async def _unknown_then_reconciled(
 
     reconciler = Reconciler(sessions=sessions, gateway=gateway, clock=clock)
     assert await reconciler.reconcile() == 1
-    settled = await reload(sessions, message)
+    settled = await harness.reload(sessions, message)
     [accepted] = sandbox.store.messages()
     assert settled.twilio_sid == accepted.sid
     assert settled.status in ("queued", "sent", "delivered")
@@ -198,7 +191,7 @@ async def test_an_unknown_send_twilio_never_got_is_sent_again_after_the_grace_pe
     assert await reconciler.reconcile() == 0  # Twilio's list may lag: wait
     clock.advance(timedelta(minutes=11))
     assert await reconciler.reconcile() == 1
-    assert (await reload(sessions, message)).status == "pending"
+    assert (await harness.reload(sessions, message)).status == "pending"
     assert await dispatcher(sessions, gateway, clock).dispatch_due() == 1
     assert len(sandbox.store.messages()) == 1
 
@@ -212,7 +205,7 @@ async def test_a_permanent_error_is_recorded_for_staff_and_not_retried(
         session.add(message)
     clock = ManualClock(NOW)
     assert await dispatcher(sessions, gateway, clock).dispatch_due() == 1
-    failed = await reload(sessions, message)
+    failed = await harness.reload(sessions, message)
     assert (failed.status, failed.error_code) == ("failed", 21211)
     clock.advance(timedelta(hours=1))
     assert await dispatcher(sessions, gateway, clock).dispatch_due() == 0
@@ -225,7 +218,7 @@ async def test_a_refused_connection_is_retried(
     closed = NotifySettings(database_url=fresh_database, twilio_api_base_url="http://127.0.0.1:9")
     async for gateway in harness.gateway_for(closed):
         assert await dispatcher(sessions, gateway, ManualClock(NOW)).dispatch_due() == 1
-    retried = await reload(sessions, message)
+    retried = await harness.reload(sessions, message)
     assert retried.status == "pending"
     assert "unreachable" in (retried.status_reason or "")
 
@@ -236,7 +229,7 @@ async def test_a_message_missed_while_notify_was_down_is_skipped_once_useless(
     message = await one_message(sessions)
     clock = ManualClock(NOW + timedelta(days=2))  # past its use (expires after a day)
     assert await dispatcher(sessions, gateway, clock).dispatch_due() == 1
-    skipped = await reload(sessions, message)
+    skipped = await harness.reload(sessions, message)
     assert skipped.status == "skipped"
     assert "missed while notify was down" in (skipped.status_reason or "")
     assert sandbox.store.messages() == []
@@ -265,8 +258,8 @@ async def test_a_scheduled_message_over_the_daily_cap_when_due_is_skipped_with_w
 
     assert await dispatcher(sessions, gateway, ManualClock(NOW)).dispatch_due() == 2
 
-    capped = await reload(sessions, reminder)
+    capped = await harness.reload(sessions, reminder)
     assert capped.status == "skipped"
     assert "daily cap of 4" in (capped.status_reason or "")
-    assert (await reload(sessions, answer)).status == "queued"  # answers are never capped
+    assert (await harness.reload(sessions, answer)).status == "queued"  # answers are never capped
     assert [m.body for m in sandbox.store.messages()] == ["Mesocycle Paris: booked."]

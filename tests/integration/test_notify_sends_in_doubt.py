@@ -286,13 +286,6 @@ async def unknown_message(
     return message
 
 
-async def reload(sessions: async_sessionmaker[AsyncSession], message: Message) -> Message:
-    async with sessions() as session:
-        found = await session.get(Message, message.id)
-    assert found is not None
-    return found
-
-
 async def reconcile_until_settled(reconciler: Reconciler, clock: ManualClock) -> None:
     """The reconcile worker's ticks, from when the send was marked unknown, until settled."""
     for _ in range(10):
@@ -318,13 +311,13 @@ async def test_a_send_in_doubt_twilio_never_got_is_sent_again_within_a_minute(
         reconciler = Reconciler(sessions=sessions, gateway=gateway, clock=clock, grace=GRACE)
         await reconcile_until_settled(reconciler, clock)
         assert GRACE <= clock.now() - TEST_NOW <= timedelta(minutes=1)
-        assert (await reload(sessions, message)).status == "pending"
+        assert (await harness.reload(sessions, message)).status == "pending"
         dispatcher = Dispatcher(
             sessions=sessions, gateway=gateway, clock=clock, status_callback=None
         )
         assert await dispatcher.dispatch_due() == 1
 
-    sent = await reload(sessions, message)
+    sent = await harness.reload(sessions, message)
     assert [m.sid for m in store.messages()] == [sent.twilio_sid]  # once
 
 
@@ -350,7 +343,7 @@ async def test_a_send_in_doubt_twilio_has_is_settled_at_first_look_and_never_sen
         )
         assert await dispatcher.dispatch_due() == 0
 
-    settled = await reload(sessions, message)
+    settled = await harness.reload(sessions, message)
     [accepted] = store.messages()
     assert (settled.twilio_sid, settled.status_reason) == (
         accepted.sid,
@@ -373,11 +366,11 @@ async def test_an_older_text_that_reads_the_same_is_not_taken_for_the_send_in_do
 
         reconciler = Reconciler(sessions=sessions, gateway=gateway, clock=clock, grace=GRACE)
         await reconcile_until_settled(reconciler, clock)
-        assert (await reload(sessions, message)).status == "pending"  # not yesterday's
+        assert (await harness.reload(sessions, message)).status == "pending"  # not yesterday's
         dispatcher = Dispatcher(
             sessions=sessions, gateway=gateway, clock=clock, status_callback=None
         )
         assert await dispatcher.dispatch_due() == 1
 
-    sent = await reload(sessions, message)
+    sent = await harness.reload(sessions, message)
     assert [m.sid for m in store.messages()] == [yesterday, sent.twilio_sid]
