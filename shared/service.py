@@ -22,7 +22,6 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -67,8 +66,6 @@ class Runtime(Generic[S]):
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     producer: AIOKafkaProducer
-    #: Anything a service adds at start (notify's Twilio client, for one).
-    extras: dict[str, object] = field(default_factory=dict)
     #: Its consumers' lag and progress, read from the broker (in the HTTP process of a
     #: service that consumes: /readyz and /metrics).
     progress: ConsumerProgress | None = None
@@ -101,9 +98,6 @@ class ServiceSpec(Generic[S]):
     handlers: Callable[[Runtime[S]], Handlers]
     #: Extra background workers: name (e.g. notify's "dispatch") -> factory.
     extra_workers: Mapping[str, Callable[[Runtime[S]], Worker]] = field(default_factory=dict)
-    #: Opened once the runtime is up, before workers start, closed after they stop:
-    #: what the service adds to it (notify's Twilio client, for one).
-    resources: Callable[[Runtime[S]], AbstractAsyncContextManager[None]] | None = None
     #: None: wall-clock time, shifted by CLOCK_FILE when set (dev and demos).
     clock: Clock | None = None
     #: Tables beyond the outbox and processed events that ``prune`` keeps in bounds.
@@ -140,14 +134,11 @@ class Service(Generic[S]):
         )
         try:
             await kafka.ensure_topics(settings)
-            async with contextlib.AsyncExitStack() as stack:
-                if self.spec.resources is not None:
-                    await stack.enter_async_context(self.spec.resources(runtime))
-                runtime.workers = self._start(runtime, url, workers)
-                try:
-                    yield runtime
-                finally:
-                    await _stop(runtime.workers.values())
+            runtime.workers = self._start(runtime, url, workers)
+            try:
+                yield runtime
+            finally:
+                await _stop(runtime.workers.values())
         finally:
             await producer.stop()
             await engine.dispose()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,52 +23,55 @@ from shared.events import TOPICS
 from shared.service import Runtime, Service, ServiceSpec, Worker
 
 
-@contextlib.asynccontextmanager
-async def twilio(runtime: Runtime[NotifySettings]) -> AsyncIterator[None]:
-    settings = runtime.settings
-    gateway = TwilioGateway(settings)
-    runtime.extras["sms"] = gateway
-    try:
-        yield
-    finally:
-        await gateway.close()
+def with_twilio(settings: NotifySettings, work: Callable[[TwilioGateway], Worker]) -> Worker:
+    """A worker that talks to Twilio through a gateway of its own, closed when it stops."""
 
+    async def run() -> None:
+        gateway = TwilioGateway(settings)
+        try:
+            await work(gateway)()
+        finally:
+            await gateway.close()
 
-def _gateway(runtime: Runtime[NotifySettings]) -> tuple[NotifySettings, TwilioGateway]:
-    settings = runtime.settings
-    gateway = runtime.extras["sms"]
-    assert isinstance(gateway, TwilioGateway)
-    return settings, gateway
+    return run
 
 
 def dispatcher(runtime: Runtime[NotifySettings]) -> Worker:
-    settings, gateway = _gateway(runtime)
-    return Dispatcher(
-        sessions=runtime.sessions,
-        gateway=gateway,
-        clock=runtime.clock,
-        status_callback=settings.public_url.rstrip("/") + twilio_webhooks.STATUS_CALLBACK_PATH,
-        batch_size=settings.dispatch_batch_size,
-        interval=settings.dispatch_interval_seconds,
-        lease=timedelta(seconds=settings.dispatch_lease_seconds),
-        rate=SegmentRate(settings.sms_segments_per_second, settings.sms_burst_segments),
-        retrying=Retrying(
-            base=timedelta(seconds=settings.retry_base_seconds),
-            cap=timedelta(seconds=settings.retry_max_seconds),
-            max_attempts=settings.max_send_attempts,
-        ),
-    ).run
+    settings = runtime.settings
+
+    def dispatch(gateway: TwilioGateway) -> Worker:
+        return Dispatcher(
+            sessions=runtime.sessions,
+            gateway=gateway,
+            clock=runtime.clock,
+            status_callback=settings.public_url.rstrip("/") + twilio_webhooks.STATUS_CALLBACK_PATH,
+            batch_size=settings.dispatch_batch_size,
+            interval=settings.dispatch_interval_seconds,
+            lease=timedelta(seconds=settings.dispatch_lease_seconds),
+            rate=SegmentRate(settings.sms_segments_per_second, settings.sms_burst_segments),
+            retrying=Retrying(
+                base=timedelta(seconds=settings.retry_base_seconds),
+                cap=timedelta(seconds=settings.retry_max_seconds),
+                max_attempts=settings.max_send_attempts,
+            ),
+        ).run
+
+    return with_twilio(settings, dispatch)
 
 
 def reconciler(runtime: Runtime[NotifySettings]) -> Worker:
-    settings, gateway = _gateway(runtime)
-    return Reconciler(
-        sessions=runtime.sessions,
-        gateway=gateway,
-        clock=runtime.clock,
-        grace=timedelta(seconds=settings.reconcile_grace_seconds),
-        interval=settings.reconcile_interval_seconds,
-    ).run
+    settings = runtime.settings
+
+    def reconcile(gateway: TwilioGateway) -> Worker:
+        return Reconciler(
+            sessions=runtime.sessions,
+            gateway=gateway,
+            clock=runtime.clock,
+            grace=timedelta(seconds=settings.reconcile_grace_seconds),
+            interval=settings.reconcile_interval_seconds,
+        ).run
+
+    return with_twilio(settings, reconcile)
 
 
 def policy_replanner(runtime: Runtime[NotifySettings]) -> Worker:
@@ -103,7 +105,6 @@ def service(
                 "reconcile": reconciler,
                 "replan": policy_replanner,
             },
-            resources=twilio,
             clock=clock,
         )
     )
