@@ -1,7 +1,8 @@
 """The tables behind the outbox and the idempotent consumer, in every service's schema.
 
 Each service adds them to its own MetaData with :func:`add_messaging_tables`; its
-first migration creates them like any other table of its schema.
+first migration creates them with :func:`create_messaging_tables` (and its downgrade
+drops them with :func:`drop_messaging_tables`), the same in every service.
 """
 
 from __future__ import annotations
@@ -39,3 +40,58 @@ def add_messaging_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
         ),
     )
     return outbox, processed
+
+
+def create_messaging_tables() -> None:
+    """In a migration: create ``outbox`` and ``processed_event`` (as declared above)."""
+    from alembic import op
+    from sqlalchemy.dialects import postgresql
+
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("event_id", sa.UUID(), nullable=False),
+        sa.Column("topic", sa.Text(), nullable=False),
+        sa.Column("key", sa.Text(), nullable=False),
+        sa.Column("type", sa.Text(), nullable=False),
+        sa.Column("source", sa.Text(), nullable=False),
+        sa.Column("subject", sa.Text(), nullable=True),
+        sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("data", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
+        sa.UniqueConstraint("event_id", name=op.f("uq_outbox_event_id")),
+    )
+    op.create_index(
+        "ix_outbox_unpublished",
+        "outbox",
+        ["id"],
+        unique=False,
+        postgresql_where=sa.text("published_at IS NULL"),
+    )
+    op.create_table(
+        "processed_event",
+        sa.Column("consumer", sa.Text(), nullable=False),
+        sa.Column("event_id", sa.UUID(), nullable=False),
+        sa.Column("type", sa.Text(), nullable=False),
+        sa.Column(
+            "processed_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("consumer", "event_id", name=op.f("pk_processed_event")),
+    )
+
+
+def drop_messaging_tables() -> None:
+    """In a migration's downgrade: drop what :func:`create_messaging_tables` created."""
+    from alembic import op
+
+    op.drop_table("processed_event")
+    op.drop_index(
+        "ix_outbox_unpublished",
+        table_name="outbox",
+        postgresql_where=sa.text("published_at IS NULL"),
+    )
+    op.drop_table("outbox")

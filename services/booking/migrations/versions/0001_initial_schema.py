@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from shared.messaging_tables import create_messaging_tables, drop_messaging_tables
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -52,28 +54,7 @@ def upgrade() -> None:
         sa.Column("phone", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_location")),
     )
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
-        sa.Column("event_id", sa.UUID(), nullable=False),
-        sa.Column("topic", sa.Text(), nullable=False),
-        sa.Column("key", sa.Text(), nullable=False),
-        sa.Column("type", sa.Text(), nullable=False),
-        sa.Column("source", sa.Text(), nullable=False),
-        sa.Column("subject", sa.Text(), nullable=True),
-        sa.Column("time", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("data", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
-        sa.UniqueConstraint("event_id", name=op.f("uq_outbox_event_id")),
-    )
-    op.create_index(
-        "ix_outbox_unpublished",
-        "outbox",
-        ["id"],
-        unique=False,
-        postgresql_where=sa.text("published_at IS NULL"),
-    )
+    create_messaging_tables()
     op.create_table(
         "patient",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -82,19 +63,6 @@ def upgrade() -> None:
         sa.Column("needle_sensitive", sa.Boolean(), nullable=False),
         sa.Column("erased", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_patient")),
-    )
-    op.create_table(
-        "processed_event",
-        sa.Column("consumer", sa.Text(), nullable=False),
-        sa.Column("event_id", sa.UUID(), nullable=False),
-        sa.Column("type", sa.Text(), nullable=False),
-        sa.Column(
-            "processed_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.PrimaryKeyConstraint("consumer", "event_id", name=op.f("pk_processed_event")),
     )
     op.create_table(
         "practitioner",
@@ -182,14 +150,8 @@ def downgrade() -> None:
     op.drop_table("room")
     op.drop_index(op.f("ix_practitioner_location_id"), table_name="practitioner")
     op.drop_table("practitioner")
-    op.drop_table("processed_event")
     op.drop_table("patient")
-    op.drop_index(
-        "ix_outbox_unpublished",
-        table_name="outbox",
-        postgresql_where=sa.text("published_at IS NULL"),
-    )
-    op.drop_table("outbox")
+    drop_messaging_tables()
     op.drop_table("location")
     op.drop_index(op.f("ix_booking_request_patient_id"), table_name="booking_request")
     op.drop_table("booking_request")
