@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
-from pydantic import BaseModel, Field
 
 from notify.api.twilio_webhooks import notify_settings
 from notify.domain.policy import MessagePolicy
+from notify.schemas import TemplateIn, TemplateOut, TemplateSaved
 from notify.templates.defaults import DEFAULT_TEMPLATES
 from notify.use_cases import clinic_policy
 from shared.api import AdminDep, RuntimeDep, StaffDep
@@ -17,23 +17,6 @@ from shared.contracts.notify import MessageKind
 router = APIRouter(prefix="/v1", tags=["policy"])
 
 Language = Annotated[str, Path(pattern=r"^[a-z]{2}$", description="ISO 639-1, e.g. fr")]
-
-
-class TemplateOut(BaseModel):
-    language: str
-    kind: MessageKind
-    body: str
-    #: The clinic's own text rather than the default.
-    customized: bool
-
-
-class TemplateIn(BaseModel):
-    body: str = Field(min_length=1, max_length=2000)
-
-
-class TemplateSaved(TemplateOut):
-    #: The template rendered against sample facts.
-    sample: str
 
 
 @router.get("/policy")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +28,7 @@ async def list_messages(
     *,
     patient_id: uuid.UUID | None = None,
     appointment_id: uuid.UUID | None = None,
-    statuses: list[str] | None = None,
+    statuses: Sequence[str] | None = None,
 ) -> list[Logged]:
     """Messages, newest first; those written together in the order they go out."""
     query = (
