@@ -12,8 +12,6 @@ clock (the demo's time travel, the tests' pinned instants) forgets nothing.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-log = logging.getLogger(__name__)
+from shared.periodic import in_passes
 
 
 @dataclass(frozen=True)
@@ -75,8 +73,8 @@ class Pruner:
         return total
 
     async def run(self) -> None:
-        while True:
-            gone = await self.prune_once()
-            if gone:
-                log.info("pruned %d rows older than %d days", gone, self._days)
-            await asyncio.sleep(self._interval)
+        await in_passes(
+            self.prune_once,
+            interval=self._interval,
+            done=f"pruned %d rows older than {self._days} days",
+        )

@@ -3,17 +3,13 @@ rate-limit counts and idempotency keys are forgotten."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from booking.reactions import unit_of_work
 from booking.settings import BookingSettings
 from booking.use_cases.retention import forget_idempotency_keys
 from booking.use_cases.self_booking import forget_old_hits
 from booking.use_cases.steps import expire_holds
+from shared.periodic import in_passes
 from shared.service import Runtime, Worker
-
-log = logging.getLogger(__name__)
 
 SWEEP = "sweep"
 
@@ -22,12 +18,11 @@ def sweeper(runtime: Runtime[BookingSettings]) -> Worker:
     settings = runtime.settings
 
     async def sweep() -> None:
-        while True:
-            expired = await sweep_once(runtime, settings)
-            if expired:
-                log.info("expired %d holds", expired)
-                continue  # maybe more than one batch
-            await asyncio.sleep(settings.sweep_seconds)
+        # Again at once after any expiry: there may be more than one batch.
+        await in_passes(
+            lambda: sweep_once(runtime, settings), interval=settings.sweep_seconds,
+            done="expired %d holds", full=1,
+        )  # fmt: skip
 
     return sweep
 

@@ -11,7 +11,6 @@ in doubt at most ``grace + interval`` (55 s by default) after its attempt.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timedelta
 
@@ -25,6 +24,7 @@ from notify.use_cases.deliveries import status_event
 from shared.clock import Clock
 from shared.contracts.notify import MessageStatus
 from shared.outbox import add_events
+from shared.periodic import in_passes
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,9 @@ class Reconciler:
 
     async def run(self) -> None:
         """Reconcile until cancelled."""
-        while True:
-            await self.reconcile()
-            await asyncio.sleep(self._interval)
+        await in_passes(
+            self.reconcile, interval=self._interval, done="settled %d messages in doubt"
+        )
 
     async def reconcile(self) -> int:
         """Settle what can be settled now; returns how many messages were settled."""

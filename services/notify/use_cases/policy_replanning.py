@@ -6,8 +6,6 @@ quick however many appointments lie ahead, and a batch holds few row locks for l
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -18,8 +16,7 @@ from notify.use_cases.clinic_policy import load_policy_revision
 from notify.use_cases.scheduling import Clinic, replan
 from shared.clock import Clock
 from shared.contracts.booking import UPCOMING
-
-log = logging.getLogger(__name__)
+from shared.periodic import in_passes
 
 
 async def replan_under_new_policy(
@@ -77,12 +74,13 @@ class PolicyReplanner:
 
     async def run(self) -> None:
         """Re-plan until cancelled."""
-        while True:
-            async with self._sessions.begin() as session:
-                done = await replan_under_new_policy(
-                    session, clinic=self._clinic, now=self._clock.now(), limit=self._batch_size
-                )
-            if done:
-                log.info("re-planned %d appointments under the new message policy", done)
-            if done < self._batch_size:
-                await asyncio.sleep(self._interval)
+        await in_passes(
+            self.replan_once, interval=self._interval, full=self._batch_size,
+            done="re-planned %d appointments under the new message policy",
+        )  # fmt: skip
+
+    async def replan_once(self) -> int:
+        async with self._sessions.begin() as session:
+            return await replan_under_new_policy(
+                session, clinic=self._clinic, now=self._clock.now(), limit=self._batch_size
+            )
