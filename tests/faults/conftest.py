@@ -8,12 +8,14 @@ touched: other stacks of the run keep using them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +135,26 @@ async def readiness(
 
     said = f"not ready ({failing}: {reason})" if not ready else "ready"
     return await eventually(answers, within=within, what=f"{url}/readyz to say {said}")
+
+
+@contextlib.asynccontextmanager
+async def time_passing(stack: Stack, *, speed: float = 20) -> AsyncIterator[None]:
+    """The stack's pinned clock moving ``speed`` times faster than real time while the
+    block runs: what waits on the clinic's time (a dead dispatcher's lease, the
+    reconciler's grace) comes to pass, as it would in production."""
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            stack.clock.advance(timedelta(seconds=speed / 2))
+
+    ticking = asyncio.create_task(tick())
+    try:
+        yield
+    finally:
+        ticking.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticking
 
 
 class Stopwatch:
