@@ -1,0 +1,1 @@
+"""A clinic simulator: weeks of clinic life against the whole system, checked (issue 14)."""
