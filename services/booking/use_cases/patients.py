@@ -77,12 +77,8 @@ async def confirm_by_reply(uow: UnitOfWork, *, reply: ConfirmationReceived) -> N
     )
     if action is None:
         return
-    if (
-        action is Action.BOOK
-        and appointment.hold_expires_at
-        and appointment.hold_expires_at <= uow.now
-    ):
-        return
+    # A hold that ran out refuses to be booked (the aggregate's rule): the consumer
+    # settles that refusal (booking.handlers).
     await take_step(uow, appointment_id=appointment.id, action=action, by="patient")
 
 
