@@ -147,7 +147,8 @@ async def claim_due(
 
 async def premise_gone(session: AsyncSession, message: Claimed) -> str | None:
     """Why the message's premise no longer holds, read just before it is sent: its
-    appointment moved or ended, or an invitation's session was taken (None: it holds).
+    appointment moved or ended, an invitation's session was taken or the appointment it
+    is about ended (None: it holds).
     The safety net of the withdrawals ``scheduling`` makes when the change arrives."""
     if message.booking_request_id is not None:
         taken = await session.scalar(
@@ -161,6 +162,12 @@ async def premise_gone(session: AsyncSession, message: Claimed) -> str | None:
         return "its session was booked meanwhile" if taken else None
     if message.appointment_id is None:
         return None
+    if message.kind == MessageKind.INVITATION:
+        state = await session.scalar(
+            sa.select(APPOINTMENT.c.status).where(APPOINTMENT.c.id == message.appointment_id)
+        )
+        # No copy yet: the event that made it has not arrived, so nothing ended it either.
+        return None if state is None or state in ACTIVE else f"the appointment is {state}"
     if message.kind == MessageKind.CANCELLATION:
         told = await session.scalar(
             sa.select(sa.func.count())

@@ -19,13 +19,15 @@ from notify.db import Message
 from notify.dispatcher import Dispatcher
 from notify.rate_limit import SegmentRate
 from notify.sms import TwilioGateway
-from notify.use_cases.scheduling import apply_appointment_change
+from notify.use_cases.scheduling import apply_appointment_change, schedule_invitation
 from shared.clock import ManualClock
 from shared.contracts.booking import (
     AppointmentBooked,
     AppointmentCancelled,
+    AppointmentHeld,
     AppointmentRescheduled,
     AppointmentSnapshot,
+    BookingInvitationIssued,
 )
 from tests.integration import notify_harness as harness
 from tests.polling import eventually
@@ -251,3 +253,89 @@ async def test_a_message_claimed_just_before_its_appointment_is_cancelled_is_not
         [("skipped", "withdrawn: the patient was never told of the booking")],
     )
     assert sandbox.store.messages(Direction.OUTBOUND_API) == []
+
+
+def invitation_about(patient_id: uuid.UUID, appointment_id: uuid.UUID) -> BookingInvitationIssued:
+    """Auto mode's text for a slot held for the patient (or one to move it, after "R")."""
+    return BookingInvitationIssued(
+        patient_id=patient_id, plan_id=uuid.uuid4(), booking_request_id=uuid.uuid4(),
+        session_number=3, total_sessions=8, earliest_date=None, latest_date=None,
+        link_url="https://book.example/book/t0ken", link_expires_at=SESSION,
+        appointment_id=appointment_id,
+    )  # fmt: skip
+
+
+async def invite(
+    sessions: async_sessionmaker[AsyncSession], invitation: BookingInvitationIssued, now: datetime
+) -> None:
+    async with sessions.begin() as session:
+        await schedule_invitation(session, invitation=invitation, clinic=harness.CLINIC, now=now)
+
+
+async def test_an_invitation_about_a_held_slot_is_withdrawn_when_the_hold_is_cancelled(
+    sessions: async_sessionmaker[AsyncSession], gateway: TwilioGateway, sandbox: RunningSandbox
+) -> None:
+    """The invitation waits for quiet hours to end; the hold is cancelled meanwhile."""
+    night = datetime(2026, 3, 20, 23, 0, tzinfo=PARIS)
+    patient_id = await harness.register(sessions, now=night)
+    hold_id = uuid.uuid4()
+    held = snapshot(patient_id, hold_id, version=1, starts_at=SESSION, status="held")
+    await change(sessions, AppointmentHeld, held, night)
+    await invite(sessions, invitation_about(patient_id, hold_id), night)
+    [waiting] = await messages_of(sessions, hold_id)
+    assert (waiting.kind, waiting.status) == ("invitation", "pending")
+
+    cancelled = snapshot(patient_id, hold_id, version=2, starts_at=SESSION, status="cancelled")
+    await change(sessions, AppointmentCancelled, cancelled, night + timedelta(minutes=5))
+    [withdrawn] = await messages_of(sessions, hold_id)
+    assert (withdrawn.status, withdrawn.status_reason) == (
+        "skipped",
+        "withdrawn: appointment cancelled",
+    )
+    morning = ManualClock(night + timedelta(hours=10))
+    await Dispatcher(sessions=sessions, gateway=gateway, clock=morning,
+                     status_callback=None).dispatch_due()  # fmt: skip
+    assert sandbox.store.messages(Direction.OUTBOUND_API) == []
+
+
+async def test_an_invitation_arriving_after_its_hold_was_cancelled_is_not_sent(
+    sessions: async_sessionmaker[AsyncSession], gateway: TwilioGateway, sandbox: RunningSandbox
+) -> None:
+    """Topics are not ordered with each other: the check at send time catches it."""
+    patient_id = await harness.register(sessions, now=BOOKED_AT)
+    hold_id = uuid.uuid4()
+    cancelled = snapshot(patient_id, hold_id, version=2, starts_at=SESSION, status="cancelled")
+    await change(sessions, AppointmentCancelled, cancelled, BOOKED_AT)
+    await invite(sessions, invitation_about(patient_id, hold_id), BOOKED_AT)
+
+    await Dispatcher(sessions=sessions, gateway=gateway, clock=ManualClock(BOOKED_AT),
+                     status_callback=None).dispatch_due()  # fmt: skip
+    [invitation] = [m for m in await messages_of(sessions, hold_id) if m.kind == "invitation"]
+    assert (invitation.status, invitation.status_reason) == (
+        "skipped",
+        "withdrawn: the appointment is cancelled",
+    )
+    assert sandbox.store.messages(Direction.OUTBOUND_API) == []
+
+
+async def test_moving_an_appointment_keeps_the_invitation_to_move_it_and_its_reminders_apart(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """After "R", the link to move it themselves stays while the appointment is on; the
+    re-plan of its reminders neither replaces nor counts it."""
+    patient_id = await harness.register(sessions, now=BOOKED_AT, needle_sensitive=False)
+    appointment_id = uuid.uuid4()
+    await change(sessions, AppointmentBooked, snapshot(patient_id, appointment_id, version=1,
+                                              starts_at=SESSION), BOOKED_AT)  # fmt: skip
+    await invite(sessions, invitation_about(patient_id, appointment_id), BOOKED_AT)
+    moved = snapshot(patient_id, appointment_id, version=2, starts_at=SESSION + timedelta(days=1))
+    await change(sessions, AppointmentRescheduled, moved, BOOKED_AT + timedelta(minutes=1))
+
+    live = sorted(
+        (m.kind, m.appointment_version)
+        for m in await messages_of(sessions, appointment_id)
+        if m.status == "pending"
+    )
+    assert live == [
+        ("confirmation", 2), ("invitation", None), ("reminder_24h", 2), ("reminder_2h", 2)
+    ]  # fmt: skip

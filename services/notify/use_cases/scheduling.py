@@ -140,7 +140,14 @@ async def apply_appointment_change(
     await replan(
         session, appointment_id=snapshot.appointment_id, change=change, clinic=clinic, now=now
     )
-    if snapshot.booking_request_id is not None and snapshot.status in ACTIVE:
+    if snapshot.status not in ACTIVE:
+        await withdraw_invitations(
+            session,
+            Message.appointment_id == snapshot.appointment_id,
+            why=f"appointment {change.change}",
+            now=now,
+        )
+    elif snapshot.booking_request_id is not None:
         number = snapshot.session_number
         taken = "held" if snapshot.status == AppointmentStatus.HELD else "booked"
         await withdraw_invitations(
@@ -202,7 +209,7 @@ async def replan(
     existing = list(
         await session.scalars(
             sa.select(Message)
-            .where(Message.appointment_id == appointment_id)
+            .where(Message.appointment_id == appointment_id, Message.kind != MessageKind.INVITATION)
             .with_for_update()
             .execution_options(populate_existing=True)
         )
@@ -351,10 +358,13 @@ async def _add_message(
     patient_known: bool = True,
     invitation: BookingInvitationIssued | None = None,
 ) -> None:
-    """Store one planned message. An invitation to book a cycle's session keeps what it
-    stands on (its request, plan and session), so it is withdrawn once that is moot; one
-    to move a booked appointment (after "R") does not: its request is taken on purpose."""
+    """Store one planned message with what it stands on, so it is withdrawn once that is
+    moot: an appointment's message (and its version), or an invitation's premise. An
+    invitation to book a cycle's session stands on its request, plan and session; one
+    about an appointment (a slot held for the patient, or one to move after "R") stands
+    on that appointment: its request is taken on purpose."""
     books = invitation if invitation is not None and invitation.appointment_id is None else None
+    about = appointment.id if appointment else invitation.appointment_id if invitation else None
     language = language_for(templates, facts.language, planned.kind, policy)
     body = render(templates[language][planned.kind], context_of(facts, policy))
     sending = planned.decision is Decision.SEND
@@ -363,7 +373,7 @@ async def _add_message(
         .values(
             id=uuid.uuid4(),
             patient_id=patient_id,
-            appointment_id=appointment.id if appointment else None,
+            appointment_id=about,
             appointment_version=appointment.version if appointment else None,
             booking_request_id=books.booking_request_id if books else None,
             plan_id=books.plan_id if books else None,
