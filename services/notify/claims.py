@@ -19,9 +19,9 @@ from notify.db import Appointment, Message, Patient, outbox
 from notify.domain import status
 from notify.domain.kinds import SCHEDULED
 from notify.domain.sending import Claimed
+from notify.use_cases.deliveries import outcome_event
 from shared.contracts.booking import ACTIVE, UPCOMING
 from shared.contracts.notify import MessageKind, MessageStatus
-from shared.events import Event
 from shared.outbox import add_events
 
 
@@ -47,6 +47,12 @@ OUTCOME_COLUMNS = (
     "attempted_at",
     "sent_to",
 )
+#: A message being sent, or whose send's end was lost (the lease ran out).
+IN_FLIGHT = frozenset({MessageStatus.SENDING, MessageStatus.UNKNOWN})
+#: Statuses only Twilio's word sets (a callback, or the reconciler reading its list).
+TWILIO_HAS_IT = status.LEFT_US - IN_FLIGHT
+#: What only the dispatcher knows of a send, even when a callback told its status first.
+SEND_FACTS = ("twilio_sid", "sent_at", "attempted_at", "sent_to")
 #: How far back sends count against the weekly cap (an ISO week, plus a zone's offset).
 CAP_LOOKBACK = timedelta(days=8)
 
@@ -217,27 +223,64 @@ async def recent_sends(
 
 
 async def record_outcomes(
-    session: AsyncSession,
-    outcomes: Sequence[tuple[Claimed, dict[str, Any]]],
-    events: Sequence[Event[Any]],
-    *,
-    now: datetime,
+    session: AsyncSession, outcomes: Sequence[tuple[Claimed, dict[str, Any]]], *, now: datetime
 ) -> None:
-    """Store every outcome of a batch and their events, in the caller's transaction."""
-    update = (
-        sa.update(MESSAGE)
-        .where(
-            MESSAGE.c.id == sa.bindparam("b_id"),
-            # A plain OR: an expanding IN cannot go in an executemany.
-            sa.or_(
-                MESSAGE.c.status == MessageStatus.SENDING, MESSAGE.c.status == MessageStatus.UNKNOWN
-            ),
-        )
-        .values(
-            {c: sa.bindparam(f"b_{c}") for c in OUTCOME_COLUMNS}
-            | {"lease_until": None, "updated_at": now}
-        )
+    """Store every outcome of a batch, with an event for each status it settles, in the
+    caller's transaction.
+
+    A message still in flight takes its outcome whole. One Twilio reported on while it
+    was being sent (its status callback, or the reconciler, came first) keeps that newer
+    status and gains only what the dispatcher alone knows (when the send left, to which
+    number, the SID); no event, or booking would hear an older status after the newer.
+    """
+    rows = await session.execute(
+        sa.select(MESSAGE.c.id, MESSAGE.c.status)
+        .where(MESSAGE.c.id.in_([m.id for m, _ in outcomes]))
+        .with_for_update()
     )
-    rows = [{"b_id": m.id, **{f"b_{c}": o.get(c) for c in OUTCOME_COLUMNS}} for m, o in outcomes]
-    await session.execute(update, rows)
+    now_at = dict(rows.tuples().all())
+    settled = [(m, o) for m, o in outcomes if now_at.get(m.id) in IN_FLIGHT]
+    overtaken = [
+        (m, o) for m, o in outcomes if now_at.get(m.id) in TWILIO_HAS_IT and o.get("attempted_at")
+    ]
+    if settled:
+        await session.execute(
+            _update_with(OUTCOME_COLUMNS, now=now),
+            [_bind(m, o, OUTCOME_COLUMNS) for m, o in settled],
+        )
+    if overtaken:
+        await session.execute(
+            _update_with(SEND_FACTS, now=now, only_missing=True),
+            [_bind(m, o, SEND_FACTS) for m, o in overtaken],
+        )
+    events = [
+        outcome_event(
+            m,
+            status=o["status"],
+            error_code=o.get("error_code"),
+            reason=o.get("status_reason"),
+            now=now,
+        )
+        for m, o in settled
+        if o["status"] != MessageStatus.PENDING
+    ]
     await add_events(session, outbox, events)
+
+
+def _update_with(columns: Sequence[str], *, now: datetime, only_missing: bool = False) -> sa.Update:
+    """One ``executemany`` UPDATE of ``columns`` by id, releasing the lease (``only_missing``:
+    keep any value already stored)."""
+
+    def value(column: str) -> sa.ColumnElement[Any]:
+        given: sa.ColumnElement[Any] = sa.bindparam(f"b_{column}")
+        return sa.func.coalesce(MESSAGE.c[column], given) if only_missing else given
+
+    return (
+        sa.update(MESSAGE)
+        .where(MESSAGE.c.id == sa.bindparam("b_id"))
+        .values({c: value(c) for c in columns} | {"lease_until": None, "updated_at": now})
+    )
+
+
+def _bind(message: Claimed, outcome: dict[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+    return {"b_id": message.id, **{f"b_{c}": outcome.get(c) for c in columns}}

@@ -42,13 +42,11 @@ from notify.sms import SendRefused, SmsGateway, SmsRejected
 from notify.templates.segments import count_segments
 from notify.use_cases.clinic_policy import load_policy
 from shared.clock import Clock
-from shared.contracts.notify import MessageStatus, MessageStatusChanged
-from shared.events import Event, new_event
+from shared.contracts.notify import MessageStatus
 
 log = logging.getLogger(__name__)
 SENT = Counter("sms_sent_total", "SMS Twilio accepted from this process", ["kind"])
 
-SOURCE = "/mesocycle/notify"
 Outcome = dict[str, Any]
 
 
@@ -275,26 +273,8 @@ class Dispatcher:
 
     async def _record(self, finished: list[tuple[Claimed, Outcome]]) -> None:
         """Store every outcome in one transaction, with their events."""
-        now = self._clock.now()
-        events = [
-            _status_event(m, o, now) for m, o in finished if o["status"] != MessageStatus.PENDING
-        ]
         async with self._sessions.begin() as session:
-            await claims.record_outcomes(session, finished, events, now=now)
-
-
-def _status_event(message: Claimed, outcome: Outcome, now: datetime) -> Event[MessageStatusChanged]:
-    changed = MessageStatusChanged(
-        message_id=message.id,
-        appointment_id=message.appointment_id,
-        patient_id=message.patient_id,
-        kind=message.kind,
-        status=outcome["status"],
-        error_code=outcome.get("error_code"),
-        changed_at=now,
-        reason=outcome.get("status_reason"),
-    )
-    return new_event(changed, source=SOURCE, key=str(message.patient_id), now=now)
+            await claims.record_outcomes(session, finished, now=self._clock.now())
 
 
 def _in_doubt(why: str) -> Outcome:

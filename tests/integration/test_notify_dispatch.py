@@ -14,11 +14,13 @@ import pytest_asyncio
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from notify.db import Message
+from notify import claims
+from notify.db import Message, outbox
 from notify.dispatcher import Dispatcher, Retrying
 from notify.reconciler import Reconciler
 from notify.settings import NotifySettings
 from notify.sms import TwilioGateway
+from notify.use_cases.deliveries import record_twilio_status
 from shared.clock import ManualClock
 from tests.integration import notify_harness as harness
 from twilio_sandbox import FaultKind, RunningSandbox
@@ -263,3 +265,34 @@ async def test_a_scheduled_message_over_the_daily_cap_when_due_is_skipped_with_w
     assert "daily cap of 4" in (capped.status_reason or "")
     assert (await harness.reload(sessions, answer)).status == "queued"  # answers are never capped
     assert [m.body for m in sandbox.store.messages()] == ["Mesocycle Paris: booked."]
+
+
+async def test_a_status_callback_before_the_send_is_recorded_keeps_both_and_one_event(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Twilio may call back (with our id in the URL) before the dispatcher stores its
+    answer: the message keeps the callback's newer status and gains when it left and to
+    which number; booking hears "delivered" and never an older "queued" after it."""
+    message = await one_message(sessions)
+    async with sessions.begin() as session:
+        [claimed] = await claims.claim_due(session, now=NOW, limit=10, lease=timedelta(minutes=1))
+    async with sessions.begin() as session:
+        assert await record_twilio_status(
+            session, sid="SM0001", twilio_status="delivered", error_code=None,
+            message_id=message.id, now=NOW + timedelta(seconds=1),
+        )  # fmt: skip
+    answer = {"status": "queued", "twilio_sid": "SM0001", "sent_at": NOW,
+              "attempted_at": NOW, "sent_to": "+33612345678", "due_at": NOW}  # fmt: skip
+    async with sessions.begin() as session:
+        await claims.record_outcomes(session, [(claimed, answer)], now=NOW + timedelta(seconds=2))
+
+    stored = await harness.reload(sessions, message)
+    assert (stored.status, stored.twilio_sid, stored.attempted_at, stored.sent_to) == (
+        "delivered", "SM0001", NOW, "+33612345678"
+    )  # fmt: skip
+    assert stored.lease_until is None
+    async with sessions() as session:
+        told = await session.scalars(sa.select(outbox.c.data).order_by(outbox.c.id))
+        assert [p["status"] for p in told if p.get("message_id") == str(message.id)] == [
+            "delivered"
+        ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,17 +19,48 @@ from shared.outbox import add_events
 SOURCE = "/mesocycle/notify"
 
 
+class AboutMessage(Protocol):
+    """What a status event names of its message (a stored row or a claimed one)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def appointment_id(self) -> uuid.UUID | None: ...
+    @property
+    def patient_id(self) -> uuid.UUID: ...
+    @property
+    def kind(self) -> str: ...
+
+
 def status_event(message: Message, *, now: datetime) -> Event[MessageStatusChanged]:
-    """The event telling booking where a message stands now."""
+    """The event telling booking where a stored message stands now."""
+    return outcome_event(
+        message,
+        status=message.status,
+        error_code=message.error_code,
+        reason=message.status_reason,
+        now=now,
+    )
+
+
+def outcome_event(
+    message: AboutMessage,
+    *,
+    status: str,
+    error_code: int | None,
+    reason: str | None,
+    now: datetime,
+) -> Event[MessageStatusChanged]:
+    """The event telling booking where a message stands: ``status`` for ``reason``."""
     changed = MessageStatusChanged(
         message_id=message.id,
         appointment_id=message.appointment_id,
         patient_id=message.patient_id,
         kind=message.kind,
-        status=message.status,
-        error_code=message.error_code,
+        status=status,
+        error_code=error_code,
         changed_at=now,
-        reason=message.status_reason,
+        reason=reason,
     )
     return new_event(changed, source=SOURCE, key=str(message.patient_id), now=now)
 
