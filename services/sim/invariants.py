@@ -161,6 +161,8 @@ def check_sms(
             ids["appointment"] = str(row["appointment_id"])
         if row["body"] != sms.body:
             bad("sms.recorded", "the text the sandbox got is not the text notify recorded")
+        if row["attempted_at"] is None:
+            bad("sms.recorded", "notify did not record when it went")
         patient_id = str(row["patient_id"])
     states = [s.patients.get(patient_id) for s in (before, after)]
     known = [p for p in states if p is not None]
@@ -177,9 +179,11 @@ def check_sms(
         bad("sms.consent", "sent to a patient without SMS consent (never given, or STOP)")
     if sms.to not in {p.phone for p in known}:
         bad("sms.recipient", f"sent to {sms.to}, not to the patient's phone {patient.phone}")
+    if row is not None and row["sent_to"] != sms.to and not patient.erased:  # erasure drops it
+        bad("sms.recorded", f"notify recorded it went to {row['sent_to']}, not {sms.to}")
     if row is None:
         return found
-    found += _premise(sms, before, after, ledger, bad, history or {})
+    _premise(sms, before, after, ledger, bad, history or {})
     _once(sms, ledger, bad)
     zone = ZoneInfo(patient.time_zone)
     if row["kind"] in HELD_IN_QUIET_HOURS and policy.quiet(sms.sent_at, zone):
@@ -204,7 +208,7 @@ def _premise(
     ledger: Ledger,
     bad: Callable[..., None],
     history: Mapping[str, list[tuple[datetime, str, datetime]]],
-) -> list[Violation]:
+) -> None:
     row = sms.row
     assert row is not None
     kind = row["kind"]
@@ -213,7 +217,7 @@ def _premise(
         invitation = sms.invitation
         if invitation is None:
             bad("sms.premise", "an invitation whose link booking never issued")
-            return []
+            return
         request_id = str(invitation["booking_request_id"])
         appointment_id = invitation.get("appointment_id")
         if appointment_id is None:
@@ -275,7 +279,6 @@ def _premise(
         statuses = [s.appointments.get(appointment_id, ("gone", None))[0] for s in snapshots]
         if "cancelled" not in statuses:
             bad("sms.premise", f"a cancellation notice, but the appointment is {statuses[-1]}")
-    return []
 
 
 def _at_the_instant(
