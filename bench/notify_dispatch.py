@@ -32,10 +32,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import notify
-from notify.db import Message, Patient
-from notify.dispatcher import Dispatcher
+from notify.adapters.db import Message, Patient
+from notify.adapters.sms import TwilioGateway
 from notify.settings import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, NotifySettings
-from notify.sms import TwilioGateway
+from notify.workers.dispatcher import Dispatcher
 from shared.clock import SystemClock
 from shared.db import create_engine, drop_database, session_factory
 from shared.migrate import upgrade

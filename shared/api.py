@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Role, StaffUser, staff_dependency
 from shared.service import Runtime
@@ -17,6 +18,19 @@ from shared.settings import ServiceSettings
 async def get_runtime(request: Request) -> Runtime[Any]:
     runtime: Runtime[Any] = request.app.state.runtime
     return runtime
+
+
+async def get_settings(request: Request) -> Any:
+    """The service's settings (each service's ``api/deps.py`` types them)."""
+    return request.app.state.runtime.settings
+
+
+async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session to read with, closed once the answer is made. A change opens its own
+    transaction (its use case's), committed before the answer."""
+    runtime: Runtime[Any] = request.app.state.runtime
+    async with runtime.sessions() as session:
+        yield session
 
 
 def jwt_secret(request: Request) -> str:
@@ -36,7 +50,7 @@ def staff(*allowed: Role) -> Callable[[Request], Coroutine[Any, Any, StaffUser]]
     return staff_dependency(jwt_secret, service_now, *allowed)
 
 
-RuntimeDep = Annotated[Runtime[Any], Depends(get_runtime)]
+SessionDep = Annotated[AsyncSession, Depends(read_session)]
 #: Any signed-in staff member (admin, staff or practitioner).
 StaffDep = Annotated[StaffUser, Depends(staff())]
 #: Front-desk staff and admins: not practitioners.

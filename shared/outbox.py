@@ -9,7 +9,6 @@ sent again later: delivery is at least once, and consumers are idempotent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.events import Event, kafka_headers
+from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ WRITERS, RELAYS = 1, 2
 
 PUBLISHED = Counter("outbox_published_total", "Events published from the outbox", ["topic"])
 RELAY_FAILURES = Counter("outbox_relay_failures_total", "Failed outbox publish batches")
+#: Seconds a relay waits after a failed batch, doubling up to the most.
+INITIAL_BACKOFF, MAX_BACKOFF = 0.5, 10.0
 
 
 def outbox_row(event: Event[Any]) -> dict[str, Any]:
@@ -102,7 +104,7 @@ def _claim(outbox: sa.Table, batch_size: int) -> sa.Select[Any]:
     )
 
 
-class OutboxRelay:
+class OutboxRelay(Periodic):
     """Publishes committed outbox rows to Kafka, in order per key; safe to run N of."""
 
     def __init__(
@@ -116,14 +118,15 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 1.0,
     ) -> None:
+        super().__init__(interval=poll_interval, full=batch_size)
         self._sessions = sessions
         self._topic_prefix = topic_prefix
         self._outbox = outbox
         self._producer = producer
         self._listen_dsn = listen_dsn
         self._batch_size = batch_size
-        self._poll_interval = poll_interval
-        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+        self._backoff = INITIAL_BACKOFF
 
     async def publish_batch(self) -> int:
         """Publish one batch of unpublished rows; returns how many were published."""
@@ -157,39 +160,36 @@ class OutboxRelay:
         return len(rows)
 
     async def run(self) -> None:
-        """Publish until cancelled: at once when notified of a commit, else every poll interval."""
-        listener = await self._listen()
-        backoff = 0.5
+        """Publish until cancelled: at once when a commit notifies, else every poll interval."""
+        self._listener = await self._listen()
         try:
-            while True:
-                # Cleared before publishing: a commit that notifies meanwhile is not lost.
-                self._wake.clear()
-                try:
-                    published = await self.publish_batch()
-                    backoff = 0.5
-                    if listener is not None and listener.is_closed():
-                        # The database restarted meanwhile: listen again (till then,
-                        # polling found the commits).
-                        listener = await self._listen()
-                except Exception:
-                    RELAY_FAILURES.inc()
-                    log.exception("outbox publish failed; retrying in %.1fs", backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 10.0)
-                    continue
-                if published < self._batch_size:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+            await super().run()
         finally:
-            if listener is not None:
-                await listener.close()
+            if self._listener is not None:
+                await self._listener.close()
+
+    async def one_pass(self) -> int:
+        try:
+            published = await self.publish_batch()
+        except Exception:
+            RELAY_FAILURES.inc()
+            log.exception("outbox publish failed; retrying in %.1fs", self._backoff)
+            await asyncio.sleep(self._backoff)
+            self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+            return self._batch_size  # as after a whole batch: again at once
+        self._backoff = INITIAL_BACKOFF
+        if self._listener is not None and self._listener.is_closed():
+            # The database restarted meanwhile: listen again (till then, polling found
+            # the commits).
+            self._listener = await self._listen()
+        return published
 
     async def _listen(self) -> asyncpg.Connection | None:
         if self._listen_dsn is None:
             return None
         try:
             connection = await asyncpg.connect(self._listen_dsn)
-            await connection.add_listener(CHANNEL, lambda *_: self._wake.set())
+            await connection.add_listener(CHANNEL, lambda *_: self.wake())
         except (OSError, asyncpg.PostgresError):
             log.warning("outbox relay cannot LISTEN; polling only")
             return None

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.periodic import in_passes
+from shared.periodic import Periodic
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ async def prune_batch(session: AsyncSession, retained: Retained, *, days: int, l
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-class Pruner:
+class Pruner(Periodic):
     """The ``prune`` worker: every ``interval`` seconds, batches until nothing is old."""
 
     def __init__(
@@ -55,8 +55,10 @@ class Pruner:
         batch_size: int,
         interval: float,
     ) -> None:
+        super().__init__(interval=interval)
         self._sessions, self._retained = sessions, retained
-        self._days, self._batch_size, self._interval = days, batch_size, interval
+        self._days, self._batch_size = days, batch_size
+        self.done = f"pruned %d rows older than {days} days"
 
     async def prune_once(self) -> int:
         """Delete everything older than the retention period; how many rows went."""
@@ -72,9 +74,4 @@ class Pruner:
                     break
         return total
 
-    async def run(self) -> None:
-        await in_passes(
-            self.prune_once,
-            interval=self._interval,
-            done=f"pruned %d rows older than {self._days} days",
-        )
+    one_pass = prune_once

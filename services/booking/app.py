@@ -6,6 +6,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from booking.adapters.db import outbox, processed_event
+from booking.adapters.handlers import handlers
 from booking.api import (
     appointments,
     calendar_feed,
@@ -14,12 +16,10 @@ from booking.api import (
     schedule,
     self_booking,
 )
-from booking.db import outbox, processed_event
 from booking.domain.errors import StateConflict, Unknown, UnsuitableChoice
-from booking.handlers import handlers
 from booking.settings import BookingSettings
-from booking.sweeper import SWEEP, sweeper
 from booking.web import router as web_router
+from booking.workers import WORKERS
 from shared.clock import Clock
 from shared.events import TOPICS
 from shared.service import Service, ServiceSpec
@@ -47,7 +47,7 @@ def service(
             ],
             consumes=[TOPICS["plans"], TOPICS["notify"]],
             handlers=handlers,
-            extra_workers={SWEEP: sweeper},
+            extra_workers=WORKERS,
             clock=clock,
             # Every refusal of booking's rules, as its API answers it.
             refusals={

@@ -46,7 +46,7 @@ class NotifySettings(ServiceSettings):
     send_timeout_seconds: float = 10.0
     #: How long an idle connection to Twilio is kept for the next send: below the idle
     #: timeout of the server at the other end (uvicorn's 5 s; load balancers' ~60 s), so
-    #: a connection the server has closed is rarely reused (when it is, see notify.sms).
+    #: a connection the server has closed is rarely reused (when it is, see notify.adapters.sms).
     twilio_keepalive_seconds: float = 4.0
     #: Backoff of sends Twilio refused for now (429): base, cap, and when to give up.
     retry_base_seconds: float = 5.0

@@ -10,11 +10,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plans.adapters.db import idempotency_keys, outbox, processed_event
+from plans.adapters.handlers import handlers
 from plans.api import patients, plans, protocols
-from plans.db import idempotency_keys, outbox, processed_event
-from plans.handlers import handlers
 from plans.settings import PlansSettings
 from plans.use_cases import patients as patient_records
+from plans.workers import WORKERS
 from shared.clock import Clock
 from shared.events import TOPICS
 from shared.retention import Retained
@@ -35,6 +36,7 @@ def service(
             routers=[patients.router, protocols.router, plans.router],
             consumes=[TOPICS["booking"], TOPICS["notify"]],
             handlers=handlers,
+            extra_workers=WORKERS,
             clock=clock,
             commands={"patients": PATIENTS},
             retained=[Retained(idempotency_keys, "created_at")],

@@ -17,11 +17,11 @@ from urllib.parse import parse_qs, unquote, urlparse
 import httpx
 import sqlalchemy as sa
 
+from booking.adapters.db import outbox
+from booking.adapters.handlers import handlers
 from booking.app import service
-from booking.db import outbox
-from booking.handlers import handlers
-from booking.reactions import unit_of_work
 from booking.settings import BookingSettings
+from booking.use_cases.reactions import unit_of_work
 from booking.use_cases.requests import open_booking_requests
 from shared.auth import Role
 from shared.clock import ManualClock

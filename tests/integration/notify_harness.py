@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import notify
-from notify.db import Message
+from notify.adapters.db import Message
+from notify.adapters.sms import TwilioGateway
 from notify.settings import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, NotifySettings
-from notify.sms import TwilioGateway
 from notify.use_cases.scheduling import Clinic, keep_patient
 from shared.contracts.plans import PatientRegistered
 from shared.db import create_engine, session_factory

@@ -14,8 +14,8 @@ import httpx
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 
+from plans.adapters.db import outbox
 from plans.app import service
-from plans.db import outbox
 from plans.settings import PlansSettings
 from shared.auth import Role
 from shared.clock import ManualClock

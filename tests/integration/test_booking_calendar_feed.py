@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import sqlalchemy as sa
 
-from booking.db import CalendarFeedToken
+from booking.adapters.db import CalendarFeedToken
 from shared.auth import Role, hash_patient_token
 from tests.integration.booking_harness import Booking, running_booking
 from tests.integration.test_booking_lifecycle import at

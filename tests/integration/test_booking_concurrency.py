@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from booking.db import Appointment
+from booking.adapters.db import Appointment
 from tests.integration.booking_harness import Booking, running_booking
 from tests.integration.test_booking_lifecycle import at
 

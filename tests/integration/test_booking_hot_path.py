@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from booking.db import outbox
+from booking.adapters.db import outbox
 from booking.use_cases import hot_path
 from tests.clock import TEST_NOW
 from tests.integration.booking_harness import Booking, running_booking

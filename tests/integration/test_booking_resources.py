@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from booking.db import idempotency_keys
-from booking.sweeper import sweep_once
+from booking.adapters.db import idempotency_keys
+from booking.workers.sweeper import Sweeper
 from tests.integration.booking_harness import Booking, running_booking
 from tests.integration.test_booking_lifecycle import at
 
@@ -83,7 +83,7 @@ async def test_the_sweeper_forgets_idempotency_keys_after_a_day(booking: Booking
                 .where(idempotency_keys.c.key == key)
                 .values(created_at=now - age)
             )
-    await sweep_once(booking.runtime, booking.settings)
+    await Sweeper(booking.runtime).one_pass()
     async with booking.runtime.sessions() as session:
         kept = set(await session.scalars(sa.select(idempotency_keys.c.key)))
     assert kept == {"recent"}

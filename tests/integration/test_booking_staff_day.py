@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from booking.reactions import unit_of_work
+from booking.use_cases.reactions import unit_of_work
 from booking.use_cases.steps import expire_holds
 from shared.auth import Role
 from tests.integration.booking_harness import Booking, running_booking

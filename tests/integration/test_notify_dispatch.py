@@ -14,13 +14,13 @@ import pytest_asyncio
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from notify import claims
-from notify.db import Message, outbox
-from notify.dispatcher import Dispatcher, Retrying
-from notify.reconciler import Reconciler
+from notify.adapters.db import Message, outbox
+from notify.adapters.sms import TwilioGateway
 from notify.settings import NotifySettings
-from notify.sms import TwilioGateway
 from notify.use_cases.deliveries import record_twilio_status
+from notify.workers import claims
+from notify.workers.dispatcher import Dispatcher, Retrying
+from notify.workers.reconciler import Reconciler
 from shared.clock import ManualClock
 from tests.integration import notify_harness as harness
 from twilio_sandbox import FaultKind, RunningSandbox

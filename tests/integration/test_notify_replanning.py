@@ -12,7 +12,7 @@ import pytest_asyncio
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from notify.db import Message
+from notify.adapters.db import Message
 from notify.domain.policy import IfBookedLate, MessagePolicy, Timing
 from notify.use_cases.clinic_policy import save_policy
 from notify.use_cases.policy_replanning import replan_under_new_policy

@@ -15,11 +15,11 @@ import pytest_asyncio
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from notify.db import Message
-from notify.dispatcher import Dispatcher
-from notify.rate_limit import SegmentRate
-from notify.sms import TwilioGateway
+from notify.adapters.db import Message
+from notify.adapters.sms import TwilioGateway
 from notify.use_cases.scheduling import apply_appointment_change, schedule_invitation
+from notify.workers.dispatcher import Dispatcher
+from notify.workers.rate_limit import SegmentRate
 from shared.clock import ManualClock
 from shared.contracts.booking import (
     AppointmentBooked,

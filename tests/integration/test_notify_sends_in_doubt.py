@@ -32,11 +32,11 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from devstack.infra import free_port
-from notify.db import Message
-from notify.dispatcher import Dispatcher
-from notify.reconciler import Reconciler
+from notify.adapters.db import Message
+from notify.adapters.sms import TwilioGateway
 from notify.settings import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, NotifySettings
-from notify.sms import TwilioGateway
+from notify.workers.dispatcher import Dispatcher
+from notify.workers.reconciler import Reconciler
 from shared.clock import ManualClock
 from tests.clock import TEST_NOW, wall_clock
 from tests.integration import notify_harness as harness
@@ -154,7 +154,7 @@ async def test_the_sdk_alone_fails_on_a_kept_alive_connection_the_server_closed(
 async def test_a_send_on_a_connection_the_server_closed_is_sent_again_once(
     sandbox: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="notify.sms")
+    caplog.set_level(logging.INFO, logger="notify.adapters.sms")
     # The gateway keeps the connection longer than the pause: the pool hands it out again.
     async with gateway_to(sandbox, twilio_keepalive_seconds=2 * PAUSE) as gateway:
         first = await send(gateway, "first")
@@ -170,7 +170,7 @@ async def test_a_send_on_a_connection_the_server_closed_is_sent_again_once(
 async def test_a_connection_idle_longer_than_our_keep_alive_is_not_reused(
     sandbox: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="notify.sms")
+    caplog.set_level(logging.INFO, logger="notify.adapters.sms")
     async with gateway_to(sandbox, twilio_keepalive_seconds=SERVER_KEEP_ALIVE) as gateway:
         await send(gateway, "first")
         stand_still()

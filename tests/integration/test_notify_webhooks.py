@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from twilio.request_validator import RequestValidator
 
+from notify.adapters.db import InboundSms, Message, Patient, outbox
+from notify.adapters.sms import TwilioGateway
 from notify.app import service
-from notify.db import InboundSms, Message, Patient, outbox
-from notify.dispatcher import Dispatcher
 from notify.settings import SANDBOX_AUTH_TOKEN
-from notify.sms import TwilioGateway
+from notify.workers.dispatcher import Dispatcher
 from shared.auth import Role, issue_staff_token
 from shared.clock import ManualClock
 from shared.contracts.booking import AppointmentBooked

@@ -12,8 +12,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from plans.adapters.db import idempotency_keys, outbox, processed_event
 from plans.app import service
-from plans.db import idempotency_keys, outbox, processed_event
 from shared.db import create_engine, session_factory
 from shared.migrate import upgrade
 from shared.retention import Pruner, Retained

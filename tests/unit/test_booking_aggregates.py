@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from booking.db import Appointment, BookingRequest
+from booking.adapters.db import Appointment, BookingRequest
 from booking.domain.course import Course, CourseDoesNotFit, Placement, SessionsTooClose
 from booking.domain.errors import StateConflict
 from booking.domain.events import AppointmentStepped, take_recorded

@@ -15,9 +15,9 @@ from notify.domain.kinds import SCHEDULED
 from notify.domain.policy import DEFAULT_POLICY, MessagePolicy, Timing
 from notify.domain.quiet_hours import is_quiet, move_before_quiet_hours, quiet_hours_end_after
 from notify.domain.schedule import Decision, Session, plan_session_messages
-from notify.templates.defaults import DEFAULT_TEMPLATES
-from notify.templates.render import TemplateRejected, check_template
-from notify.templates.segments import count_segments
+from notify.domain.templates.defaults import DEFAULT_TEMPLATES
+from notify.domain.templates.render import TemplateRejected, check_template
+from notify.domain.templates.segments import count_segments
 from shared.contracts.notify import MessageKind
 
 # Zones with DST changes in both hemispheres, a half-hour one, and one without.

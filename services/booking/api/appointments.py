@@ -10,14 +10,21 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from booking.api.deps import SettingsDep, own_practitioner, staff_name
-from booking.db import Appointment, idempotency_keys
+from booking.adapters.db import Appointment, idempotency_keys
+from booking.api.deps import RuntimeDep, SessionDep, SettingsDep, own_practitioner, staff_name
+from booking.api.schemas import (
+    AppointmentIn,
+    AppointmentOut,
+    MovedOut,
+    MoveIn,
+    ShiftOut,
+    TransitionIn,
+)
 from booking.domain.lifecycle import Action
-from booking.reactions import unit_of_work
-from booking.schemas import AppointmentIn, AppointmentOut, MovedOut, MoveIn, ShiftOut, TransitionIn
 from booking.use_cases import moves, reservations, steps
+from booking.use_cases.reactions import unit_of_work
 from booking.use_cases.records import get_or_404
-from shared.api import DeskDep, Offset, RuntimeDep, StaffDep
+from shared.api import DeskDep, Offset, StaffDep
 from shared.auth import Role
 from shared.idempotency import IdempotencyKeyHeader, create_once
 from shared.problems import Problem
@@ -72,7 +79,7 @@ async def book_appointment(
 
 @router.get("/appointments")
 async def list_appointments(
-    runtime: RuntimeDep,
+    session: SessionDep,
     user: StaffDep,
     patient_id: uuid.UUID | None = None,
     practitioner_id: uuid.UUID | None = None,
@@ -96,17 +103,15 @@ async def list_appointments(
         query = query.where(Appointment.starts_at >= starts_from)
     if starts_before is not None:
         query = query.where(Appointment.starts_at < starts_before)
-    async with runtime.sessions() as session:
-        found = await session.scalars(query.limit(limit).offset(offset))
-        return [AppointmentOut.model_validate(a) for a in found]
+    found = await session.scalars(query.limit(limit).offset(offset))
+    return [AppointmentOut.model_validate(a) for a in found]
 
 
 @router.get("/appointments/{appointment_id}")
 async def get_appointment(
-    appointment_id: uuid.UUID, runtime: RuntimeDep, user: StaffDep
+    appointment_id: uuid.UUID, session: SessionDep, user: StaffDep
 ) -> AppointmentOut:
-    async with runtime.sessions() as session:
-        appointment = await get_or_404(session, Appointment, appointment_id, "appointment")
+    appointment = await get_or_404(session, Appointment, appointment_id, "appointment")
     if user.role is Role.PRACTITIONER:
         own_practitioner(user, appointment.practitioner_id)
     return AppointmentOut.model_validate(appointment)

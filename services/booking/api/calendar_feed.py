@@ -11,11 +11,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from booking.api.deps import own_practitioner
+from booking.api.deps import RuntimeDep, SessionDep, own_practitioner
 from booking.domain.calendar import ical_feed
 from booking.use_cases import calendar_feeds
 from booking.use_cases import schedule as use_cases
-from shared.api import RuntimeDep, StaffDep, staff
+from shared.api import StaffDep, staff
 from shared.auth import Role
 from shared.problems import Problem
 
@@ -34,28 +34,28 @@ class FeedOut(BaseModel):
 async def calendar(
     practitioner_id: uuid.UUID,
     request: Request,
+    session: SessionDep,
     runtime: RuntimeDep,
     token: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     past_days: Annotated[int, Query(ge=0, le=365)] = 30,
 ) -> Response:
     """The practitioner's appointments from ``past_days`` ago on: with a staff token
     (practitioners their own only), or with the feed URL's ``?token=``."""
-    async with runtime.sessions() as session:
-        if token is not None:
-            if not await calendar_feeds.feed_token_opens(
-                session, practitioner_id=practitioner_id, token=token
-            ):
-                raise Problem(
-                    401, "Not authenticated", "this calendar link is not valid (or was rotated)"
-                )
-        else:
-            user = await _staff(request)
-            if user.role is Role.PRACTITIONER:
-                own_practitioner(user, practitioner_id)
-        now = runtime.clock.now()
-        name, entries = await use_cases.calendar_entries(
-            session, practitioner_id=practitioner_id, since=now - timedelta(days=past_days)
-        )
+    if token is not None:
+        if not await calendar_feeds.feed_token_opens(
+            session, practitioner_id=practitioner_id, token=token
+        ):
+            raise Problem(
+                401, "Not authenticated", "this calendar link is not valid (or was rotated)"
+            )
+    else:
+        user = await _staff(request)
+        if user.role is Role.PRACTITIONER:
+            own_practitioner(user, practitioner_id)
+    now = runtime.clock.now()
+    name, entries = await use_cases.calendar_entries(
+        session, practitioner_id=practitioner_id, since=now - timedelta(days=past_days)
+    )
     return Response(ical_feed(name, entries, now=now), media_type="text/calendar; charset=utf-8")
 
 

@@ -1,4 +1,5 @@
-"""What the booking routers share: the settings, and the caller's name for events."""
+"""What the booking routers share: the runtime, settings and a session, typed for
+booking; the caller's name for events; a practitioner's own schedule."""
 
 from __future__ import annotations
 
@@ -8,17 +9,14 @@ from typing import Annotated
 from fastapi import Depends
 
 from booking.settings import BookingSettings
-from shared.api import RuntimeDep
+from shared.api import SessionDep, get_runtime, get_settings
 from shared.auth import StaffUser
 from shared.problems import Problem
+from shared.service import Runtime
 
+__all__ = ["RuntimeDep", "SessionDep", "SettingsDep", "own_practitioner", "staff_name"]
 
-async def get_settings(runtime: RuntimeDep) -> BookingSettings:
-    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
-    settings: BookingSettings = runtime.settings  # booking's app runs on BookingSettings
-    return settings
-
-
+RuntimeDep = Annotated[Runtime[BookingSettings], Depends(get_runtime)]
 SettingsDep = Annotated[BookingSettings, Depends(get_settings)]
 
 

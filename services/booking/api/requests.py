@@ -11,17 +11,17 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.api.deps import SettingsDep, staff_name
-from booking.db import BookingRequest, Location, Patient, Practitioner, idempotency_keys
+from booking.adapters.db import BookingRequest, Location, Patient, Practitioner, idempotency_keys
+from booking.api.deps import RuntimeDep, SessionDep, SettingsDep, staff_name
+from booking.api.schemas import AppointmentOut, BookingRequestOut, CourseIn, SlotOut
 from booking.domain.availability import Offer
 from booking.domain.request import RequestStatus
-from booking.reactions import unit_of_work
-from booking.schemas import AppointmentOut, BookingRequestOut, CourseIn, SlotOut
 from booking.use_cases import availability, courses, invitations
 from booking.use_cases import requests as use_cases
+from booking.use_cases.reactions import unit_of_work
 from booking.use_cases.records import get_or_404
 from booking.use_cases.reservations import Choice
-from shared.api import DeskDep, Offset, RuntimeDep, StaffDep
+from shared.api import DeskDep, Offset, StaffDep
 from shared.idempotency import IdempotencyKeyHeader, create_once
 
 router = APIRouter(prefix="/v1", tags=["booking requests"])
@@ -31,6 +31,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 @router.get("/booking-requests")
 async def list_booking_requests(
+    session: SessionDep,
     runtime: RuntimeDep,
     _: StaffDep,
     patient_id: uuid.UUID | None = None,
@@ -46,22 +47,22 @@ async def list_booking_requests(
     closing_by = None
     if closing_within_days is not None:
         closing_by = now.date() + timedelta(days=closing_within_days)
-    async with runtime.sessions() as session:
-        found = await use_cases.list_booking_requests(
-            session,
-            patient_id=patient_id,
-            plan_id=plan_id,
-            status=status,
-            closing_by=closing_by,
-            limit=limit,
-            offset=offset,
-        )
+    found = await use_cases.list_booking_requests(
+        session,
+        patient_id=patient_id,
+        plan_id=plan_id,
+        status=status,
+        closing_by=closing_by,
+        limit=limit,
+        offset=offset,
+    )
     return [BookingRequestOut.model_validate(r) for r in found]
 
 
 @router.get("/booking-requests/{request_id}/slots")
 async def find_slots(
     request_id: uuid.UUID,
+    session: SessionDep,
     runtime: RuntimeDep,
     settings: SettingsDep,
     _: StaffDep,
@@ -72,18 +73,17 @@ async def find_slots(
     """Free start times inside the session's window, at the location and in the patient's
     own time zone as well as UTC; the request's preferred practitioner's first, or theirs
     alone with ``preferred_only=true``."""
-    async with runtime.sessions() as session:
-        request = await get_or_404(session, BookingRequest, request_id, "booking request")
-        offers = await availability.find_slots(
-            session,
-            request=request,
-            settings=settings,
-            now=runtime.clock.now(),
-            practitioner_id=practitioner_id,
-            preferred_only=preferred_only,
-            limit=limit,
-        )
-        return await slots_out(session, request, offers)
+    request = await get_or_404(session, BookingRequest, request_id, "booking request")
+    offers = await availability.find_slots(
+        session,
+        request=request,
+        settings=settings,
+        now=runtime.clock.now(),
+        practitioner_id=practitioner_id,
+        preferred_only=preferred_only,
+        limit=limit,
+    )
+    return await slots_out(session, request, offers)
 
 
 async def slots_out(

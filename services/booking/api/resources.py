@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from booking.schemas import (
+from booking.api.deps import RuntimeDep, SessionDep
+from booking.api.schemas import (
     LocationIn,
     LocationOut,
     PractitionerIn,
@@ -21,7 +22,7 @@ from booking.schemas import (
     WeeklyHoursIn,
 )
 from booking.use_cases import resources
-from shared.api import AdminDep, DeskDep, RuntimeDep, StaffDep
+from shared.api import AdminDep, DeskDep, StaffDep
 
 router = APIRouter(prefix="/v1", tags=["resources"])
 
@@ -44,15 +45,14 @@ async def create_practitioner(
 
 @router.get("/practitioners")
 async def list_practitioners(
-    runtime: RuntimeDep,
+    session: SessionDep,
     _: StaffDep,
     location_id: uuid.UUID | None = None,
     indication: str | None = None,
 ) -> list[PractitionerOut]:
-    async with runtime.sessions() as session:
-        found = await resources.list_practitioners(
-            session, location_id=location_id, indication=indication
-        )
+    found = await resources.list_practitioners(
+        session, location_id=location_id, indication=indication
+    )
     return [PractitionerOut.model_validate(p) for p in found]
 
 
@@ -65,10 +65,9 @@ async def create_room(body: RoomIn, runtime: RuntimeDep, _: AdminDep) -> RoomOut
 
 @router.get("/rooms")
 async def list_rooms(
-    runtime: RuntimeDep, _: StaffDep, location_id: uuid.UUID | None = None
+    session: SessionDep, _: StaffDep, location_id: uuid.UUID | None = None
 ) -> list[RoomOut]:
-    async with runtime.sessions() as session:
-        found = await resources.list_rooms(session, location_id=location_id)
+    found = await resources.list_rooms(session, location_id=location_id)
     return [RoomOut.model_validate(r) for r in found]
 
 
@@ -96,9 +95,8 @@ async def add_time_off(body: TimeOffIn, runtime: RuntimeDep, _: DeskDep) -> Time
 
 
 @router.get("/locations")
-async def list_locations(runtime: RuntimeDep, _: StaffDep) -> list[LocationOut]:
-    async with runtime.sessions() as session:
-        found = await resources.list_locations(session)
+async def list_locations(session: SessionDep, _: StaffDep) -> list[LocationOut]:
+    found = await resources.list_locations(session)
     return [LocationOut.model_validate(location) for location in found]
 
 
@@ -106,15 +104,14 @@ async def list_locations(runtime: RuntimeDep, _: StaffDep) -> list[LocationOut]:
 async def list_time_off(
     kind: ResourceKind,
     resource_id: uuid.UUID,
-    runtime: RuntimeDep,
+    session: SessionDep,
     _: StaffDep,
     ends_after: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[TimeOffOut]:
     """A practitioner's leave, a room out of use or a location's closures, earliest first
     (``ends_after``: only what is not over by then)."""
-    async with runtime.sessions() as session:
-        found = await resources.list_time_off(
-            session, kind=kind, resource_id=resource_id, ends_after=ends_after, limit=limit
-        )
+    found = await resources.list_time_off(
+        session, kind=kind, resource_id=resource_id, ends_after=ends_after, limit=limit
+    )
     return [TimeOffOut.model_validate(t) for t in found]

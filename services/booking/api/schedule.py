@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 
-from booking.api.deps import own_practitioner
+from booking.api.deps import SessionDep, own_practitioner
+from booking.api.schemas import AppointmentOut, ScheduleEntryOut
 from booking.domain.availability import wall_clock
-from booking.schemas import AppointmentOut, ScheduleEntryOut
 from booking.use_cases import schedule as use_cases
-from shared.api import Offset, RuntimeDep, StaffDep
+from shared.api import Offset, StaffDep
 from shared.auth import Role
 
 router = APIRouter(prefix="/v1", tags=["schedule"])
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1", tags=["schedule"])
 
 @router.get("/schedule")
 async def schedule(
-    runtime: RuntimeDep,
+    session: SessionDep,
     user: StaffDep,
     day: Annotated[date, Query(ge=date(1900, 1, 1), le=date(2999, 12, 31))],
     view: Literal["day", "week"] = "day",
@@ -36,25 +36,24 @@ async def schedule(
     in a room, cut at midnight where the location is. Practitioners see only their own."""
     if user.role is Role.PRACTITIONER:
         practitioner_id = own_practitioner(user, practitioner_id)
-    async with runtime.sessions() as session:
-        zone = await use_cases.time_zone_of(
-            session, location_id=location_id, practitioner_id=practitioner_id, room_id=room_id
-        )
-        first = day if view == "day" else day - timedelta(days=day.weekday())
-        days = 1 if view == "day" else 7
-        start = wall_clock(first, time(0), ZoneInfo(zone))
-        end = wall_clock(first + timedelta(days=days), time(0), ZoneInfo(zone))
-        lines = await use_cases.schedule(
-            session,
-            start=start,
-            end=end,
-            location_id=location_id,
-            practitioner_id=practitioner_id,
-            room_id=room_id,
-            statuses=status,
-            limit=limit,
-            offset=offset,
-        )
+    zone = await use_cases.time_zone_of(
+        session, location_id=location_id, practitioner_id=practitioner_id, room_id=room_id
+    )
+    first = day if view == "day" else day - timedelta(days=day.weekday())
+    days = 1 if view == "day" else 7
+    start = wall_clock(first, time(0), ZoneInfo(zone))
+    end = wall_clock(first + timedelta(days=days), time(0), ZoneInfo(zone))
+    lines = await use_cases.schedule(
+        session,
+        start=start,
+        end=end,
+        location_id=location_id,
+        practitioner_id=practitioner_id,
+        room_id=room_id,
+        statuses=status,
+        limit=limit,
+        offset=offset,
+    )
     return [
         ScheduleEntryOut(
             appointment=AppointmentOut.model_validate(line.appointment),

@@ -15,13 +15,10 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 
-from booking.api.deps import SettingsDep
+from booking.adapters.db import Appointment, BookingRequest, idempotency_keys
+from booking.api.deps import RuntimeDep, SessionDep, SettingsDep
 from booking.api.requests import slots_out
-from booking.db import Appointment, BookingRequest, idempotency_keys
-from booking.domain.lifecycle import Action
-from booking.domain.request import RequestStatus
-from booking.reactions import unit_of_work
-from booking.schemas import (
+from booking.api.schemas import (
     AppointmentOut,
     BookingRequestOut,
     HoldIn,
@@ -30,10 +27,12 @@ from booking.schemas import (
     ShiftOut,
     SlotOut,
 )
+from booking.domain.lifecycle import Action
+from booking.domain.request import RequestStatus
 from booking.use_cases import availability, moves, reservations, steps
+from booking.use_cases.reactions import unit_of_work
 from booking.use_cases.requests import list_booking_requests
 from booking.use_cases.self_booking import open_link
-from shared.api import RuntimeDep
 from shared.contracts.booking import AppointmentStatus
 from shared.idempotency import IdempotencyKeyHeader, create_once
 from shared.problems import NotFound
@@ -61,18 +60,16 @@ PatientDep = Annotated[uuid.UUID, Depends(link_patient)]
 
 
 @router.get("/requests")
-async def my_requests(runtime: RuntimeDep, patient_id: PatientDep) -> list[BookingRequestOut]:
+async def my_requests(session: SessionDep, patient_id: PatientDep) -> list[BookingRequestOut]:
     """The patient's sessions still to book."""
-    async with runtime.sessions() as session:
-        found = await list_booking_requests(
-            session, patient_id=patient_id, status=RequestStatus.OPEN
-        )
+    found = await list_booking_requests(session, patient_id=patient_id, status=RequestStatus.OPEN)
     return [BookingRequestOut.model_validate(r) for r in found]
 
 
 @router.get("/requests/{request_id}/slots")
 async def my_slots(
     request_id: uuid.UUID,
+    session: SessionDep,
     runtime: RuntimeDep,
     settings: SettingsDep,
     patient_id: PatientDep,
@@ -80,32 +77,32 @@ async def my_slots(
 ) -> list[SlotOut]:
     """Free times inside the session's window, in the patient's own time zone too; their
     usual practitioner's first, or theirs alone with ``preferred_only=true``."""
-    async with runtime.sessions() as session:
-        request = await session.get(BookingRequest, request_id)
-        if request is None or request.patient_id != patient_id:
-            raise NotFound(f"no booking request {request_id}")
-        offers = await availability.find_slots(
-            session,
-            request=request,
-            settings=settings,
-            now=runtime.clock.now(),
-            preferred_only=preferred_only,
-            limit=200,
-        )
-        return await slots_out(session, request, offers)
+    request = await session.get(BookingRequest, request_id)
+    if request is None or request.patient_id != patient_id:
+        raise NotFound(f"no booking request {request_id}")
+    offers = await availability.find_slots(
+        session,
+        request=request,
+        settings=settings,
+        now=runtime.clock.now(),
+        preferred_only=preferred_only,
+        limit=200,
+    )
+    return await slots_out(session, request, offers)
 
 
 @router.get("/appointments")
-async def my_appointments(runtime: RuntimeDep, patient_id: PatientDep) -> list[AppointmentOut]:
+async def my_appointments(
+    session: SessionDep, runtime: RuntimeDep, patient_id: PatientDep
+) -> list[AppointmentOut]:
     since = runtime.clock.now()
-    async with runtime.sessions() as session:
-        found = await session.scalars(
-            sa.select(Appointment)
-            .where(Appointment.patient_id == patient_id, Appointment.starts_at >= since)
-            .order_by(Appointment.starts_at)
-            .limit(100)
-        )
-        return [AppointmentOut.model_validate(a) for a in found]
+    found = await session.scalars(
+        sa.select(Appointment)
+        .where(Appointment.patient_id == patient_id, Appointment.starts_at >= since)
+        .order_by(Appointment.starts_at)
+        .limit(100)
+    )
+    return [AppointmentOut.model_validate(a) for a in found]
 
 
 @router.post("/holds", status_code=201)

@@ -1,6 +1,6 @@
 """The appointment aggregate: every rule of its life once it is made, with no I/O.
 
-:class:`AppointmentRules` is mixed into the stored appointment (booking.db): its methods
+:class:`AppointmentRules` is mixed into the stored appointment (booking.adapters.db): its methods
 check the rules, change the state, bump the version and record what happened
 (booking.domain.events) for the message bus. Time is passed in.
 """
@@ -37,7 +37,7 @@ class AppointmentState(Protocol):
 
 
 class AppointmentRules:
-    """The appointment's methods (mixed into booking.db.Appointment)."""
+    """The appointment's methods (mixed into booking.adapters.db.Appointment)."""
 
     if TYPE_CHECKING:  # what they set, as the store types it (never seen at runtime)
         version: int

@@ -2,7 +2,7 @@
 
 An aggregate records events as it changes (:func:`record`); the unit of work takes them
 (:func:`take_recorded`) once the use case's one call is done, and the bus hands each to
-the reactions registered for its type (booking.reactions), in the same transaction.
+the reactions registered for its type (booking.use_cases.reactions), in the same transaction.
 They are in-process facts, not the contracts other services read: a reaction turns
 them into those (the outbox) where the change is news to them.
 """

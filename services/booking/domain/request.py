@@ -77,7 +77,7 @@ class RequestState(Protocol):
 
 
 class RequestRules:
-    """The booking request's methods (mixed into booking.db.BookingRequest)."""
+    """The booking request's methods (mixed into booking.adapters.db.BookingRequest)."""
 
     if TYPE_CHECKING:  # what they set, as the store types it (never seen at runtime)
         status: str

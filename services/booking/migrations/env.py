@@ -1,4 +1,4 @@
-from booking.db import Base
+from booking.adapters.db import Base
 from shared.migrate import run_env
 
 run_env(Base.metadata)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.db import (
+from booking.adapters.db import (
     Appointment,
     BookingRequest,
     Practitioner,

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.db import CalendarFeedToken
+from booking.adapters.db import CalendarFeedToken
 from booking.use_cases import resource_cache
 from shared.auth import hash_patient_token, new_patient_token
 from shared.db import upsert

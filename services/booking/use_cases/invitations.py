@@ -9,12 +9,12 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.bus import UnitOfWork
-from booking.db import Appointment, BookingRequest, PatientLink, outbox
+from booking.adapters.db import Appointment, BookingRequest, PatientLink, outbox
 from booking.domain.availability import Previous, best_offer
 from booking.domain.errors import BookingRefused
 from booking.settings import BookingSettings
 from booking.use_cases.availability import find_slots
+from booking.use_cases.bus import UnitOfWork
 from booking.use_cases.records import SOURCE
 from booking.use_cases.reservations import Choice, reserve
 from shared.auth import new_patient_token

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from booking.bus import UnitOfWork
-from booking.db import Appointment
+from booking.adapters.db import Appointment
 from booking.domain.course import Shift
 from booking.domain.errors import Unknown, UnsuitableChoice
 from booking.use_cases import spacing
+from booking.use_cases.bus import UnitOfWork
 from booking.use_cases.reservations import Choice, check_choice, claim_time
 
 

@@ -8,9 +8,9 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.bus import UnitOfWork
-from booking.db import Appointment, BookingRequest, Patient, PatientLink
+from booking.adapters.db import Appointment, BookingRequest, Patient, PatientLink
 from booking.domain.lifecycle import Action
+from booking.use_cases.bus import UnitOfWork
 from booking.use_cases.invitations import issue_invitation
 from booking.use_cases.steps import take_step
 from shared.contracts.booking import AppointmentStatus
@@ -78,7 +78,7 @@ async def confirm_by_reply(uow: UnitOfWork, *, reply: ConfirmationReceived) -> N
     if action is None:
         return
     # A hold that ran out refuses to be booked (the aggregate's rule): the consumer
-    # settles that refusal (booking.handlers).
+    # settles that refusal (booking.adapters.handlers).
     await take_step(uow, appointment_id=appointment.id, action=action, by="patient")
 
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from booking.db import Appointment, BookingRequest
+from booking.adapters.db import Appointment, BookingRequest
 from booking.domain.errors import Unknown
 from booking.domain.lifecycle import Action
 from booking.use_cases import hot_path, resource_cache

@@ -8,10 +8,10 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.bus import UnitOfWork
-from booking.db import Appointment, BookingRequest
+from booking.adapters.db import Appointment, BookingRequest
 from booking.domain.lifecycle import Action
 from booking.domain.request import LIVE, RequestAction, RequestStatus
+from booking.use_cases.bus import UnitOfWork
 from booking.use_cases.invitations import invite_or_hold
 from shared.contracts.booking import ACTIVE
 from shared.contracts.plans import CycleScheduled, PlanCancelled, WindowsChanged, WindowsWithdrawn

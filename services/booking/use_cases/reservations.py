@@ -18,8 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.bus import UnitOfWork
-from booking.db import Appointment, BookingRequest
+from booking.adapters.db import Appointment, BookingRequest
 from booking.domain.appointments import Slot, local_date, slot
 from booking.domain.availability import Interval
 from booking.domain.errors import StateConflict, Unknown, UnsuitableChoice
@@ -28,6 +27,7 @@ from booking.domain.lifecycle import Action
 from booking.settings import BookingSettings
 from booking.use_cases import hot_path, resource_cache, spacing
 from booking.use_cases.availability import load_clinic, session_fits_hours
+from booking.use_cases.bus import UnitOfWork
 from booking.use_cases.steps import HOLD_EXPIRED
 from shared.contracts.booking import ACTIVE, AppointmentStatus
 

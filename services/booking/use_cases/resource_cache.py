@@ -17,7 +17,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.db import Location, Practitioner, Room
+from booking.adapters.db import Location, Practitioner, Room
 from booking.domain.errors import Unknown
 
 TTL_SECONDS = 60.0

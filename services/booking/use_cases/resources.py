@@ -8,9 +8,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.db import Location, Practitioner, Room, TimeOff, WorkingHours
-from booking.domain.errors import UnsuitableChoice
-from booking.schemas import (
+from booking.adapters.db import Location, Practitioner, Room, TimeOff, WorkingHours
+from booking.api.schemas import (
     LocationIn,
     PractitionerIn,
     ResourceKind,
@@ -18,6 +17,7 @@ from booking.schemas import (
     TimeOffIn,
     WeeklyHoursIn,
 )
+from booking.domain.errors import UnsuitableChoice
 from booking.use_cases.records import get_or_404
 
 _MODELS: dict[ResourceKind, type[Location] | type[Practitioner] | type[Room]] = {

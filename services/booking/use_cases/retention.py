@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.db import idempotency_keys
+from booking.adapters.db import idempotency_keys
 
 
 async def forget_idempotency_keys(session: AsyncSession, *, before: datetime) -> int:

@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.db import Appointment, BookingRequest, Location, Patient, Practitioner, Room
+from booking.adapters.db import Appointment, BookingRequest, Location, Patient, Practitioner, Room
 from booking.domain.calendar import CalendarEntry
 from booking.domain.errors import UnsuitableChoice
 from booking.use_cases.records import get_or_404

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from booking.db import PatientLink, RateLimitHit
+from booking.adapters.db import PatientLink, RateLimitHit
 from shared.auth import hash_patient_token
 from shared.problems import Problem
 

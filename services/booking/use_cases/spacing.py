@@ -12,7 +12,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.db import Appointment, BookingRequest, Location
+from booking.adapters.db import Appointment, BookingRequest, Location
 from booking.domain.appointments import local_date
 from booking.domain.course import Course, Placement, derive_min_gap
 from shared.contracts.booking import ACTIVE

@@ -1,6 +1,6 @@
 """Every step of an appointment's life after it is made: book a hold, confirm, check in,
 complete, mark no-show, cancel, expire. The appointment checks and records it; the
-reactions (booking.reactions) announce it and keep its request in step."""
+reactions (booking.use_cases.reactions) announce it and keep its request in step."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from booking.bus import UnitOfWork
-from booking.db import Appointment
+from booking.adapters.db import Appointment
 from booking.domain.lifecycle import Action
+from booking.use_cases.bus import UnitOfWork
 from shared.contracts.booking import AppointmentStatus
 
 HOLD_EXPIRED = "hold expired"

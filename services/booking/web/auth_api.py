@@ -9,10 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from booking.api.deps import RuntimeDep, SessionDep
 from booking.use_cases.self_booking import count_hit
 from booking.web import staff_accounts
 from booking.web.settings import WebSettings, web_settings
-from shared.api import AdminDep, RuntimeDep
+from shared.api import AdminDep
 from shared.auth import Role, issue_staff_token
 
 router = APIRouter(prefix="/v1", tags=["staff accounts"])
@@ -61,7 +62,11 @@ class StaffAccountOut(BaseModel):
 
 @router.post("/auth/login")
 async def login(
-    body: LoginIn, request: Request, runtime: RuntimeDep, settings: WebSettingsDep
+    body: LoginIn,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    settings: WebSettingsDep,
 ) -> LoginOut:
     """Sign in: a staff JWT for the board. Rate-limited per email and per address; a wrong
     email or password is the same 401."""
@@ -81,10 +86,7 @@ async def login(
             limit=settings.login_attempts_per_address_per_minute,
             now=now,
         )
-    async with runtime.sessions() as session:
-        account = await staff_accounts.authenticate(
-            session, email=body.email, password=body.password
-        )
+    account = await staff_accounts.authenticate(session, email=body.email, password=body.password)
     ttl = timedelta(hours=settings.staff_session_hours)
     practitioner = str(account.practitioner_id) if account.practitioner_id else None
     token = issue_staff_token(
@@ -126,7 +128,6 @@ async def create_staff_account(
 
 
 @router.get("/staff-accounts")
-async def list_staff_accounts(runtime: RuntimeDep, _: AdminDep) -> list[StaffAccountOut]:
-    async with runtime.sessions() as session:
-        found = await staff_accounts.list_accounts(session)
+async def list_staff_accounts(session: SessionDep, _: AdminDep) -> list[StaffAccountOut]:
+    found = await staff_accounts.list_accounts(session)
     return [StaffAccountOut.model_validate(a) for a in found]

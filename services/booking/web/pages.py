@@ -20,12 +20,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.api.deps import SettingsDep
-from booking.db import BookingRequest, Location, Patient, Practitioner, Room
-from booking.schemas import BookingRequestOut
+from booking.adapters.db import BookingRequest, Location, Patient, Practitioner, Room
+from booking.api.deps import RuntimeDep, SessionDep, SettingsDep
+from booking.api.schemas import BookingRequestOut
 from booking.use_cases.self_booking import open_link
 from booking.web.settings import WebSettings, web_settings
-from shared.api import RuntimeDep, StaffDep
+from shared.api import StaffDep
 from shared.problems import NotFound, Problem
 
 router = APIRouter(tags=["web pages"], include_in_schema=False)
@@ -142,22 +142,23 @@ class BoardLocationOut(BaseModel):
 
 
 @api.get("/locations")
-async def board_locations(runtime: RuntimeDep, _: StaffDep) -> list[BoardLocationOut]:
+async def board_locations(
+    session: SessionDep, runtime: RuntimeDep, _: StaffDep
+) -> list[BoardLocationOut]:
     """The locations the board offers, each with its today."""
     now = runtime.clock.now()
-    async with runtime.sessions() as session:
-        found = await session.scalars(sa.select(Location).order_by(Location.name))
-        return [
-            BoardLocationOut(
-                id=location.id,
-                name=location.name,
-                time_zone=location.time_zone,
-                phone=location.phone,
-                today=local_day(now, location.time_zone),
-                now=now,
-            )
-            for location in found
-        ]
+    found = await session.scalars(sa.select(Location).order_by(Location.name))
+    return [
+        BoardLocationOut(
+            id=location.id,
+            name=location.name,
+            time_zone=location.time_zone,
+            phone=location.phone,
+            today=local_day(now, location.time_zone),
+            now=now,
+        )
+        for location in found
+    ]
 
 
 def local_day(now: datetime, zone: str) -> str:

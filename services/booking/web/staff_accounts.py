@@ -10,7 +10,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.db import Practitioner
+from booking.adapters.db import Practitioner
 from booking.web.passwords import DUMMY_HASH, WeakPassword, hash_password, verify_password
 from booking.web.tables import StaffAccount
 from shared.auth import Role

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from booking.db import Base
+from booking.adapters.db import Base
 
 
 class StaffAccount(Base):

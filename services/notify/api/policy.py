@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from notify.api.twilio_webhooks import notify_settings
+from notify.api.deps import RuntimeDep, SessionDep
+from notify.api.schemas import TemplateIn, TemplateOut, TemplateSaved
 from notify.domain.policy import MessagePolicy
-from notify.schemas import TemplateIn, TemplateOut, TemplateSaved
-from notify.templates.defaults import DEFAULT_TEMPLATES
+from notify.domain.templates.defaults import DEFAULT_TEMPLATES
 from notify.use_cases import clinic_policy
-from shared.api import AdminDep, RuntimeDep, StaffDep
+from shared.api import AdminDep, StaffDep
 from shared.contracts.notify import MessageKind
 
 router = APIRouter(prefix="/v1", tags=["policy"])
@@ -20,10 +20,9 @@ Language = Annotated[str, Path(pattern=r"^[a-z]{2}$", description="ISO 639-1, e.
 
 
 @router.get("/policy")
-async def get_policy(runtime: RuntimeDep, _: StaffDep) -> MessagePolicy:
+async def get_policy(session: SessionDep, _: StaffDep) -> MessagePolicy:
     """The message policy in force (the defaults until an admin saves one)."""
-    async with runtime.sessions() as session:
-        return await clinic_policy.load_policy(session)
+    return await clinic_policy.load_policy(session)
 
 
 @router.put("/policy")
@@ -33,7 +32,7 @@ async def put_policy(policy: MessagePolicy, runtime: RuntimeDep, admin: AdminDep
     Messages planned from now on follow it; the ``replan`` worker then re-plans the
     pending messages of upcoming appointments under it, in batches, within seconds.
     """
-    settings = notify_settings(runtime)
+    settings = runtime.settings
     async with runtime.sessions.begin() as session:
         return await clinic_policy.save_policy(
             session,
@@ -45,10 +44,9 @@ async def put_policy(policy: MessagePolicy, runtime: RuntimeDep, admin: AdminDep
 
 
 @router.get("/templates")
-async def list_templates(runtime: RuntimeDep, _: StaffDep) -> list[TemplateOut]:
+async def list_templates(session: SessionDep, _: StaffDep) -> list[TemplateOut]:
     """Every SMS text in force, per language and kind."""
-    async with runtime.sessions() as session:
-        book = await clinic_policy.load_templates(session)
+    book = await clinic_policy.load_templates(session)
     return [
         TemplateOut(
             language=language,
@@ -74,7 +72,7 @@ async def put_template(
     Refused (422) with the reason when it does not render (syntax, an unknown name, the
     treatment without full_text) or renders past two SMS segments.
     """
-    settings = notify_settings(runtime)
+    settings = runtime.settings
     async with runtime.sessions.begin() as session:
         sample = await clinic_policy.save_template(
             session,

@@ -11,12 +11,12 @@ import uuid
 from fastapi import APIRouter, Request, Response
 from twilio.request_validator import RequestValidator
 
+from notify.api.deps import RuntimeDep
 from notify.domain import status
 from notify.settings import NotifySettings
 from notify.use_cases.deliveries import record_twilio_status
 from notify.use_cases.replies import receive_sms
 from notify.use_cases.scheduling import Clinic
-from shared.api import RuntimeDep
 from shared.problems import Problem
 
 router = APIRouter(prefix="/v1/twilio", tags=["twilio"])
@@ -24,11 +24,6 @@ router = APIRouter(prefix="/v1/twilio", tags=["twilio"])
 STATUS_CALLBACK_PATH = "/v1/twilio/status"
 #: An empty TwiML answer: replies go through the dispatcher, logged like any message.
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-
-
-def notify_settings(runtime: RuntimeDep) -> NotifySettings:
-    settings: NotifySettings = runtime.settings  # notify's app runs on NotifySettings
-    return settings
 
 
 async def signed_form(request: Request, settings: NotifySettings) -> dict[str, str]:
@@ -47,7 +42,7 @@ async def signed_form(request: Request, settings: NotifySettings) -> dict[str, s
 @router.post("/status", include_in_schema=False)
 async def status_callback(request: Request, runtime: RuntimeDep) -> Response:
     """A message moved on at Twilio (queued, sent, delivered, undelivered, failed)."""
-    form = await signed_form(request, notify_settings(runtime))
+    form = await signed_form(request, runtime.settings)
     sid, twilio_status = form.get("MessageSid"), form.get("MessageStatus", "")
     if not sid or twilio_status not in status.TWILIO_STATUSES:
         raise Problem(400, "Bad callback", "MessageSid and a known MessageStatus are required")
@@ -70,7 +65,7 @@ async def status_callback(request: Request, runtime: RuntimeDep) -> Response:
 @router.post("/inbound", include_in_schema=False)
 async def inbound_sms(request: Request, runtime: RuntimeDep) -> Response:
     """A patient texted the clinic: STOP/START, HELP, C (confirm) or R (reschedule)."""
-    settings = notify_settings(runtime)
+    settings = runtime.settings
     form = await signed_form(request, settings)
     sid, sender = form.get("MessageSid"), form.get("From")
     if not sid or not sender:

@@ -1,4 +1,4 @@
-from notify.db import Base
+from notify.adapters.db import Base
 from shared.migrate import run_env
 
 run_env(Base.metadata)

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notify.db import PolicyDocument, TemplateOverride
+from notify.adapters.db import PolicyDocument, TemplateOverride
 from notify.domain.policy import DEFAULT_POLICY, MessagePolicy
-from notify.templates.render import TemplateBook, check_template, template_book
+from notify.domain.templates.render import TemplateBook, check_template, template_book
 from shared.contracts.notify import MessageKind
 from shared.db import upsert
 from shared.problems import NotFound, Unprocessable

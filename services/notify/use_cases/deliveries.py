@@ -10,7 +10,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notify.db import Message, outbox
+from notify.adapters.db import Message, outbox
 from notify.domain import status
 from shared.contracts.notify import MessageStatus, MessageStatusChanged
 from shared.events import Event, new_event

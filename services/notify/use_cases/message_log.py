@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notify.db import Message, Patient
+from notify.adapters.db import Message, Patient
 from notify.domain import status
 
 LOG_LIMIT = 500

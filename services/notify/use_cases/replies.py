@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notify.db import Appointment, InboundSms, Message, Patient, outbox
+from notify.adapters.db import Appointment, InboundSms, Message, Patient, outbox
 from notify.domain.sending import OPTED_OUT
 from notify.use_cases.deliveries import SOURCE
 from notify.use_cases.scheduling import Clinic, replan, schedule_help

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notify.db import Appointment, Message, Patient
+from notify.adapters.db import Appointment, Message, Patient
 from notify.domain import status
 from notify.domain.policy import MessagePolicy
 from notify.domain.quiet_hours import quiet_hours_end_after
@@ -27,7 +27,13 @@ from notify.domain.schedule import (
     cancellation_notice,
     plan_session_messages,
 )
-from notify.templates.render import MessageFacts, TemplateBook, context_of, language_for, render
+from notify.domain.templates.render import (
+    MessageFacts,
+    TemplateBook,
+    context_of,
+    language_for,
+    render,
+)
 from notify.use_cases.clinic_policy import load_policy, load_policy_revision, load_templates
 from shared.contracts.booking import (
     ACTIVE,

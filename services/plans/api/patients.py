@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from plans.api.common import PageDep, paged
-from plans.db import idempotency_keys
-from plans.schemas import PatientIn, PatientOut, PatientPatch
+from plans.adapters.db import idempotency_keys
+from plans.api.deps import PageDep, RuntimeDep, SessionDep, paged
+from plans.api.schemas import PatientIn, PatientOut, PatientPatch
 from plans.use_cases import patients
 from plans.use_cases.patients import PatientFilter
-from shared.api import AdminDep, DeskDep, RuntimeDep, StaffDep
+from shared.api import AdminDep, DeskDep, StaffDep
 from shared.idempotency import IdempotencyKeyHeader, create_once
 
 router = APIRouter(prefix="/v1/patients", tags=["patients"])
@@ -40,7 +40,7 @@ async def register_patient(
 
 @router.get("")
 async def search_patients(
-    runtime: RuntimeDep,
+    session: SessionDep,
     _: StaffDep,
     page: PageDep,
     response: Response,
@@ -50,16 +50,14 @@ async def search_patients(
 ) -> list[PatientOut]:
     """Patients by name, filtered; ``X-Total-Count`` says how many match in all."""
     where = PatientFilter(q=q, needle_sensitive=needle_sensitive, sms_consent=sms_consent)
-    async with runtime.sessions() as session:
-        found = await patients.search_patients(session, where=where, page=page)
+    found = await patients.search_patients(session, where=where, page=page)
     paged(response, found.total)
     return [PatientOut.model_validate(p) for p in found.items]
 
 
 @router.get("/{patient_id}")
-async def get_patient(patient_id: uuid.UUID, runtime: RuntimeDep, _: StaffDep) -> PatientOut:
-    async with runtime.sessions() as session:
-        patient = await patients.get_patient(session, patient_id=patient_id)
+async def get_patient(patient_id: uuid.UUID, session: SessionDep, _: StaffDep) -> PatientOut:
+    patient = await patients.get_patient(session, patient_id=patient_id)
     return PatientOut.model_validate(patient)
 
 

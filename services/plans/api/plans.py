@@ -7,10 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from plans.api.common import PageDep, paged, plans_settings
-from plans.db import idempotency_keys
-from plans.domain.lifecycle import PlanStatus
-from plans.schemas import (
+from plans.adapters.db import idempotency_keys
+from plans.api.deps import PageDep, RuntimeDep, SessionDep, paged
+from plans.api.schemas import (
     AcknowledgementIn,
     CancelIn,
     PlanIn,
@@ -20,12 +19,13 @@ from plans.schemas import (
     ResumeIn,
     WorklistItemOut,
 )
+from plans.domain.lifecycle import PlanStatus
 from plans.settings import PlansSettings
 from plans.use_cases import plans, views
 from plans.use_cases.common import clinic_today, get_plan
 from plans.use_cases.plans import PlanFilter
 from plans.use_cases.views import WorklistFilter
-from shared.api import DeskDep, RuntimeDep, StaffDep
+from shared.api import DeskDep, StaffDep
 from shared.idempotency import IdempotencyKeyHeader, create_once
 from shared.service import Runtime
 
@@ -46,7 +46,7 @@ async def create_plan(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Any:
     """A draft plan: a patient, a protocol, the area(s) and a start date."""
-    time_zone = plans_settings(runtime).clinic_time_zone
+    time_zone = runtime.settings.clinic_time_zone
 
     async def create() -> PlanOut:
         plan = await plans.create_plan(
@@ -63,7 +63,7 @@ async def create_plan(
 
 @router.get("/plans")
 async def list_plans(
-    runtime: RuntimeDep,
+    session: SessionDep,
     _: StaffDep,
     page: PageDep,
     response: Response,
@@ -79,8 +79,7 @@ async def list_plans(
         protocol_key=protocol_key,
         preferred_practitioner_id=preferred_practitioner_id,
     )
-    async with runtime.sessions() as session:
-        found = await plans.list_plans(session, where=where, page=page)
+    found = await plans.list_plans(session, where=where, page=page)
     paged(response, found.total)
     return [PlanOut.of(p) for p in found.items]
 
@@ -163,16 +162,18 @@ async def cancel_plan(
 
 
 @router.get("/plans/{plan_id}/progress")
-async def plan_progress(plan_id: uuid.UUID, runtime: RuntimeDep, _: StaffDep) -> ProgressOut:
+async def plan_progress(
+    plan_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, _: StaffDep
+) -> ProgressOut:
     """Sessions done, booked, open, missed and overdue, and the next window."""
-    today = clinic_today(runtime.clock.now(), plans_settings(runtime).clinic_time_zone)
-    async with runtime.sessions() as session:
-        plan, progress = await views.plan_progress(session, plan_id=plan_id, today=today)
+    today = clinic_today(runtime.clock.now(), runtime.settings.clinic_time_zone)
+    plan, progress = await views.plan_progress(session, plan_id=plan_id, today=today)
     return ProgressOut.of(plan, progress)
 
 
 @router.get("/worklist", tags=["worklist"])
 async def worklist(
+    session: SessionDep,
     runtime: RuntimeDep,
     _: StaffDep,
     page: PageDep,
@@ -183,14 +184,13 @@ async def worklist(
     protocol_key: Annotated[str | None, Query(max_length=63)] = None,
 ) -> list[WorklistItemOut]:
     """Open sessions of active plans whose window closes within ``within_days``, soonest first."""
-    today = clinic_today(runtime.clock.now(), plans_settings(runtime).clinic_time_zone)
+    today = clinic_today(runtime.clock.now(), runtime.settings.clinic_time_zone)
     where = WorklistFilter(
         within_days=within_days,
         include_overdue=include_overdue,
         preferred_practitioner_id=preferred_practitioner_id,
         protocol_key=protocol_key,
     )
-    async with runtime.sessions() as session:
-        found = await views.worklist(session, where=where, today=today, page=page)
+    found = await views.worklist(session, where=where, today=today, page=page)
     paged(response, found.total)
     return [WorklistItemOut.of(plan, planned, today=today) for plan, planned in found.items]

@@ -7,18 +7,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from plans.api.common import PageDep, paged
-from plans.schemas import Area, ProtocolChanges, ProtocolIn, ProtocolOut
+from plans.api.deps import PageDep, RuntimeDep, SessionDep, paged
+from plans.api.schemas import Area, ProtocolChanges, ProtocolIn, ProtocolOut
 from plans.use_cases import protocols
 from plans.use_cases.protocols import ProtocolFilter
-from shared.api import AdminDep, RuntimeDep, StaffDep
+from shared.api import AdminDep, StaffDep
 
 router = APIRouter(prefix="/v1/protocols", tags=["protocols"])
 
 
 @router.get("")
 async def list_protocols(
-    runtime: RuntimeDep,
+    session: SessionDep,
     _: StaffDep,
     page: PageDep,
     response: Response,
@@ -36,16 +36,14 @@ async def list_protocols(
         latest_only=latest_only,
         include_retired=include_retired,
     )
-    async with runtime.sessions() as session:
-        found = await protocols.list_protocols(session, where=where, page=page)
+    found = await protocols.list_protocols(session, where=where, page=page)
     paged(response, found.total)
     return [ProtocolOut.model_validate(p) for p in found.items]
 
 
 @router.get("/{protocol_id}")
-async def get_protocol(protocol_id: uuid.UUID, runtime: RuntimeDep, _: StaffDep) -> ProtocolOut:
-    async with runtime.sessions() as session:
-        protocol = await protocols.get_protocol(session, protocol_id=protocol_id)
+async def get_protocol(protocol_id: uuid.UUID, session: SessionDep, _: StaffDep) -> ProtocolOut:
+    protocol = await protocols.get_protocol(session, protocol_id=protocol_id)
     return ProtocolOut.model_validate(protocol)
 
 

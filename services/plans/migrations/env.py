@@ -1,4 +1,4 @@
-from plans.db import Base
+from plans.adapters.db import Base
 from shared.migrate import run_env
 
 run_env(Base.metadata)

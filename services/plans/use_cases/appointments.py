@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plans.db import Plan, PlanSession
+from plans.adapters.db import Plan, PlanSession
 from plans.domain.cycle import clinic_date
 from plans.domain.lifecycle import PlanStatus, SessionStatus
 from plans.domain.replanning import session_completed, session_missed

@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plans.db import Plan, outbox
+from plans.adapters.db import Plan, outbox
 from plans.domain.cycle import clinic_date
 from plans.domain.lifecycle import Action, SessionStatus, TransitionRefused, require
 from plans.domain.replanning import Replan, SessionState

@@ -10,9 +10,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plans.db import Patient, Plan, PlanSession, outbox
+from plans.adapters.db import Patient, Plan, PlanSession, outbox
+from plans.api.schemas import PatientIn, PatientPatch
 from plans.domain.lifecycle import PlanStatus, SessionStatus
-from plans.schemas import PatientIn, PatientPatch
 from plans.use_cases.common import Found, Page, announce, paginate
 from shared.contracts.notify import SmsConsentChanged
 from shared.contracts.plans import (

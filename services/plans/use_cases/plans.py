@@ -9,12 +9,12 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plans.db import Plan, PlanSession, Protocol
+from plans.adapters.db import Plan, PlanSession, Protocol
+from plans.api.schemas import AcknowledgementIn, PlanIn, PlanPatch
 from plans.domain.cycle import schedule_cycle
 from plans.domain.lifecycle import PlanStatus, SessionStatus
 from plans.domain.replanning import plan_paused, plan_resumed
 from plans.domain.safety import AcknowledgementMismatch, check_acknowledgement
-from plans.schemas import AcknowledgementIn, PlanIn, PlanPatch
 from plans.use_cases.common import (
     Found,
     Page,

@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from plans.db import Protocol
-from plans.schemas import ProtocolChanges, ProtocolFields, ProtocolIn, default_min_gap
+from plans.adapters.db import Protocol
+from plans.api.schemas import ProtocolChanges, ProtocolFields, ProtocolIn, default_min_gap
 from plans.use_cases.common import Found, Page, paginate
 from shared.problems import Conflict, NotFound, Problem
 

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plans.db import Plan, PlanSession, Protocol
+from plans.adapters.db import Plan, PlanSession, Protocol
 from plans.domain.lifecycle import PlanStatus, SessionStatus
 from plans.domain.progress import Progress, SessionRecord, progress
 from plans.use_cases.common import Page, get_plan

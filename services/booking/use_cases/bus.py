@@ -2,7 +2,7 @@
 
 A use case loads aggregates through the unit of work, calls one method on them and
 hands over to :meth:`UnitOfWork.commit`: what the aggregates recorded goes to the
-reactions registered for each event type (booking.reactions, the one place), in the same
+reactions registered for each event type (booking.use_cases.reactions, the one place), in the same
 transaction, until none is left (a reaction's own changes record more). The edge (a
 route, a consumer, the sweeper) owns the transaction and commits it after.
 """
@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.db import Appointment, BookingRequest
+from booking.adapters.db import Appointment, BookingRequest
 from booking.domain.errors import Unknown
 from booking.domain.events import DomainEvent, forget_since, recorded_count, take_recorded
 from booking.settings import BookingSettings

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from plans.db import Plan, PlanSession
+from plans.adapters.db import Plan, PlanSession
 from plans.domain.cycle import Cadence, CadenceError
 from plans.domain.progress import Progress
 from shared.contacts import Phone, TimeZone

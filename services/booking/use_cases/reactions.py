@@ -3,7 +3,7 @@
 Every appointment change is announced to the other services (the outbox, in the same
 transaction), its booking request follows it, and in auto mode a booked or completed
 session has the course's next one held for the patient. Use cases never call these by
-hand: they record events (booking.domain.events) and the unit of work (booking.bus)
+hand: they record events (booking.domain.events) and the unit of work (booking.use_cases.bus)
 hands them here.
 """
 
@@ -14,12 +14,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.bus import Reactions, UnitOfWork
-from booking.db import BookingRequest
+from booking.adapters.db import BookingRequest
 from booking.domain.events import AppointmentMade, AppointmentMoved, AppointmentStepped
 from booking.domain.lifecycle import Action
 from booking.domain.request import RequestStatus
 from booking.settings import BookingSettings
+from booking.use_cases.bus import Reactions, UnitOfWork
 from booking.use_cases.invitations import invite_or_hold
 from booking.use_cases.records import EVENT_OF, announce, announce_new
 from shared.contracts.booking import AppointmentRescheduled, AppointmentStatus

@@ -17,20 +17,22 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from notify.db import Message, Patient, outbox
+from notify.adapters.db import Message, Patient, outbox
+from notify.adapters.sms import SmsGateway
 from notify.domain import status
-from notify.sms import SmsGateway
 from notify.use_cases.deliveries import status_event
 from shared.clock import Clock
 from shared.contracts.notify import MessageStatus
 from shared.outbox import add_events
-from shared.periodic import in_passes
+from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
 
-class Reconciler:
+class Reconciler(Periodic):
     """Settles ``unknown`` messages against Twilio's message list."""
+
+    done = "settled %d messages in doubt"
 
     def __init__(
         self,
@@ -42,18 +44,12 @@ class Reconciler:
         interval: float = 15.0,
         batch_size: int = 50,
     ) -> None:
+        super().__init__(interval=interval)
         self._sessions = sessions
         self._gateway = gateway
         self._clock = clock
         self._grace = grace
-        self._interval = interval
         self._batch_size = batch_size
-
-    async def run(self) -> None:
-        """Reconcile until cancelled."""
-        await in_passes(
-            self.reconcile, interval=self._interval, done="settled %d messages in doubt"
-        )
 
     async def reconcile(self) -> int:
         """Settle what can be settled now; returns how many messages were settled."""
@@ -75,6 +71,8 @@ class Reconciler:
         for message, number in unknown:
             settled += await self._settle(message, number)
         return settled
+
+    one_pass = reconcile
 
     async def _settle(self, message: Message, to: str) -> int:
         async with self._sessions.begin() as session:

@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.bus import UnitOfWork
 from booking.domain.errors import BookingRefused
-from booking.reactions import unit_of_work
 from booking.settings import BookingSettings
 from booking.use_cases import patients, requests
+from booking.use_cases.bus import UnitOfWork
+from booking.use_cases.reactions import unit_of_work
 from shared.consumer import Handler, Handlers
 from shared.contracts.notify import ConfirmationReceived, MessageStatusChanged, RescheduleRequested
 from shared.contracts.plans import (

@@ -3,7 +3,7 @@
 Claiming is ``FOR UPDATE SKIP LOCKED`` plus a lease, in a transaction of its own, so N
 dispatchers never take the same message. Only what is safe is retried (429, a refused
 connection), with exponential backoff and jitter; a kept-alive connection found closed
-is the gateway's to handle (``notify.sms``). A send that may or may not have reached
+is the gateway's to handle (``notify.adapters.sms``). A send that may or may not have reached
 Twilio (timeout, 5xx, a dispatcher that died holding the lease) is marked ``unknown``
 and left to the reconciler: never blindly sent again.
 
@@ -26,7 +26,7 @@ from typing import Any
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from notify import claims
+from notify.adapters.sms import SendRefused, SmsGateway, SmsRejected
 from notify.domain import status
 from notify.domain.policy import MessagePolicy
 from notify.domain.sending import (
@@ -37,12 +37,13 @@ from notify.domain.sending import (
     held_for_quiet_hours,
     reason_not_to_send,
 )
-from notify.rate_limit import SegmentRate
-from notify.sms import SendRefused, SmsGateway, SmsRejected
-from notify.templates.segments import count_segments
+from notify.domain.templates.segments import count_segments
 from notify.use_cases.clinic_policy import load_policy
+from notify.workers import claims
+from notify.workers.rate_limit import SegmentRate
 from shared.clock import Clock
 from shared.contracts.notify import MessageStatus
+from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
 SENT = Counter("sms_sent_total", "SMS Twilio accepted from this process", ["kind"])
@@ -74,7 +75,7 @@ class Batch:
     caps: CapCounter
 
 
-class Dispatcher:
+class Dispatcher(Periodic):
     """Sends due messages; run as many as wanted (``python -m notify dispatch``)."""
 
     def __init__(
@@ -92,49 +93,56 @@ class Dispatcher:
         max_in_flight: int | None = None,
         flush_interval: float = 0.05,
     ) -> None:
+        super().__init__(interval=interval)
         self._sessions = sessions
         self._gateway = gateway
         self._clock = clock
         self._status_callback = status_callback
         self._batch_size = batch_size
-        self._interval = interval
         self._lease = lease
         self._rate = rate or SegmentRate(None, 1)
         self._retrying = retrying or Retrying()
         self._max_in_flight = max_in_flight or 2 * batch_size
         self._flush_interval = flush_interval
         self._finished: list[tuple[Claimed, Outcome]] = []
+        self._sends: set[asyncio.Task[None]] = set()
+        self._limit = 0  # the last pass's claim size
 
     async def run(self) -> None:
         """Dispatch until cancelled; on cancellation, finish and record the sends under way."""
-        sends: set[asyncio.Task[None]] = set()
         recorder = asyncio.create_task(self._record_continuously(), name="notify-recorder")
         try:
-            while True:
-                if len(sends) >= self._max_in_flight:
-                    await asyncio.wait(sends, return_when=asyncio.FIRST_COMPLETED)
-                    continue
-                limit = min(self._claim_size(), self._max_in_flight - len(sends))
-                claiming = asyncio.ensure_future(self._claim(limit))
-                try:
-                    batch = await asyncio.shield(claiming)
-                except asyncio.CancelledError:
-                    # Stopping while a claim commits: what it took is ours alone, so it is
-                    # sent (and recorded) before we stop, not stranded under its lease.
-                    self._send_all(await claiming, sends)
-                    raise
-                self._send_all(batch, sends)
-                if len(batch.messages) < limit:
-                    await asyncio.sleep(self._interval)
+            await super().run()
         finally:
             # Shielded: what left for Twilio must be recorded, or it ends up 'unknown'.
-            await asyncio.shield(self._drain(sends, recorder))
+            await asyncio.shield(self._drain(recorder))
 
-    def _send_all(self, batch: Batch, sends: set[asyncio.Task[None]]) -> None:
+    async def one_pass(self) -> int:
+        """Claim what is due, up to what may be in flight, and start sending it."""
+        if len(self._sends) >= self._max_in_flight:
+            await asyncio.wait(self._sends, return_when=asyncio.FIRST_COMPLETED)
+            self._limit = 0  # room again: claim at once
+            return 0
+        self._limit = min(self._claim_size(), self._max_in_flight - len(self._sends))
+        claiming = asyncio.ensure_future(self._claim(self._limit))
+        try:
+            batch = await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            # Stopping while a claim commits: what it took is ours alone, so it is sent
+            # (and recorded) before we stop, not stranded under its lease.
+            self._send_all(await claiming)
+            raise
+        self._send_all(batch)
+        return len(batch.messages)
+
+    def more_waiting(self, did: int) -> bool:
+        return did >= self._limit
+
+    def _send_all(self, batch: Batch) -> None:
         for message in batch.messages:
             task = asyncio.create_task(self._send_and_keep(message, batch))
-            sends.add(task)
-            task.add_done_callback(sends.discard)
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
 
     async def dispatch_due(self) -> int:
         """Send one batch of due messages and record it; returns how many were claimed."""
@@ -183,9 +191,9 @@ class Dispatcher:
             log.exception("recording %d send outcomes failed; will retry", len(finished))
             self._finished[:0] = finished
 
-    async def _drain(self, sends: set[asyncio.Task[None]], recorder: asyncio.Task[None]) -> None:
-        if sends:
-            await asyncio.wait(sends)
+    async def _drain(self, recorder: asyncio.Task[None]) -> None:
+        if self._sends:
+            await asyncio.wait(self._sends)
         recorder.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await recorder

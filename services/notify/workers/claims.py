@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notify.db import Appointment, Message, Patient, outbox
+from notify.adapters.db import Appointment, Message, Patient, outbox
 from notify.domain import status
 from notify.domain.kinds import SCHEDULED
 from notify.domain.sending import Claimed

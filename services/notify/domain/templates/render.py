@@ -16,8 +16,8 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from notify.domain.policy import MessagePolicy
-from notify.templates.defaults import DAY_NAMES, DEFAULT_TEMPLATES, MONTH_NAMES
-from notify.templates.segments import MAX_SEGMENTS, count_segments
+from notify.domain.templates.defaults import DAY_NAMES, DEFAULT_TEMPLATES, MONTH_NAMES
+from notify.domain.templates.segments import MAX_SEGMENTS, count_segments
 from shared.contracts.notify import MessageKind
 
 _ENVIRONMENT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)

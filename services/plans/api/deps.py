@@ -1,4 +1,5 @@
-"""What the plans routers share: pagination, the clinic's settings, Idempotency-Key."""
+"""What the plans routers share: the runtime, settings and a session, typed for plans;
+pagination."""
 
 from __future__ import annotations
 
@@ -8,8 +9,13 @@ from fastapi import Depends, Query, Response
 
 from plans.settings import PlansSettings
 from plans.use_cases.common import Page
-from shared.api import Offset
+from shared.api import Offset, SessionDep, get_runtime, get_settings
 from shared.service import Runtime
+
+__all__ = ["PageDep", "RuntimeDep", "SessionDep", "SettingsDep", "paged"]
+
+RuntimeDep = Annotated[Runtime[PlansSettings], Depends(get_runtime)]
+SettingsDep = Annotated[PlansSettings, Depends(get_settings)]
 
 #: Header carrying how many rows match a list's filters, over all pages.
 TOTAL_COUNT = "X-Total-Count"
@@ -27,7 +33,3 @@ PageDep = Annotated[Page, Depends(page)]
 
 def paged(response: Response, total: int) -> None:
     response.headers[TOTAL_COUNT] = str(total)
-
-
-def plans_settings(runtime: Runtime[PlansSettings]) -> PlansSettings:
-    return runtime.settings
