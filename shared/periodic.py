@@ -3,7 +3,10 @@ reconciler and policy re-planner, booking's hold sweeper, the pruner.
 
 A pass, then a pause, until cancelled. The pause lasts ``interval`` seconds, ends early
 when something calls :meth:`Periodic.wake` (the relay's LISTEN), and is skipped when the
-pass says more may be waiting (it did a whole batch).
+pass says more may be waiting (it did a whole batch). A pass the database's absence
+fails (a restart, a failover) is tried again after the pause: the worker stays up, and
+keeps what it holds in memory (the dispatcher's outcomes not yet recorded); readiness
+says the database is down meanwhile.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+
+from shared.db import is_connection_loss
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +49,16 @@ class Periodic:
         while True:
             # Cleared before the pass: a wake-up that comes during it is not lost.
             self._wake.clear()
-            did = await self.one_pass()
+            try:
+                did = await self.one_pass()
+            except Exception as error:
+                if not is_connection_loss(error):
+                    raise
+                log.warning(
+                    "%s: the database is unreachable (%s); trying again",
+                    type(self).__name__, type(error).__name__,
+                )  # fmt: skip
+                did = 0
             if did and self.done:
                 log.info(self.done, did)
             if not self.more_waiting(did):
