@@ -19,7 +19,7 @@ from devstack.stack import Stack
 from shared.events import TOPICS
 from tests.e2e.conftest import eventually, paris_today
 from tests.e2e.test_plan_to_sms import new_patient, open_requests
-from tests.integration.booking_harness import token_of
+from tests.utils.booking import token_of
 
 PARIS = ZoneInfo("Europe/Paris")
 INVITATION = "clinic.booking.booking_invitation_issued.v1"

@@ -18,7 +18,7 @@ from tests.e2e.conftest import PARIS, eventually, invitation_link, paris_today
 from tests.e2e.sms import logged_messages, nothing_due, sandbox_messages, sent_sms
 from tests.e2e.test_patient_replies import own_practitioner_and_room
 from tests.e2e.test_plan_to_sms import new_patient, open_requests
-from tests.integration.booking_harness import token_of
+from tests.utils.booking import token_of
 
 
 def into_quiet_hours(stack: Stack) -> None:

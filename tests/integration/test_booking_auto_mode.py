@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.integration.booking_harness import Booking, running_booking, token_of
 from tests.integration.test_booking_lifecycle import at
+from tests.utils.booking import Booking, running_booking, token_of
 
 PARIS = ZoneInfo("Europe/Paris")
 

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from booking.adapters.db import CalendarFeedToken
 from shared.auth import Role, hash_patient_token
-from tests.integration.booking_harness import Booking, running_booking
 from tests.integration.test_booking_lifecycle import at
+from tests.utils.booking import Booking, running_booking
 
 
 @pytest.fixture

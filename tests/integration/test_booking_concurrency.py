@@ -18,8 +18,8 @@ import pytest
 import sqlalchemy as sa
 
 from booking.adapters.db import Appointment
-from tests.integration.booking_harness import Booking, running_booking
 from tests.integration.test_booking_lifecycle import at
+from tests.utils.booking import Booking, running_booking
 
 #: Overlaps the SQL check looks for, per resource column, buffers included.
 OVERLAPS = """

@@ -15,8 +15,8 @@ from shared.contracts.plans import CycleScheduled, PatientRegistered, SessionWin
 from shared.events import Payload, new_event
 from shared.service import CONSUMER, RELAY
 from tests.clock import TEST_NOW
-from tests.integration.booking_harness import Booking, running_booking, token_of
 from tests.polling import eventually
+from tests.utils.booking import Booking, running_booking, token_of
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.integration.booking_harness import Booking, running_booking
+from tests.utils.booking import Booking, running_booking
 
 PARIS = ZoneInfo("Europe/Paris")
 

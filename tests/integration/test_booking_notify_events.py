@@ -14,8 +14,8 @@ import pytest
 from shared.contracts.notify import MessageStatusChanged, RescheduleRequested
 from shared.contracts.plans import PatientErased, PatientRegistered, PatientUpdated
 from tests.clock import TEST_NOW
-from tests.integration.booking_harness import Booking, running_booking, token_of
 from tests.integration.test_booking_lifecycle import at
+from tests.utils.booking import Booking, running_booking, token_of
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from shared.contracts.plans import (
     WindowsChanged,
     WindowsWithdrawn,
 )
-from tests.integration.booking_harness import Booking, running_booking
 from tests.integration.test_booking_lifecycle import at
+from tests.utils.booking import Booking, running_booking
 
 
 @pytest.fixture

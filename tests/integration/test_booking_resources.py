@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from booking.adapters.db import idempotency_keys
 from booking.workers.sweeper import Sweeper
-from tests.integration.booking_harness import Booking, running_booking
 from tests.integration.test_booking_lifecycle import at
+from tests.utils.booking import Booking, running_booking
 
 
 @pytest.fixture

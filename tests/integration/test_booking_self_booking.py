@@ -10,8 +10,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.integration.booking_harness import Booking, running_booking
 from tests.integration.test_booking_lifecycle import at
+from tests.utils.booking import Booking, running_booking
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.integration.booking_harness import Booking, running_booking
+from tests.utils.booking import Booking, running_booking
 
 
 @pytest.fixture

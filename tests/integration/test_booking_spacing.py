@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from shared.contracts.plans import CycleScheduled, SessionWindow, WindowsChanged
-from tests.integration.booking_harness import Booking, running_booking
 from tests.integration.test_booking_lifecycle import PARIS, at
+from tests.utils.booking import Booking, running_booking
 
 #: The harness's cycle starts two days after its clock (Monday 2026-01-05): session 1's
 #: window is 01-05..01-09 (target 01-07), session 2's is 01-12..01-16 (target 01-14).

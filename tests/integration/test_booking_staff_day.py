@@ -11,8 +11,8 @@ import pytest
 from booking.use_cases.reactions import unit_of_work
 from booking.use_cases.steps import expire_holds
 from shared.auth import Role
-from tests.integration.booking_harness import Booking, running_booking
 from tests.integration.test_booking_lifecycle import at
+from tests.utils.booking import Booking, running_booking
 
 
 @pytest.fixture

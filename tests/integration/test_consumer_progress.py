@@ -21,10 +21,10 @@ from booking.app import service
 from booking.settings import BookingSettings
 from shared.contracts.plans import PatientRegistered
 from shared.events import new_event
-from shared.migrate import upgrade
 from tests.clock import TEST_NOW
-from tests.integration.booking_harness import MIGRATIONS, settings_for
 from tests.polling import eventually
+from tests.utils.booking import SETTINGS
+from tests.utils.harness import migrate, settings_for
 
 
 @contextlib.asynccontextmanager
@@ -38,10 +38,10 @@ async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 async def test_a_stalled_consumer_group_turns_readyz_red_naming_it_then_green(
     fresh_database: str, bootstrap_servers: str
 ) -> None:
-    await upgrade(MIGRATIONS, fresh_database)
+    await migrate(service, fresh_database)
     label = uuid.uuid4().hex[:8]
     settings: BookingSettings = settings_for(
-        fresh_database, bootstrap_servers,
+        service, fresh_database, bootstrap_servers, **SETTINGS,
         kafka_topic_prefix=f"stall-{label}.", consumer_stall_seconds=1.0,
     )  # fmt: skip
     group = settings.consumer_group

@@ -22,7 +22,7 @@ from notify.workers import claims
 from notify.workers.dispatcher import Dispatcher, Retrying
 from notify.workers.reconciler import Reconciler
 from shared.clock import ManualClock
-from tests.integration import notify_harness as harness
+from tests.utils import notify as harness
 from twilio_sandbox import FaultKind, RunningSandbox
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

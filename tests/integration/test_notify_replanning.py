@@ -19,7 +19,7 @@ from notify.use_cases.policy_replanning import replan_under_new_policy
 from notify.use_cases.replies import receive_sms
 from notify.use_cases.scheduling import apply_appointment_change
 from shared.contracts.booking import AppointmentBooked, AppointmentSnapshot
-from tests.integration import notify_harness as harness
+from tests.utils import notify as harness
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -29,8 +29,8 @@ from shared.contracts.booking import (
     AppointmentSnapshot,
     BookingInvitationIssued,
 )
-from tests.integration import notify_harness as harness
 from tests.polling import eventually
+from tests.utils import notify as harness
 from twilio_sandbox import RunningSandbox
 from twilio_sandbox.resources import Direction
 

@@ -39,7 +39,7 @@ from notify.workers.dispatcher import Dispatcher
 from notify.workers.reconciler import Reconciler
 from shared.clock import ManualClock
 from tests.clock import TEST_NOW, wall_clock
-from tests.integration import notify_harness as harness
+from tests.utils import notify as harness
 from twilio_sandbox import SandboxStore, create_app, serve_in_background
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

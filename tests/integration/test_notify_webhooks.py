@@ -26,8 +26,8 @@ from shared.clock import ManualClock
 from shared.contracts.booking import AppointmentBooked
 from shared.settings import DEV_JWT_SECRET
 from tests.clock import TEST_NOW
-from tests.integration import notify_harness as harness
 from tests.integration.test_notify_scheduling import change, snapshot
+from tests.utils import notify as harness
 from twilio_sandbox import RunningSandbox, serve_in_background
 from twilio_sandbox.resources import Direction
 

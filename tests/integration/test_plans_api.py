@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from shared.auth import Role
-from tests.integration.plans_harness import (
+from tests.utils.plans import (
     NOW,
     PATIENT,
     PlansApp,
@@ -86,7 +86,7 @@ async def test_erasing_a_patient_cancels_their_plans_and_forgets_their_contact_d
 ) -> None:
     patient = await new_patient(plans_app)
     plan = await active_plan(plans_app, patient)
-    desk = plans_app.as_role(Role.STAFF)
+    desk = plans_app.headers(Role.STAFF)
     response = await plans_app.client.delete(f"/v1/patients/{patient['id']}", headers=desk)
     assert_problem(response, 403, "admin")
 
@@ -98,7 +98,7 @@ async def test_erasing_a_patient_cancels_their_plans_and_forgets_their_contact_d
     assert {s["status"] for s in plan["sessions"]} == {"cancelled"}
     assert await plans_app.events("clinic.plans.patient_registered.v1", key=patient["id"]) == []
     [erased] = await plans_app.events("clinic.plans.patient_erased.v1", key=patient["id"])
-    assert erased == {"patient_id": patient["id"]}
+    assert erased == {"type": "clinic.plans.patient_erased.v1", "patient_id": patient["id"]}
     [cancelled] = await plans_app.events("clinic.plans.plan_cancelled.v1", key=patient["id"])
     assert cancelled["reason"] == "patient erased"
     search = await plans_app.client.get("/v1/patients", params={"q": "Léa"})
@@ -178,7 +178,7 @@ async def test_a_protocol_that_cannot_make_a_cycle_is_refused_with_the_reason(
         assert_problem(
             await plans_app.client.post("/v1/protocols", json={**body, **bad}), 422, words
         )
-    practitioner = plans_app.as_role(Role.PRACTITIONER)
+    practitioner = plans_app.headers(Role.PRACTITIONER)
     response = await plans_app.client.post("/v1/protocols", json=body, headers=practitioner)
     assert_problem(response, 403)
     assert (await plans_app.client.post("/v1/protocols", json=body)).status_code == 201
@@ -203,7 +203,7 @@ async def test_a_flagged_patient_s_plan_waits_for_an_exact_acknowledgement_of_wh
     wrong = {"allergies": ["latex"], "medications": ["warfarin"]}
     response = await plans_app.client.post(f"{url}/acknowledgement", json=wrong)
     assert_problem(response, 422, "lidocaine", "latex")
-    practitioner = plans_app.as_role(Role.PRACTITIONER, subject="dr.martin@clinic.example")
+    practitioner = plans_app.headers(Role.PRACTITIONER, subject="dr.martin@clinic.example")
     right = {"allergies": ["lidocaine"], "medications": ["Warfarin"]}
     response = await plans_app.client.post(
         f"{url}/acknowledgement", json=right, headers=practitioner

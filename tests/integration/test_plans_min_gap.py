@@ -8,14 +8,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.integration.plans_harness import (
+from tests.integration.test_plans_api import assert_problem
+from tests.utils.plans import (
     PlansApp,
     active_plan,
     new_patient,
     protocol_id,
     running_plans,
 )
-from tests.integration.test_plans_api import assert_problem
 
 
 @pytest.fixture

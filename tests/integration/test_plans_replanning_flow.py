@@ -17,14 +17,14 @@ from shared.contracts.booking import (
     AppointmentCompleted,
     AppointmentNoShow,
 )
-from tests.integration.plans_harness import (
+from tests.polling import eventually
+from tests.utils.plans import (
     PlansApp,
     active_plan,
     appointment,
     new_patient,
     running_plans,
 )
-from tests.polling import eventually
 
 PARIS = ZoneInfo("Europe/Paris")
 START = date(2026, 3, 20)  # a Friday; Paris changes to summer time on Sunday 2026-03-29
@@ -184,7 +184,11 @@ async def test_the_last_session_completed_completes_the_plan(plans_app: PlansApp
     assert finished["status"] == "completed"
     assert finished["ended_at"] is not None
     [completed] = await plans_app.events("clinic.plans.plan_completed.v1", key=key)
-    assert completed == {"plan_id": plan["id"], "patient_id": key}
+    assert completed == {
+        "type": "clinic.plans.plan_completed.v1",
+        "plan_id": plan["id"],
+        "patient_id": key,
+    }
 
 
 async def test_an_appointment_of_an_unknown_plan_is_skipped_and_the_consumer_goes_on(
@@ -236,7 +240,7 @@ async def _publish_twice(app: PlansApp, payload: Any, *, key: str) -> uuid.UUID:
     from shared.events import new_event
 
     event = new_event(payload, source="/tests/booking", key=key, now=app.clock.now())
-    producer = AIOKafkaProducer(bootstrap_servers=app.bootstrap_servers)
+    producer = AIOKafkaProducer(bootstrap_servers=app.settings.kafka_bootstrap_servers)
     await producer.start()
     try:
         for _ in range(2):

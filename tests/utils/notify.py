@@ -1,31 +1,30 @@
-"""What notify's integration tests share: a migrated database, the sandbox, the real SDK."""
+"""What notify's tests share: a migrated database, the Twilio sandbox, the real SDK,
+patients and messages due. Used by test_notify_* (they drive notify's use cases and
+workers directly; the webhooks' test runs the app on a socket, for the sandbox to call)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import notify
 from notify.adapters.db import Message
 from notify.adapters.sms import TwilioGateway
+from notify.app import service
 from notify.settings import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, NotifySettings
 from notify.use_cases.scheduling import Clinic, keep_patient
 from shared.contracts.plans import PatientRegistered
 from shared.db import create_engine, session_factory
-from shared.migrate import upgrade
+from tests.utils.harness import migrate
 from twilio_sandbox import RunningSandbox, SandboxConfig, running_sandbox
 
-MIGRATIONS = Path(notify.__file__).parent / "migrations"
 CLINIC = Clinic(name="Mesocycle Paris", time_zone="Europe/Paris")
 
 
 async def migrated_sessions(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    await upgrade(MIGRATIONS, url)
+    await migrate(service, url)
     engine = create_engine(url, pool_size=20)
     try:
         yield session_factory(engine)
@@ -40,11 +39,12 @@ def sandbox_config() -> SandboxConfig:
 
 
 async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with running_sandbox(sandbox_config()) as running:
-        yield running
+    async with running_sandbox(sandbox_config()) as started:
+        yield started
 
 
 def settings_for(url: str, sandbox: RunningSandbox, **overrides: object) -> NotifySettings:
+    """Settings for notify's parts run without its app: its database, the sandbox."""
     return NotifySettings(
         database_url=url,
         twilio_api_base_url=sandbox.url,
@@ -86,9 +86,6 @@ def due_message(patient_id: uuid.UUID, body: str, *, due_at: datetime, **values:
         status="pending", attempts=0, carries=[], created_at=due_at, updated_at=due_at,
     )  # fmt: skip
     return Message(**(columns | values))
-
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 async def reload(sessions: async_sessionmaker[AsyncSession], message: Message) -> Message:

@@ -1,13 +1,10 @@
-"""The booking service in-process against a fresh PostgreSQL and the real broker.
-
-Tests drive it over HTTP (httpx's ASGI transport) and feed it plans' events through its
-own use cases or the broker; time is a ManualClock the test moves.
-"""
+"""The booking service in-process and the clinic, cycles and patient links its tests are
+made of. Used by test_booking_* (and the e2e tests, for :func:`token_of`)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -15,43 +12,27 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 import httpx
-import sqlalchemy as sa
 
-from booking.adapters.db import outbox
-from booking.adapters.handlers import handlers
 from booking.app import service
 from booking.settings import BookingSettings
 from booking.use_cases.reactions import unit_of_work
 from booking.use_cases.requests import open_booking_requests
-from shared.auth import Role
-from shared.clock import ManualClock
 from shared.contracts.plans import CycleScheduled, SessionWindow
-from shared.events import Payload, new_event
-from shared.migrate import upgrade
-from shared.service import Runtime
-from shared.settings import DEV_JWT_SECRET
-from tests.clock import StaffAuth
+from tests.utils.harness import ServiceUnderTest, running
 
-MIGRATIONS = service().spec.migrations
 #: A Monday in winter, 08:00 in Paris.
 START = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
+#: Booking's tests make many requests at once: more connections than production's 10.
+SETTINGS: dict[str, Any] = {"db_pool_size": 20}
 
 
 @dataclass
-class Booking:
-    client: httpx.AsyncClient
-    runtime: Runtime[BookingSettings]
-    clock: ManualClock
-    settings: BookingSettings
+class Booking(ServiceUnderTest[BookingSettings]):
+    """Running booking, and the clinic :meth:`seed_clinic` made in it."""
+
     location_id: str = ""
     practitioner_ids: tuple[str, ...] = ()
     room_ids: tuple[str, ...] = ()
-
-    def token(self, role: Role = Role.ADMIN, practitioner_id: str | None = None) -> str:
-        return StaffAuth(
-            DEV_JWT_SECRET, self.clock, role, subject="t@clinic.example",
-            practitioner_id=practitioner_id,
-        ).token()  # fmt: skip
 
     async def post(self, path: str, body: Any = None, **kw: Any) -> httpx.Response:
         return await self.client.post(path, json=body, **kw)
@@ -117,25 +98,6 @@ class Booking:
         found: list[dict[str, Any]] = response.json()
         return found
 
-    async def events(self, type_suffix: str = "") -> list[dict[str, Any]]:
-        """Booking's outbox, oldest first: type and payload of each staged event."""
-        async with self.runtime.sessions() as session:
-            rows = await session.execute(
-                sa.select(outbox.c.type, outbox.c.data).order_by(outbox.c.id)
-            )
-        return [
-            {"type": t, **d} for t, d in rows if t.endswith(type_suffix)
-        ]  # fmt: skip
-
-    async def apply(self, payload: Payload) -> None:
-        """An event of plans or notify, applied through booking's own handler for it (in
-        one transaction, as the consumer does)."""
-        handler = handlers(self.runtime)[type(payload)]
-        key = str(getattr(payload, "patient_id", ""))
-        event = new_event(payload, source="/tests", key=key, now=self.clock.now())
-        async with self.runtime.sessions.begin() as session:
-            await handler(session, event)
-
     async def patient_link(self, request_id: str) -> dict[str, str]:
         """Staff text the patient a link; the headers the patient's page sends with it."""
         response = await self.post(f"/v1/booking-requests/{request_id}/invitations")
@@ -153,30 +115,17 @@ def token_of(link_url: str) -> str:
     return unquote(link.path.rsplit("/", 1)[1])
 
 
-def settings_for(database_url: str, bootstrap_servers: str, **extra: Any) -> BookingSettings:
-    return BookingSettings.model_validate(
-        {
-            "database_url": database_url,
-            "kafka_bootstrap_servers": bootstrap_servers,
-            "kafka_group_suffix": f"-{uuid.uuid4().hex[:8]}",
-            "db_pool_size": 20,
-            **extra,
-        }
-    )
-
-
 @asynccontextmanager
 async def running_booking(
-    database_url: str, bootstrap_servers: str, *, workers: tuple[str, ...] = (), **extra: Any
+    database_url: str,
+    bootstrap_servers: str,
+    *,
+    workers: Collection[str] = (),
+    **overrides: Any,
 ) -> AsyncIterator[Booking]:
     """Migrate a fresh database and run the booking app in-process with ``workers``."""
-    await upgrade(MIGRATIONS, database_url)
-    settings = settings_for(database_url, bootstrap_servers, **extra)
-    clock = ManualClock(START)
-    app = service(settings, clock=clock).app(workers=workers)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://booking", auth=StaffAuth(DEV_JWT_SECRET, clock)
-        ) as client:
-            yield Booking(client, app.state.runtime, clock, settings)
+    async with running(
+        service, database_url, bootstrap_servers,
+        start=START, workers=workers, **(SETTINGS | overrides),
+    ) as booking:  # fmt: skip
+        yield Booking(**vars(booking))
