@@ -10,10 +10,10 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
+from booking.adapters import store
 from booking.adapters.db import outbox
-from booking.use_cases import hot_path
 from tests.clock import TEST_NOW
-from tests.integration.booking_harness import Booking, running_booking
+from tests.utils.booking import Booking, running_booking
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ async def test_a_rolled_back_use_case_takes_its_plain_sql_back(booking: Booking)
     async def stage_then_fail() -> None:
         async with booking.runtime.sessions.begin() as session:
             await session.execute(sa.text("SELECT 1"))  # the transaction begins
-            await hot_path.stage_event(session, an_outbox_row(), None)
+            await store.stage_event(session, an_outbox_row(), None)
             assert await session.scalar(sa.select(sa.func.count()).select_from(outbox)) == 1
             raise Refused
 
@@ -51,21 +51,21 @@ async def test_a_rolled_back_use_case_takes_its_plain_sql_back(booking: Booking)
     assert await outbox_rows(booking) == 0
     async with booking.runtime.sessions.begin() as session:
         await session.execute(sa.text("SELECT 1"))
-        await hot_path.stage_event(session, an_outbox_row(), None)
+        await store.stage_event(session, an_outbox_row(), None)
     assert await outbox_rows(booking) == 1
 
 
 async def test_plain_sql_refuses_to_run_outside_a_begun_transaction(booking: Booking) -> None:
     async with booking.runtime.sessions.begin() as session:
         with pytest.raises(RuntimeError, match="transaction begun"):
-            await hot_path.stage_event(session, an_outbox_row(), None)
+            await store.stage_event(session, an_outbox_row(), None)
     assert await outbox_rows(booking) == 0
 
 
 def test_a_lost_database_reads_as_a_connection_error() -> None:
     # ConnectionError: what the consumer retries and never dead-letters.
-    with pytest.raises(ConnectionError), hot_path.loss_as_connection_error():
+    with pytest.raises(ConnectionError), store.loss_as_connection_error():
         raise asyncpg.ConnectionDoesNotExistError("gone")
     # Anything else passes unchanged.
-    with pytest.raises(asyncpg.DeadlockDetectedError), hot_path.loss_as_connection_error():
+    with pytest.raises(asyncpg.DeadlockDetectedError), store.loss_as_connection_error():
         raise asyncpg.DeadlockDetectedError("deadlock")

@@ -11,7 +11,7 @@ import pytest
 from booking.adapters.db import Appointment, BookingRequest
 from booking.domain.course import Course, CourseDoesNotFit, Placement, SessionsTooClose
 from booking.domain.errors import StateConflict
-from booking.domain.events import AppointmentStepped, take_recorded
+from booking.domain.events import AppointmentStepped
 from booking.domain.lifecycle import Action, InvalidTransition
 from booking.domain.request import RequestAction, RequestStatus
 from shared.contracts.booking import AppointmentStatus
@@ -37,15 +37,15 @@ def test_a_step_changes_the_status_bumps_the_version_and_records_itself() -> Non
     held.take_step(Action.BOOK, now=NOW, by="patient")
     assert (held.status, held.version, held.hold_expires_at) == ("booked", 4, None)
     assert (held.changed_by, held.updated_at) == ("patient", NOW)
-    assert take_recorded(held) == [AppointmentStepped(held, Action.BOOK)]
-    assert take_recorded(held) == []  # taken once
+    assert held.take_recorded() == [AppointmentStepped(held, Action.BOOK)]
+    assert held.take_recorded() == []  # taken once
 
 
 def test_a_refused_step_changes_and_records_nothing() -> None:
     done = appointment(AppointmentStatus.COMPLETED)
     with pytest.raises(InvalidTransition, match="a completed appointment cannot be cancelled"):
         done.take_step(Action.CANCEL, now=NOW, by="staff")
-    assert (done.status, done.version, take_recorded(done)) == ("completed", 3, [])
+    assert (done.status, done.version, done.take_recorded()) == ("completed", 3, [])
 
 
 def test_an_expired_hold_cannot_be_booked_and_a_stale_version_changes_nothing() -> None:

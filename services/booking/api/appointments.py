@@ -20,6 +20,7 @@ from booking.api.schemas import (
     ShiftOut,
     TransitionIn,
 )
+from booking.domain.course import Choice
 from booking.domain.lifecycle import Action
 from booking.use_cases import moves, reservations, steps
 from booking.use_cases.reactions import unit_of_work
@@ -53,9 +54,7 @@ async def book_appointment(
     """Book (or hold) a session; 409 names what is already taken at that time. The same
     ``Idempotency-Key`` answers the same appointment; with another body, 422."""
     now = runtime.clock.now()
-    choice = reservations.Choice(
-        body.booking_request_id, body.practitioner_id, body.room_id, body.starts_at
-    )
+    choice = Choice(body.booking_request_id, body.practitioner_id, body.room_id, body.starts_at)
 
     async def create() -> AppointmentOut:
         appointment = await reservations.book_session(

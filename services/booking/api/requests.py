@@ -15,12 +15,12 @@ from booking.adapters.db import BookingRequest, Location, Patient, Practitioner,
 from booking.api.deps import RuntimeDep, SessionDep, SettingsDep, staff_name
 from booking.api.schemas import AppointmentOut, BookingRequestOut, CourseIn, SlotOut
 from booking.domain.availability import Offer
+from booking.domain.course import Choice
 from booking.domain.request import RequestStatus
 from booking.use_cases import availability, courses, invitations
 from booking.use_cases import requests as use_cases
 from booking.use_cases.reactions import unit_of_work
 from booking.use_cases.records import get_or_404
-from booking.use_cases.reservations import Choice
 from shared.api import DeskDep, Offset, StaffDep
 from shared.idempotency import IdempotencyKeyHeader, create_once
 

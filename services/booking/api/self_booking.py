@@ -27,6 +27,7 @@ from booking.api.schemas import (
     ShiftOut,
     SlotOut,
 )
+from booking.domain.course import Choice
 from booking.domain.lifecycle import Action
 from booking.domain.request import RequestStatus
 from booking.use_cases import availability, moves, reservations, steps
@@ -115,9 +116,7 @@ async def hold(
 ) -> JSONResponse:
     """Hold a slot for a few minutes while the patient confirms it."""
     now = runtime.clock.now()
-    choice = reservations.Choice(
-        body.booking_request_id, body.practitioner_id, body.room_id, body.starts_at
-    )
+    choice = Choice(body.booking_request_id, body.practitioner_id, body.room_id, body.starts_at)
 
     async def create() -> AppointmentOut:
         appointment = await reservations.book_session(

@@ -2,7 +2,7 @@
 
 :class:`AppointmentRules` is mixed into the stored appointment (booking.adapters.db): its methods
 check the rules, change the state, bump the version and record what happened
-(booking.domain.events) for the message bus. Time is passed in.
+(:class:`booking.domain.events.Recorder`) for the message bus. Time is passed in.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from booking.domain.errors import StateConflict
-from booking.domain.events import AppointmentMoved, AppointmentStepped, record
+from booking.domain.events import AppointmentMoved, AppointmentStepped, DomainEvent, Recorder
 from booking.domain.lifecycle import Action, InvalidTransition, check_timing, next_status
 from shared.contracts.booking import AppointmentStatus
 
@@ -35,8 +35,10 @@ class AppointmentState(Protocol):
     changed_by: str | None
     reason: str | None
 
+    def record(self, event: DomainEvent) -> None: ...
 
-class AppointmentRules:
+
+class AppointmentRules(Recorder):
     """The appointment's methods (mixed into booking.adapters.db.Appointment)."""
 
     if TYPE_CHECKING:  # what they set, as the store types it (never seen at runtime)
@@ -96,7 +98,7 @@ class AppointmentRules:
         self.reason = reason
         if status != AppointmentStatus.HELD:
             self.hold_expires_at = None
-        record(self, AppointmentStepped(self, action))
+        self.record(AppointmentStepped(self, action))
 
     def check_movable(self: AppointmentState) -> AppointmentStatus:
         """The status a move leads to (a confirmed appointment is to be confirmed again),
@@ -110,7 +112,7 @@ class AppointmentRules:
     def moved(self: AppointmentState) -> None:
         """Record a move the store made (new time, practitioner and room, version bumped):
         PostgreSQL judged the new time free as it wrote it."""
-        record(self, AppointmentMoved(self))
+        self.record(AppointmentMoved(self))
 
 
 def hours(span: timedelta) -> str:

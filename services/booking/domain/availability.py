@@ -58,6 +58,60 @@ class Resource:
 
 
 @dataclass(frozen=True)
+class PractitionerInfo:
+    """A practitioner as the booking path knows them."""
+
+    id: uuid.UUID
+    location_id: uuid.UUID
+    full_name: str
+    indications: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RoomInfo:
+    id: uuid.UUID
+    location_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class LocationInfo:
+    id: uuid.UUID
+    time_zone: str
+
+    def local_date(self, instant: datetime) -> date:
+        """The calendar date of ``instant`` here."""
+        return instant.astimezone(ZoneInfo(self.time_zone)).date()
+
+
+@dataclass(frozen=True)
+class Clinic:
+    """One location's practitioners and rooms over a span, as availability needs them."""
+
+    location: LocationInfo
+    practitioners: list[Resource]
+    rooms: list[Resource]
+
+    def why_not(
+        self, practitioner_id: uuid.UUID, room_id: uuid.UUID, session_span: Interval
+    ) -> str | None:
+        """Why the session cannot be at this time for these resources (their hours and
+        time off), or None if it can."""
+        zone = self.location.time_zone
+        day = self.location.local_date(session_span.start)
+        for kind, resources, id_ in (
+            ("practitioner", self.practitioners, practitioner_id),
+            ("room", self.rooms, room_id),
+        ):
+            [resource] = [r for r in resources if r.id == id_]
+            spans = opening_intervals(resource.hours, day - timedelta(days=1), day, zone)
+            if not any(span.contains(session_span) for span in spans):
+                return f"the {kind} does not work at that time"
+            if any(session_span.overlaps(a) for a in resource.away):
+                return f"the {kind} is away (time off or closure) at that time"
+        return None
+
+
+@dataclass(frozen=True)
 class Offer:
     """A free start time with who and where."""
 

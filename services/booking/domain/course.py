@@ -8,15 +8,29 @@ fits. Every path that places a session (staff booking, patients' holds, auto-mod
 holds, moves, whole-course booking) and slot search ask it. Plans re-anchors later
 windows once a session is done early or late; booking only keeps what is booked
 consistent with the windows and the gap it has.
+
+Placing one session in its course (:class:`Placing`) judges a booking's
+:class:`Choice` against the course, its resources and their hours, and gives the
+:class:`Slot` it takes: the session's time and the time it keeps from others.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import pairwise
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
+from booking.domain.availability import (
+    Clinic,
+    Interval,
+    LocationInfo,
+    PractitionerInfo,
+    RoomInfo,
+)
 from booking.domain.errors import StateConflict, UnsuitableChoice
 from shared.contracts.plans import SessionWindow
 
@@ -217,3 +231,102 @@ class Shift:
     session_number: int
     day: date
     on_or_after: date
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A session's time and the time it blocks (buffers included), all in UTC."""
+
+    starts_at: datetime
+    ends_at: datetime
+    blocked_from: datetime
+    blocked_until: datetime
+
+
+def slot(
+    *, starts_at: datetime, minutes: int, buffer_before: timedelta, buffer_after: timedelta
+) -> Slot:
+    """The slot of a session of ``minutes`` starting at ``starts_at`` (timezone-aware)."""
+    if starts_at.tzinfo is None:
+        raise ValueError("starts_at must carry its UTC offset")
+    ends_at = starts_at + timedelta(minutes=minutes)
+    return Slot(starts_at, ends_at, starts_at - buffer_before, ends_at + buffer_after)
+
+
+def local_date(instant: datetime, time_zone: str) -> date:
+    """The calendar date of ``instant`` at the clinic."""
+    return instant.astimezone(ZoneInfo(time_zone)).date()
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Who, where and when a session is to be booked."""
+
+    booking_request_id: uuid.UUID
+    practitioner_id: uuid.UUID
+    room_id: uuid.UUID
+    starts_at: datetime
+
+
+class Session(Protocol):
+    """What placing reads of the session to book (its booking request)."""
+
+    session_number: int
+    indication: str
+    session_minutes: int
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The clinic's settings placing applies; ``notice`` and ``horizon`` only to a
+    patient's own booking (None for staff)."""
+
+    buffer_before: timedelta
+    buffer_after: timedelta
+    notice_hours: int | None = None
+    horizon_days: int | None = None
+
+
+@dataclass(frozen=True)
+class Placing:
+    """Everything a choice of practitioner, room and time is judged against: the
+    resources, the session's course (windows and spacing) and the clinic's hours and time
+    off around the choice (the store reads them: ``adapters.store.placing``)."""
+
+    practitioner: PractitionerInfo
+    room: RoomInfo
+    location: LocationInfo
+    course: Course
+    clinic: Clinic
+
+    def judge(self, choice: Choice, session: Session, *, now: datetime, rules: Rules) -> Slot:
+        """The slot the choice takes, or refused saying why: the room elsewhere, a
+        practitioner who does not treat the indication, a start in the past (or, for a
+        patient, too soon or too far ahead), a day outside the session's window or too
+        close to another of its course (the 409 naming it), or outside the resources'
+        hours. Whether the time is free is PostgreSQL's to say, as it is written."""
+        practitioner, room, location = self.practitioner, self.room, self.location
+        if room.location_id != location.id:
+            raise UnsuitableChoice("the room is not at the practitioner's location")
+        if session.indication not in practitioner.indications:
+            raise UnsuitableChoice(f"{practitioner.full_name} does not treat {session.indication}")
+        starts_at = choice.starts_at
+        if starts_at <= now:
+            raise UnsuitableChoice("the appointment would start in the past")
+        notice, horizon = rules.notice_hours, rules.horizon_days
+        if notice is not None and starts_at < now + timedelta(hours=notice):
+            raise UnsuitableChoice(f"sessions are booked at least {notice} h ahead")
+        if horizon is not None and starts_at > now + timedelta(days=horizon):
+            raise UnsuitableChoice(f"sessions are booked at most {horizon} days ahead")
+        self.course.check_place(session.session_number, location.local_date(starts_at))
+        times = slot(
+            starts_at=starts_at,
+            minutes=session.session_minutes,
+            buffer_before=rules.buffer_before,
+            buffer_after=rules.buffer_after,
+        )
+        span = Interval(times.starts_at, times.ends_at)
+        why_not = self.clinic.why_not(practitioner.id, room.id, span)
+        if why_not:
+            raise UnsuitableChoice(why_not)
+        return times

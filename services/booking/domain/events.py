@@ -1,8 +1,9 @@
 """Domain events: what an aggregate's method records, for the message bus to act on.
 
-An aggregate records events as it changes (:func:`record`); the unit of work takes them
-(:func:`take_recorded`) once the use case's one call is done, and the bus hands each to
-the reactions registered for its type (booking.use_cases.reactions), in the same transaction.
+An aggregate records events as it changes (:meth:`Recorder.record`); the unit of work
+takes them (:meth:`Recorder.take_recorded`) once the use case's one call is done, and
+the bus hands each to the reactions registered for its type (booking.use_cases.reactions),
+in the same transaction.
 They are in-process facts, not the contracts other services read: a reaction turns
 them into those (the outbox) where the change is news to them.
 """
@@ -46,22 +47,23 @@ class AppointmentMoved:
 DomainEvent = AppointmentMade | AppointmentStepped | AppointmentMoved
 
 
-def record(aggregate: object, event: DomainEvent) -> None:
-    """Note ``event`` on ``aggregate`` for the unit of work to take."""
-    aggregate.__dict__.setdefault(_RECORDED, []).append(event)
+class Recorder:
+    """Mixed into every aggregate: the events its methods record, until the unit of work
+    takes them. Kept in a plain attribute, never persisted."""
 
+    def record(self, event: DomainEvent) -> None:
+        """Note ``event`` for the unit of work to take."""
+        self.__dict__.setdefault(_RECORDED, []).append(event)
 
-def take_recorded(aggregate: object) -> list[DomainEvent]:
-    """What ``aggregate`` recorded since it was last asked, oldest first."""
-    events: list[DomainEvent] = aggregate.__dict__.pop(_RECORDED, [])
-    return events
+    def take_recorded(self) -> list[DomainEvent]:
+        """What was recorded since the last time this was asked, oldest first."""
+        events: list[DomainEvent] = self.__dict__.pop(_RECORDED, [])
+        return events
 
+    def forget_since(self, count: int) -> None:
+        """Drop what was recorded after the first ``count`` events (a savepoint the
+        aggregate changed in rolled back)."""
+        del self.__dict__.get(_RECORDED, [])[count:]
 
-def forget_since(aggregate: object, count: int) -> None:
-    """Drop what ``aggregate`` recorded after its first ``count`` events (a savepoint it
-    changed in rolled back)."""
-    del aggregate.__dict__.get(_RECORDED, [])[count:]
-
-
-def recorded_count(aggregate: object) -> int:
-    return len(aggregate.__dict__.get(_RECORDED, []))
+    def recorded_count(self) -> int:
+        return len(self.__dict__.get(_RECORDED, []))

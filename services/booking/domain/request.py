@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from booking.domain.errors import StateConflict
+from booking.domain.events import Recorder
 from booking.domain.lifecycle import Action
 
 
@@ -76,7 +77,7 @@ class RequestState(Protocol):
     status: str
 
 
-class RequestRules:
+class RequestRules(Recorder):
     """The booking request's methods (mixed into booking.adapters.db.BookingRequest)."""
 
     if TYPE_CHECKING:  # what they set, as the store types it (never seen at runtime)

@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.adapters.db import Appointment, BookingRequest
 from booking.domain.errors import Unknown
-from booking.domain.events import DomainEvent, forget_since, recorded_count, take_recorded
+from booking.domain.events import DomainEvent, Recorder
 from booking.settings import BookingSettings
 
-T = TypeVar("T")
+T = TypeVar("T", bound=Recorder)
 Reaction = Callable[["UnitOfWork", Any], Awaitable[None]]
 Reactions = Mapping[type, Sequence[Reaction]]
 
@@ -36,7 +36,7 @@ class UnitOfWork:
     settings: BookingSettings
     now: datetime
     reactions: Reactions
-    _seen: list[object] = field(default_factory=list)
+    _seen: list[Recorder] = field(default_factory=list)
 
     def add(self, aggregate: T) -> T:
         """Watch ``aggregate`` for the events it records (loaded or made elsewhere)."""
@@ -61,19 +61,19 @@ class UnitOfWork:
     async def savepoint(self) -> AsyncIterator[None]:
         """A nested transaction: if it rolls back, so does what was recorded in it."""
         seen = len(self._seen)
-        counts = [recorded_count(aggregate) for aggregate in self._seen]
+        counts = [aggregate.recorded_count() for aggregate in self._seen]
         try:
             async with self.session.begin_nested():
                 yield
         except BaseException:
             del self._seen[seen:]
             for aggregate, count in zip(self._seen, counts, strict=True):
-                forget_since(aggregate, count)
+                aggregate.forget_since(count)
             raise
 
     async def commit(self) -> None:
         """Hand every recorded event to its reactions, oldest first, until none is left."""
-        while events := [event for seen in self._seen for event in take_recorded(seen)]:
+        while events := [event for seen in self._seen for event in seen.take_recorded()]:
             for event in events:
                 await self._react(event)
 

@@ -8,8 +8,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from booking.adapters import store
 from booking.adapters.db import CalendarFeedToken
-from booking.use_cases import resource_cache
 from shared.auth import hash_patient_token, new_patient_token
 from shared.db import upsert
 
@@ -19,7 +19,7 @@ async def issue_feed_token(
 ) -> str:
     """A new feed token for the practitioner (404 if unknown); the previous one, if any,
     stops working in the same transaction. Only the token's hash is stored."""
-    await resource_cache.practitioner(session, practitioner_id)
+    await store.practitioner(session, practitioner_id)
     token, token_hash = new_patient_token()
     await upsert(
         session,

@@ -8,16 +8,17 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.adapters.db import Appointment, BookingRequest, Location, Practitioner
-from booking.domain.appointments import local_date
+from booking.adapters.store import load_course, lock_plan
 from booking.domain.course import (
+    Choice,
     Placement,
+    local_date,
 )
 from booking.domain.errors import BookingRefused, StateConflict, UnsuitableChoice
 from booking.domain.request import RequestStatus
 from booking.use_cases.bus import UnitOfWork
 from booking.use_cases.records import get_or_404
-from booking.use_cases.reservations import Choice, reserve
-from booking.use_cases.spacing import load_course, lock_plan
+from booking.use_cases.reservations import reserve
 
 
 async def book_course(

@@ -11,12 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.adapters.db import Appointment, BookingRequest, PatientLink, outbox
 from booking.domain.availability import Previous, best_offer
+from booking.domain.course import Choice
 from booking.domain.errors import BookingRefused
 from booking.settings import BookingSettings
 from booking.use_cases.availability import find_slots
 from booking.use_cases.bus import UnitOfWork
 from booking.use_cases.records import SOURCE
-from booking.use_cases.reservations import Choice, reserve
+from booking.use_cases.reservations import reserve
 from shared.auth import new_patient_token
 from shared.contracts.booking import ACTIVE, AppointmentStatus, BookingInvitationIssued
 from shared.events import new_event

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from booking.adapters import store
 from booking.adapters.db import Appointment
-from booking.domain.course import Shift
+from booking.domain.course import Choice, Shift
 from booking.domain.errors import Unknown, UnsuitableChoice
-from booking.use_cases import spacing
 from booking.use_cases.bus import UnitOfWork
-from booking.use_cases.reservations import Choice, check_choice, claim_time
+from booking.use_cases.reservations import expiry, rules
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ async def reschedule(
     request_id = await session.scalar(
         sa.select(Appointment.booking_request_id).where(Appointment.id == move.appointment_id)
     )
-    request = await spacing.lock_course(session, request_id) if request_id else None
+    request = await store.lock_course(session, request_id) if request_id else None
     appointment = await uow.appointment(move.appointment_id, patient_id=patient_id)
     appointment.check_version(move.expected_version)
     status = appointment.check_movable()
@@ -61,9 +61,8 @@ async def reschedule(
         room_id=move.room_id or appointment.room_id,
         starts_at=move.starts_at,
     )
-    times, location_id = await check_choice(
-        session, request, choice, settings, now, patient=patient_id
-    )
+    placing = await store.placing(session, request, choice)
+    times = placing.judge(choice, request, now=now, rules=rules(settings, patient_id))
     statement = (
         sa.update(Appointment)
         .where(Appointment.id == appointment.id)
@@ -72,7 +71,7 @@ async def reschedule(
             version=appointment.version + 1,
             practitioner_id=choice.practitioner_id,
             room_id=choice.room_id,
-            location_id=location_id,
+            location_id=placing.location.id,
             starts_at=times.starts_at,
             ends_at=times.ends_at,
             blocked_from=times.blocked_from,
@@ -83,7 +82,10 @@ async def reschedule(
         )
         .returning(Appointment)
     )
-    appointment = await claim_time(uow, choice, times, statement)
+    appointment = await store.claim_time(
+        session, statement, practitioner_id=choice.practitioner_id, room_id=choice.room_id,
+        times=times, now=now, expire=expiry(uow),
+    )  # fmt: skip
     appointment.moved()
     await uow.commit()
     return appointment, []

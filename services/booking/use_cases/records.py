@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from booking.adapters import store
 from booking.adapters.db import Appointment, BookingRequest
 from booking.domain.errors import Unknown
 from booking.domain.lifecycle import Action
-from booking.use_cases import hot_path, resource_cache
 from shared.contracts import booking as contract
 from shared.contracts.booking import AppointmentStatus
 from shared.events import Event, new_event
@@ -57,7 +57,7 @@ async def announce(
     ``request_status``, its booking request's new status in the same statement)."""
     if request is None and appointment.booking_request_id:
         request = await session.get(BookingRequest, appointment.booking_request_id)
-    location = await resource_cache.location(session, appointment.location_id)
+    location = await store.location(session, appointment.location_id)
     snapshot = kind(
         appointment_id=appointment.id,
         version=appointment.version,
@@ -112,6 +112,6 @@ async def stage(
     *,
     request_status: tuple[uuid.UUID, str] | None = None,
 ) -> None:
-    """Stage one event in the outbox in one round trip (see hot_path.STAGE_EVENT), and the
+    """Stage one event in the outbox in one round trip (see store.STAGE_EVENT), and the
     booking request's new status (``request_status``: its id and status) with it."""
-    await hot_path.stage_event(session, outbox_row(event), request_status)
+    await store.stage_event(session, outbox_row(event), request_status)

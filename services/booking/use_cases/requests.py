@@ -149,7 +149,7 @@ async def _close_sessions(
     )
     if numbers is not None:
         query = query.where(BookingRequest.session_number.in_(numbers))
-    # In session order, as every path placing a session locks them (spacing.lock_course).
+    # In session order, as every path placing a session locks them (store.lock_course).
     requests = list(
         await session.scalars(query.order_by(BookingRequest.session_number).with_for_update())
     )

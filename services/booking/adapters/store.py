@@ -1,0 +1,556 @@
+"""booking's store for placing a session: what the booking path reads and writes.
+
+One module, in the order a booking meets it:
+- **the course**: every path that places a session locks the course first (all of the
+  plan's booking requests, in session order, as whole-course booking does), so two
+  sessions of one course placed at the same moment are judged one after the other, each
+  seeing the other; then reads its windows, placements and minimum gap;
+- **the resources**: practitioners, rooms and locations, kept per process (safe: these
+  rows are only ever created, ids are never reused and a miss is never kept; entries
+  still expire after a minute, so a change made straight in the database is seen without
+  a restart); hours and time off are NOT kept: staff change them, a booking must see it;
+- **the clinic over a span**: the resources' hours, time off and (for slot search) taken
+  time, for ``domain.availability``;
+- **the hot statements**, run on the session's own asyncpg connection, inside its
+  transaction, as plain SQL asyncpg prepares once per connection: SQLAlchemy's
+  per-statement work was the largest single cost of a reservation in the profile
+  (docs/booking.md). Anything pending in the ORM is flushed first, so a raw statement
+  never overtakes a change the use case made before it;
+- **taking the time**: PostgreSQL is the arbiter of double booking. An insert (or a move)
+  its exclusion constraints refuse becomes the 409 naming what is taken, unless what it
+  collided with is a hold whose time ran out: the caller expires that hold and the
+  statement is tried once more.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
+
+import asyncpg
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking.adapters.db import Appointment, BookingRequest, Location, Practitioner, Room
+from booking.domain.availability import (
+    EVERY_DAY,
+    Clinic,
+    Interval,
+    LocationInfo,
+    PractitionerInfo,
+    Resource,
+    RoomInfo,
+    WeeklyHours,
+)
+from booking.domain.course import (
+    Choice,
+    Course,
+    Placement,
+    Placing,
+    Slot,
+    derive_min_gap,
+    local_date,
+)
+from booking.domain.errors import StateConflict, Unknown
+from shared.contracts.booking import ACTIVE, AppointmentStatus
+from shared.contracts.plans import SessionWindow
+from shared.outbox import CHANNEL, WRITERS
+
+T = TypeVar("T")
+#: Around a choice, the span whose hours and time off judge it: longer than any session
+#: with its buffers, either side.
+AROUND = timedelta(days=1)
+#: What the caller does with a run-out hold in the way (expire it, with its event).
+Expire = Callable[[Appointment], object]
+
+
+# The course.
+
+
+async def lock_plan(
+    session: AsyncSession, plan_id: uuid.UUID | sa.ScalarSelect[uuid.UUID]
+) -> list[BookingRequest]:
+    """Lock every booking request of the plan, in session order, and return them."""
+    requests = await session.scalars(
+        sa.select(BookingRequest)
+        .where(BookingRequest.plan_id == plan_id)
+        .order_by(BookingRequest.session_number)
+        .with_for_update()
+    )
+    return list(requests)
+
+
+async def lock_course(session: AsyncSession, request_id: uuid.UUID) -> BookingRequest | None:
+    """Lock every booking request of ``request_id``'s plan, in session order; that one."""
+    plan = sa.select(BookingRequest.plan_id).where(BookingRequest.id == request_id)
+    requests = await lock_plan(session, plan.scalar_subquery())
+    return next((r for r in requests if r.id == request_id), None)
+
+
+async def load_course(session: AsyncSession, plan_id: uuid.UUID) -> Course:
+    """A plan's course: its windows, its sessions' active placements (local dates where
+    they are) and its minimum gap (the protocol's as plans sent it, else derived from the
+    windows). The caller locked it first (:func:`lock_course`) when it will place one."""
+    rows = (
+        await session.execute(
+            sa.select(
+                BookingRequest.session_number,
+                BookingRequest.total_sessions,
+                BookingRequest.target_date,
+                BookingRequest.earliest_date,
+                BookingRequest.latest_date,
+                BookingRequest.min_gap_days,
+                Appointment.starts_at,
+                Location.time_zone,
+            )
+            .select_from(BookingRequest)
+            .outerjoin(
+                Appointment,
+                sa.and_(
+                    Appointment.booking_request_id == BookingRequest.id,
+                    Appointment.status.in_(ACTIVE),
+                ),
+            )
+            .outerjoin(Location, Location.id == Appointment.location_id)
+            .where(BookingRequest.plan_id == plan_id)
+        )
+    ).all()
+    windows = [
+        SessionWindow(
+            session_number=row.session_number, total_sessions=row.total_sessions,
+            target_date=row.target_date, earliest_date=row.earliest_date,
+            latest_date=row.latest_date,
+        )
+        for row in rows
+    ]  # fmt: skip
+    placed = [
+        Placement(row.session_number, local_date(row.starts_at, row.time_zone))
+        for row in rows
+        if row.starts_at is not None
+    ]
+    gap = next((row.min_gap_days for row in rows if row.min_gap_days is not None), None)
+    return Course(windows, placed, gap if gap is not None else derive_min_gap(windows))
+
+
+# The resources, kept per process.
+
+TTL_SECONDS = 60.0
+
+_kept: dict[tuple[str, uuid.UUID], tuple[float, object]] = {}
+
+
+#: The reads behind the kept resources, built once (building a statement costs, on the
+#: booking path).
+_BY_ID: sa.BindParameter[uuid.UUID] = sa.bindparam("id")
+_PRACTITIONER = sa.select(
+    Practitioner.location_id, Practitioner.full_name, Practitioner.indications
+).where(Practitioner.id == _BY_ID)
+_ROOM = sa.select(Room.location_id).where(Room.id == _BY_ID)
+_LOCATION = sa.select(Location.time_zone).where(Location.id == _BY_ID)
+
+
+async def _kept_or_read(
+    session: AsyncSession,
+    kind: str,
+    id_: uuid.UUID,
+    query: sa.Executable,
+    make: Callable[[Any], T],
+) -> T:
+    """The ``kind`` of id ``id_`` as kept, else read with ``query`` and kept; 404 when
+    there is none (a miss is never kept)."""
+    found = _kept.get((kind, id_))
+    if found is not None and found[0] >= time.monotonic():
+        return cast(T, found[1])
+    row = (await session.execute(query, {"id": id_})).first()
+    if row is None:
+        raise Unknown(f"no {kind} {id_}")
+    value = make(row)
+    _kept[kind, id_] = (time.monotonic() + TTL_SECONDS, value)
+    return value
+
+
+async def practitioner(session: AsyncSession, id_: uuid.UUID) -> PractitionerInfo:
+    """The practitioner, or 404."""
+    return await _kept_or_read(
+        session, "practitioner", id_, _PRACTITIONER,
+        lambda r: PractitionerInfo(id_, r.location_id, r.full_name, frozenset(r.indications)),
+    )  # fmt: skip
+
+
+async def room(session: AsyncSession, id_: uuid.UUID) -> RoomInfo:
+    """The room, or 404."""
+    return await _kept_or_read(session, "room", id_, _ROOM, lambda r: RoomInfo(id_, r.location_id))
+
+
+async def location(session: AsyncSession, id_: uuid.UUID) -> LocationInfo:
+    """The location, or 404."""
+    return await _kept_or_read(
+        session, "location", id_, _LOCATION, lambda r: LocationInfo(id_, r.time_zone)
+    )
+
+
+# The clinic over a span.
+
+
+async def load_clinic(
+    session: AsyncSession,
+    *,
+    location: LocationInfo,
+    practitioner_ids: Sequence[uuid.UUID],
+    room_ids: Sequence[uuid.UUID],
+    span: Interval,
+    with_taken: bool = True,
+) -> Clinic:
+    """Hours, time off and (``with_taken``) taken time of these resources over ``span``."""
+    ids = [location.id, *practitioner_ids, *room_ids]
+    hours: dict[uuid.UUID, list[WeeklyHours]] = {}
+    away: dict[uuid.UUID, list[Interval]] = {}
+    for row in await _hours_and_time_off(session, ids, span.start, span.end):
+        if row["weekday"] is not None:
+            hours.setdefault(row["resource_id"], []).append(
+                WeeklyHours(row["weekday"], row["opens"], row["closes"])
+            )
+        else:
+            away.setdefault(row["resource_id"], []).append(
+                Interval(row["starts_at"], row["ends_at"])
+            )
+    taken: dict[uuid.UUID, list[Interval]] = {}
+    if with_taken:  # (not even built otherwise: building a statement costs on the hot path)
+        busy = sa.select(
+            Appointment.practitioner_id,
+            Appointment.room_id,
+            Appointment.blocked_from,
+            Appointment.blocked_until,
+        ).where(
+            sa.or_(
+                Appointment.practitioner_id.in_(practitioner_ids),
+                Appointment.room_id.in_(room_ids),
+            ),
+            Appointment.status.in_(ACTIVE),
+            Appointment.blocked_from < span.end,
+            Appointment.blocked_until > span.start,
+        )
+        for held in await session.execute(busy):
+            blocked = Interval(held.blocked_from, held.blocked_until)
+            taken.setdefault(held.practitioner_id, []).append(blocked)
+            taken.setdefault(held.room_id, []).append(blocked)
+    location_hours = hours.get(location.id) or list(EVERY_DAY)
+    closed = away.get(location.id, [])
+
+    def resource(id_: uuid.UUID) -> Resource:
+        return Resource(
+            id=id_,
+            hours=hours.get(id_) or location_hours,
+            away=[*away.get(id_, []), *closed],
+            taken=taken.get(id_, []),
+        )
+
+    return Clinic(
+        location, [resource(i) for i in practitioner_ids], [resource(i) for i in room_ids]
+    )
+
+
+async def placing(session: AsyncSession, request: BookingRequest, choice: Choice) -> Placing:
+    """What ``choice`` for ``request``'s session is judged against: its resources (404 when
+    unknown), its course and the clinic around it (the caller locked the course)."""
+    doctor = await practitioner(session, choice.practitioner_id)
+    chosen_room = await room(session, choice.room_id)
+    place = await location(session, doctor.location_id)
+    course = await load_course(session, request.plan_id)
+    clinic = await load_clinic(
+        session,
+        location=place,
+        practitioner_ids=[doctor.id],
+        room_ids=[chosen_room.id],
+        span=Interval(choice.starts_at - AROUND, choice.starts_at + AROUND),
+        with_taken=False,  # PostgreSQL's exclusion constraints judge what is taken
+    )
+    return Placing(doctor, chosen_room, place, course, clinic)
+
+
+# The hot statements.
+
+#: What a lost or shut-down database raises through asyncpg itself.
+_CONNECTION_LOST = (
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+)
+
+
+@contextlib.contextmanager
+def loss_as_connection_error() -> Iterator[None]:
+    """A lost database raises ConnectionError here, as the consumer expects (it retries
+    those and never dead-letters them; through SQLAlchemy it would see the same)."""
+    try:
+        yield
+    except _CONNECTION_LOST as error:
+        raise ConnectionError(f"database connection lost: {error}") from error
+
+
+async def connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection of the session's open transaction (looked up once per
+    transaction: a transaction keeps its connection to the end)."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    transaction = session.get_transaction()
+    kept = session.info.get(_KEPT)
+    if transaction is not None and kept is not None and kept[0] is transaction:
+        return cast(asyncpg.Connection, kept[1])
+    raw = await (await session.connection()).get_raw_connection()
+    driver = cast(asyncpg.Connection, raw.driver_connection)
+    if not driver.is_in_transaction():
+        raise RuntimeError("hot-path statements need the session's transaction begun")
+    session.info[_KEPT] = (session.get_transaction(), driver)
+    return driver
+
+
+_KEPT = "hot_path_connection"
+
+# Weekly hours and time off of resources $1 over [$2, $3), in one round trip.
+HOURS_AND_TIME_OFF = (
+    "SELECT resource_id, weekday, opens, closes,"
+    " NULL::timestamptz AS starts_at, NULL::timestamptz AS ends_at"
+    " FROM working_hours WHERE resource_id = ANY($1::uuid[])"
+    " UNION ALL"
+    " SELECT resource_id, NULL::smallint, NULL::time, NULL::time, starts_at, ends_at"
+    " FROM time_off WHERE resource_id = ANY($1::uuid[]) AND starts_at < $3 AND ends_at > $2"
+)
+
+
+async def _hours_and_time_off(
+    session: AsyncSession, ids: list[uuid.UUID], start: datetime, end: datetime
+) -> list[asyncpg.Record]:
+    """Rows of HOURS_AND_TIME_OFF: weekday set for an opening span, else time off."""
+    driver = await connection(session)
+    with loss_as_connection_error():
+        rows = await driver.fetch(HOURS_AND_TIME_OFF, ids, start, end)
+    return cast(list[asyncpg.Record], rows)
+
+
+APPOINTMENT_COLUMNS = {
+    "id": "uuid", "version": "int", "status": "text", "patient_id": "uuid",
+    "booking_request_id": "uuid", "practitioner_id": "uuid", "room_id": "uuid",
+    "location_id": "uuid", "starts_at": "timestamptz", "ends_at": "timestamptz",
+    "blocked_from": "timestamptz", "blocked_until": "timestamptz",
+    "created_at": "timestamptz", "updated_at": "timestamptz",
+    "hold_expires_at": "timestamptz", "changed_by": "text",
+}  # fmt: skip
+
+# The practitioner's and the room's advisory locks (in the caller's sorted order), then
+# the row, skipped (no error, no savepoint) when an exclusion constraint or the
+# one-active-per-session index finds the time taken: RETURNING then yields nothing.
+# (Built from constants only; every value is a bind parameter.)
+INSERT_APPOINTMENT = (
+    "WITH resource_locks AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0)),"  # noqa: S608
+    " pg_advisory_xact_lock(hashtextextended($2, 0)))"
+    f" INSERT INTO appointment ({', '.join(APPOINTMENT_COLUMNS)})"
+    " SELECT "
+    + ", ".join(f"${i}::{kind}" for i, kind in enumerate(APPOINTMENT_COLUMNS.values(), start=3))
+    + " FROM resource_locks ON CONFLICT DO NOTHING RETURNING id"
+)
+
+
+async def _insert(session: AsyncSession, locks: tuple[str, str], values: dict[str, Any]) -> bool:
+    """Insert the appointment unless its time is taken; True if inserted."""
+    driver = await connection(session)
+    with loss_as_connection_error():
+        row = await driver.fetchval(
+            INSERT_APPOINTMENT, *locks, *[values[c] for c in APPOINTMENT_COLUMNS]
+        )
+    return row is not None
+
+
+_OUTBOX = "event_id, topic, key, type, source, subject, time, data"
+_OUTBOX_VALUES = "$1::uuid, $2, $3, $4, $5, $6, $7::timestamptz, $8::jsonb"
+# Per-key advisory lock (one patient's writers take turns, so the relay sees their
+# events in commit order), the row, and the NOTIFY that wakes the relays at commit.
+STAGE_EVENT = (
+    f"WITH key_lock AS (SELECT pg_advisory_xact_lock({WRITERS}, hashtext($3))),"  # noqa: S608
+    f" wake AS (SELECT pg_notify('{CHANNEL}', ''))"
+    f" INSERT INTO outbox ({_OUTBOX}) SELECT {_OUTBOX_VALUES} FROM key_lock, wake"
+)
+# The same, writing the booking request's new status in the same statement.
+STAGE_EVENT_WITH_REQUEST_STATUS = (
+    "WITH request_status AS (UPDATE booking_request SET status = $10 WHERE id = $9::uuid),"  # noqa: S608
+    + STAGE_EVENT.removeprefix("WITH")
+)
+
+
+async def stage_event(
+    session: AsyncSession, row: dict[str, Any], request_status: tuple[Any, str] | None
+) -> None:
+    """Stage one outbox row (see STAGE_EVENT), with the request's status when given."""
+    driver = await connection(session)
+    values = [row[name] for name in _OUTBOX.split(", ")]
+    values[-1] = json.dumps(values[-1], separators=(",", ":"))
+    with loss_as_connection_error():
+        if request_status is None:
+            await driver.execute(STAGE_EVENT, *values)
+        else:
+            await driver.execute(STAGE_EVENT_WITH_REQUEST_STATUS, *values, *request_status)
+
+
+# Taking the time.
+
+
+async def insert_appointment(
+    session: AsyncSession, values: dict[str, Any], *, now: datetime, expire: Expire
+) -> Appointment:
+    """Insert the appointment (see INSERT_APPOINTMENT); only when PostgreSQL refused it
+    is the collision looked at: a run-out hold in the way is handed to ``expire`` and the
+    insert tried once more, anything else is the 409 naming what is taken."""
+    first, second = sorted((str(values["practitioner_id"]), str(values["room_id"])))
+    times = Slot(
+        values["starts_at"], values["ends_at"], values["blocked_from"], values["blocked_until"]
+    )
+    for attempt in (1, 2):
+        try:
+            if await _insert(session, (first, second), values):
+                return Appointment(**values)
+        except asyncpg.DeadlockDetectedError:
+            raise _concurrent() from None
+        if attempt == 1 and await _expire_colliding_holds(
+            session, values["practitioner_id"], values["room_id"], times, now=now, expire=expire
+        ):
+            continue
+        raise await _what_is_taken(session, values["practitioner_id"], values["room_id"], times)
+    raise AssertionError("unreachable")
+
+
+async def claim_time(
+    session: AsyncSession,
+    statement: sa.Executable,
+    *,
+    practitioner_id: uuid.UUID,
+    room_id: uuid.UUID,
+    times: Slot,
+    now: datetime,
+    expire: Expire,
+) -> Appointment:
+    """Run the insert or update that takes ``times``; PostgreSQL says if it is taken.
+
+    The practitioner's and the room's advisory locks are taken first, in a fixed order:
+    two constraints over two columns would otherwise let two bookings each wait for the
+    other's uncommitted row (a deadlock PostgreSQL breaks by failing one of them).
+    """
+    first, second = sorted((str(practitioner_id), str(room_id)))
+    await session.execute(
+        sa.select(
+            sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(first, 0)),
+            sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(second, 0)),
+        )
+    )
+    for attempt in (1, 2):
+        try:
+            async with session.begin_nested():
+                result = await session.scalars(
+                    statement, execution_options={"populate_existing": True}
+                )
+                appointment: Appointment = result.one()
+                return appointment
+        except DBAPIError as error:
+            if _is_deadlock(error):
+                # A course booking locks several resources; a rare cycle is still a clash.
+                raise _concurrent() from None
+            if not isinstance(error, IntegrityError):
+                raise
+            conflict = _double_booking(error)
+            if conflict is None:
+                raise
+            if attempt == 2 or not await _expire_colliding_holds(
+                session, practitioner_id, room_id, times, now=now, expire=expire
+            ):
+                raise conflict from None
+    raise AssertionError("unreachable")
+
+
+async def _what_is_taken(
+    session: AsyncSession, practitioner_id: uuid.UUID, room_id: uuid.UUID, times: Slot
+) -> StateConflict:
+    """The 409 naming what the refused insert collided with."""
+    overlapping = sa.and_(
+        Appointment.status.in_(ACTIVE),
+        Appointment.blocked_from < times.blocked_until,
+        Appointment.blocked_until > times.blocked_from,
+    )
+    rows = await session.execute(
+        sa.select(Appointment.practitioner_id, Appointment.room_id).where(
+            overlapping,
+            sa.or_(
+                Appointment.practitioner_id == practitioner_id,
+                Appointment.room_id == room_id,
+            ),
+        )
+    )
+    taken = {"practitioner" if p == practitioner_id else "room" for p, _ in rows}
+    if "practitioner" in taken:
+        return StateConflict(
+            "the practitioner is already booked at that time", conflict="practitioner"
+        )
+    if "room" in taken:
+        return StateConflict("the room is already booked at that time", conflict="room")
+    return StateConflict("this session already has an appointment", conflict="booking_request")
+
+
+async def _expire_colliding_holds(
+    session: AsyncSession,
+    practitioner_id: uuid.UUID,
+    room_id: uuid.UUID,
+    times: Slot,
+    *,
+    now: datetime,
+    expire: Expire,
+) -> bool:
+    """Hand the run-out holds on this practitioner or room at this time to ``expire``;
+    any found?"""
+    colliding = await session.scalars(
+        sa.select(Appointment)
+        .where(
+            Appointment.status == AppointmentStatus.HELD,
+            Appointment.hold_expires_at <= now,
+            sa.or_(
+                Appointment.practitioner_id == practitioner_id,
+                Appointment.room_id == room_id,
+            ),
+            Appointment.blocked_from < times.blocked_until,
+            Appointment.blocked_until > times.blocked_from,
+        )
+        .with_for_update(skip_locked=True)
+    )
+    found = False
+    for hold in colliding:
+        expire(hold)
+        found = True
+    return found
+
+
+def _concurrent() -> StateConflict:
+    return StateConflict(
+        "another booking took these resources at the same moment; try again",
+        conflict="concurrent",
+    )
+
+
+def _is_deadlock(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) == "40P01" or "deadlock detected" in str(error)
+
+
+def _double_booking(error: IntegrityError) -> StateConflict | None:
+    """The 409 for a violated no-double-booking constraint, naming what is taken."""
+    name = str(error.orig)
+    if "no_double_booking_practitioner" in name:
+        return StateConflict(
+            "the practitioner is already booked at that time", conflict="practitioner"
+        )
+    if "no_double_booking_room" in name:
+        return StateConflict("the room is already booked at that time", conflict="room")
+    if "uq_appointment_active_booking_request" in name:
+        return StateConflict("this session already has an appointment", conflict="booking_request")
+    return None
