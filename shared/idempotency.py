@@ -1,9 +1,10 @@
 """``Idempotency-Key`` for writes a client may retry: the same key answers the same result.
 
-A route stores its answer under the key in the SAME transaction as the write. A
-concurrent request with the same key blocks on the key's row until the first one
-commits, then replays its answer; if the first rolls back, the second does the
-work itself. The same key with another body is a 422: it is a client bug.
+A route takes :data:`IdempotentDep` and runs its create through it; the answer is stored
+under the key in the SAME transaction as the write. A concurrent request with the same
+key blocks on the key's row until the first one commits, then replays its answer; if the
+first rolls back, the second does the work itself. The same key with another body (its
+JSON, whatever the key order or spacing) is a 422: it is a client bug.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Header
+from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -60,14 +61,14 @@ def fingerprint(body: Any) -> str:
 
 
 async def claim(
-    session: AsyncSession, table: sa.Table, *, scope: str, key: str, body: Any
+    session: AsyncSession, table: sa.Table, *, scope: str, key: str, request_hash: str
 ) -> Replay | None:
-    """Take ``key`` for this request, or return the answer already given to it.
+    """Take ``key`` for this request (its body's :func:`fingerprint`), or return the
+    answer already given to it.
 
     Call inside the transaction that does the write. Raises 422 when the key was
     used with another body.
     """
-    request_hash = fingerprint(body)
     taken = await session.scalar(
         insert(table)
         .values(scope=scope, key=key, request_hash=request_hash)
@@ -101,30 +102,51 @@ async def remember(
     )
 
 
-async def create_once(
-    session: AsyncSession,
-    table: sa.Table,
-    *,
-    key: str | None,
-    scope: str,
-    body: BaseModel,
-    create: Callable[[], Awaitable[BaseModel | Sequence[BaseModel]]],
-) -> JSONResponse:
-    """A 201 answer to a create a client may retry: run ``create`` (in the caller's
-    transaction) unless ``key`` already answered, and store the answer in the same
-    transaction, so a rolled-back create leaves no trace; the same key answers the same."""
-    if key is not None:
-        replay = await claim(
-            session, table, scope=scope, key=key, body=body.model_dump(mode="json")
+@dataclass(frozen=True)
+class Idempotent:
+    """A create a client may retry: its ``Idempotency-Key`` (None: it sent none) and the
+    fingerprint of its body."""
+
+    key: str | None
+    request_hash: str
+
+    async def create(
+        self,
+        session: AsyncSession,
+        table: sa.Table,
+        *,
+        scope: str,
+        create: Callable[[], Awaitable[BaseModel | Sequence[BaseModel]]],
+    ) -> JSONResponse:
+        """A 201 answer: run ``create`` (in the caller's transaction) unless the key
+        already answered, and store the answer in the same transaction, so a rolled-back
+        create leaves no trace; the same key answers the same."""
+        key = self.key
+        if key is not None:
+            replay = await claim(
+                session, table, scope=scope, key=key, request_hash=self.request_hash
+            )
+            if replay is not None:
+                return JSONResponse(replay.body, status_code=replay.status_code)
+        created = await create()
+        answer = (
+            created.model_dump(mode="json")
+            if isinstance(created, BaseModel)
+            else [item.model_dump(mode="json") for item in created]
         )
-        if replay is not None:
-            return JSONResponse(replay.body, status_code=replay.status_code)
-    created = await create()
-    answer = (
-        created.model_dump(mode="json")
-        if isinstance(created, BaseModel)
-        else [item.model_dump(mode="json") for item in created]
-    )
-    if key is not None:
-        await remember(session, table, scope=scope, key=key, status_code=201, body=answer)
-    return JSONResponse(answer, status_code=201)
+        if key is not None:
+            await remember(session, table, scope=scope, key=key, status_code=201, body=answer)
+        return JSONResponse(answer, status_code=201)
+
+
+async def idempotent(request: Request, key: IdempotencyKeyHeader = None) -> Idempotent:
+    """The request's key and the fingerprint of its JSON body (FastAPI has read and
+    validated it already: this reads it from its cache)."""
+    if key is None:
+        return Idempotent(None, "")
+    raw = await request.body()
+    return Idempotent(key, fingerprint(json.loads(raw) if raw else None))
+
+
+#: A create route's parameter: ``once: IdempotentDep``, then ``await once.create(...)``.
+IdempotentDep = Annotated[Idempotent, Depends(idempotent)]

@@ -27,7 +27,7 @@ from booking.use_cases.reactions import unit_of_work
 from booking.use_cases.records import get_or_404
 from shared.api import DeskDep, Offset, StaffDep
 from shared.auth import Role
-from shared.idempotency import IdempotencyKeyHeader, create_once
+from shared.idempotency import IdempotentDep
 from shared.problems import Problem
 
 router = APIRouter(prefix="/v1", tags=["appointments"])
@@ -49,7 +49,7 @@ async def book_appointment(
     runtime: RuntimeDep,
     settings: SettingsDep,
     user: DeskDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    once: IdempotentDep,
 ) -> JSONResponse:
     """Book (or hold) a session; 409 names what is already taken at that time. The same
     ``Idempotency-Key`` answers the same appointment; with another body, 422."""
@@ -66,12 +66,10 @@ async def book_appointment(
         return AppointmentOut.model_validate(appointment)
 
     async with runtime.sessions.begin() as session:
-        return await create_once(
+        return await once.create(
             session,
             idempotency_keys,
-            key=idempotency_key,
             scope="appointments",
-            body=body,
             create=create,
         )
 

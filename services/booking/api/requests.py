@@ -22,7 +22,7 @@ from booking.use_cases import requests as use_cases
 from booking.use_cases.reactions import unit_of_work
 from booking.use_cases.records import get_or_404
 from shared.api import DeskDep, Offset, StaffDep
-from shared.idempotency import IdempotencyKeyHeader, create_once
+from shared.idempotency import IdempotentDep
 
 router = APIRouter(prefix="/v1", tags=["booking requests"])
 
@@ -134,7 +134,7 @@ async def book_course(
     runtime: RuntimeDep,
     settings: SettingsDep,
     user: DeskDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    once: IdempotentDep,
 ) -> JSONResponse:
     """Book every open session of a plan in one transaction: all of them, or none."""
     choices = [
@@ -152,11 +152,9 @@ async def book_course(
         return [AppointmentOut.model_validate(a) for a in booked]
 
     async with runtime.sessions.begin() as session:
-        return await create_once(
+        return await once.create(
             session,
             idempotency_keys,
-            key=idempotency_key,
             scope=f"course:{plan_id}",
-            body=body,
             create=create,
         )

@@ -35,7 +35,7 @@ from booking.use_cases.reactions import unit_of_work
 from booking.use_cases.requests import list_booking_requests
 from booking.use_cases.self_booking import open_link
 from shared.contracts.booking import AppointmentStatus
-from shared.idempotency import IdempotencyKeyHeader, create_once
+from shared.idempotency import IdempotentDep
 from shared.problems import NotFound
 
 router = APIRouter(prefix="/v1/self-booking", tags=["self-booking"])
@@ -112,7 +112,7 @@ async def hold(
     runtime: RuntimeDep,
     settings: SettingsDep,
     patient_id: PatientDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    once: IdempotentDep,
 ) -> JSONResponse:
     """Hold a slot for a few minutes while the patient confirms it."""
     now = runtime.clock.now()
@@ -129,12 +129,10 @@ async def hold(
         return AppointmentOut.model_validate(appointment)
 
     async with runtime.sessions.begin() as session:
-        return await create_once(
+        return await once.create(
             session,
             idempotency_keys,
-            key=idempotency_key,
             scope=f"hold:{patient_id}",
-            body=body,
             create=create,
         )
 

@@ -13,7 +13,7 @@ from plans.api.schemas import PatientIn, PatientOut, PatientPatch
 from plans.use_cases import patients
 from plans.use_cases.patients import PatientFilter
 from shared.api import AdminDep, DeskDep, StaffDep
-from shared.idempotency import IdempotencyKeyHeader, create_once
+from shared.idempotency import IdempotentDep
 
 router = APIRouter(prefix="/v1/patients", tags=["patients"])
 
@@ -23,7 +23,7 @@ async def register_patient(
     body: PatientIn,
     runtime: RuntimeDep,
     user: DeskDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    once: IdempotentDep,
 ) -> Any:
     """Register a patient; booking and notify learn of them through an event."""
 
@@ -32,9 +32,8 @@ async def register_patient(
         return PatientOut.model_validate(patient)
 
     async with runtime.sessions.begin() as session:
-        return await create_once(
-            session, idempotency_keys, key=idempotency_key, scope=f"patients:{user.subject}",
-            body=body, create=create,
+        return await once.create(
+            session, idempotency_keys, scope=f"patients:{user.subject}", create=create,
         )  # fmt: skip
 
 

@@ -26,7 +26,7 @@ from plans.use_cases.common import clinic_today, get_plan
 from plans.use_cases.plans import PlanFilter
 from plans.use_cases.views import WorklistFilter
 from shared.api import DeskDep, StaffDep
-from shared.idempotency import IdempotencyKeyHeader, create_once
+from shared.idempotency import IdempotentDep
 from shared.service import Runtime
 
 router = APIRouter(prefix="/v1", tags=["plans"])
@@ -43,7 +43,7 @@ async def create_plan(
     body: PlanIn,
     runtime: RuntimeDep,
     user: DeskDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    once: IdempotentDep,
 ) -> Any:
     """A draft plan: a patient, a protocol, the area(s) and a start date."""
     time_zone = runtime.settings.clinic_time_zone
@@ -55,9 +55,8 @@ async def create_plan(
         return PlanOut.of(plan)
 
     async with runtime.sessions.begin() as session:
-        return await create_once(
-            session, idempotency_keys, key=idempotency_key, scope=f"plans:{user.subject}",
-            body=body, create=create,
+        return await once.create(
+            session, idempotency_keys, scope=f"plans:{user.subject}", create=create,
         )  # fmt: skip
 
 
