@@ -15,7 +15,7 @@ from typing import Any
 
 
 class Connection:
-    """One keep-alive HTTP/1.1 connection: POST a JSON body, read the answer."""
+    """One keep-alive HTTP/1.1 connection: GET, or POST a JSON body; read the answer."""
 
     def __init__(self, host: str, port: int, headers: Mapping[str, str]) -> None:
         self._host, self._port = host, port
@@ -24,14 +24,19 @@ class Connection:
         self._writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: Any) -> tuple[int, bytes]:
+        return await self.request("POST", path, json.dumps(body).encode())
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        return await self.request("GET", path)
+
+    async def request(self, method: str, path: str, payload: bytes = b"") -> tuple[int, bytes]:
+        """Send one request (with ``payload`` as its JSON body unless a GET), read its answer."""
         if self._reader is None or self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
-        payload = json.dumps(body).encode()
+        content = f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
         self._writer.write(
-            (
-                f"POST {path} HTTP/1.1\r\nHost: {self._host}\r\n{self._head}"
-                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
-            ).encode()
+            f"{method} {path} HTTP/1.1\r\nHost: {self._host}\r\n{self._head}"
+            f"{content if method != 'GET' else ''}\r\n".encode()
             + payload
         )
         head = await self._reader.readuntil(b"\r\n\r\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import os
@@ -15,10 +16,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from devstack.infra import free_port, kafka_broker, postgres_server
 from shared.auth import Role, issue_staff_token
 from shared.clock import ShiftableClock
+from shared.db import drop_database
 from shared.settings import DEV_JWT_SECRET
 from twilio_sandbox.config import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN
 
@@ -225,3 +228,21 @@ def _stop(processes: Iterable[subprocess.Popen[bytes]]) -> None:
             process.wait(max(0.1, deadline - time.monotonic()))
         if process.poll() is None:
             process.kill()
+
+
+@contextlib.contextmanager
+def service_databases(server_url: str, label: str) -> Iterator[dict[str, str]]:
+    """A database of its own per service for one stack on ``server_url``
+    (``<SERVICE>_DATABASE_URL``, named after ``label``), dropped after: a stack a test or a
+    benchmark starts on a shared server never touches the others' databases."""
+    databases = {
+        f"{name.upper()}_DATABASE_URL": make_url(server_url)
+        .set(database=f"mc_{label}_{name}")
+        .render_as_string(hide_password=False)
+        for name in SERVICES
+    }
+    try:
+        yield databases
+    finally:
+        for url in databases.values():
+            asyncio.run(drop_database(url))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -20,9 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from devstack.demo import seed
-from devstack.stack import SERVICES, Stack, running_stack
+from devstack.stack import SERVICES, Stack, running_stack, service_databases
 from shared.contracts.booking import BookingInvitationIssued
-from shared.db import drop_database
 from shared.events import Event
 from tests.clock import TEST_NOW, StaffAuth
 from tests.kafka_records import Record, consumed_past, find_records, headers_of
@@ -30,22 +28,6 @@ from tests.polling import eventually
 
 T = TypeVar("T")
 PARIS = ZoneInfo("Europe/Paris")
-
-
-@contextlib.contextmanager
-def stack_databases(server: str, label: str) -> Iterator[dict[str, str]]:
-    """A database per service for one stack (``<NAME>_DATABASE_URL``), dropped after."""
-    databases = {
-        f"{name.upper()}_DATABASE_URL": make_url(server)
-        .set(database=f"mc_{label}_{name}")
-        .render_as_string(hide_password=False)
-        for name in SERVICES
-    }
-    try:
-        yield databases
-    finally:
-        for url in databases.values():
-            asyncio.run(drop_database(url))
 
 
 @contextlib.contextmanager
@@ -62,7 +44,7 @@ def isolated_stack(
     consumer groups named after ``label`` (no other stack sees its events), its clock
     pinned at ``TEST_NOW``."""
     with (
-        stack_databases(database_server, label) as databases,
+        service_databases(database_server, label) as databases,
         running_stack(
             workdir / f"{label}-stack",
             bootstrap_servers=bootstrap_servers,

@@ -25,9 +25,9 @@ import pytest
 from devstack.demo import seed
 from devstack.infra import free_port, postgres_server, postgres_stopped
 from devstack.kafka import apache_kafka
-from devstack.stack import Stack, running_stack
+from devstack.stack import Stack, running_stack, service_databases
 from tests.clock import TEST_NOW
-from tests.e2e.conftest import eventually, stack_databases, staff_client
+from tests.e2e.conftest import eventually, staff_client
 
 #: Seconds of waiting events without a commit after which /readyz says a consumer stalls:
 #: shorter than production's 60 so that the paused-consumer test is quick.
@@ -84,7 +84,7 @@ def system(workdir: Path) -> Iterator[System]:
     broker_dir, port, postgres_dir = workdir / "faults-kafka", free_port(), workdir / "faults-pg"
     with (
         postgres_server(postgres_dir) as database_url,
-        stack_databases(database_url, "faults") as databases,
+        service_databases(database_url, "faults") as databases,
         contextlib.ExitStack() as cleanup,
     ):
         broker = _broker(broker_dir, port)
