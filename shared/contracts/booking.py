@@ -1,4 +1,5 @@
-"""Events of the booking service (topic ``booking.events``): appointments and invitations.
+"""Events of the booking service (topic ``booking.events``): appointments, invitations and
+earlier-slot offers.
 
 Every appointment event carries the whole appointment as it stands after the change
 (:class:`AppointmentSnapshot`), with a ``version`` that grows with each change, so a
@@ -165,3 +166,90 @@ class BookingInvitationIssued(Payload):
 
     def subject(self) -> str:
         return str(self.booking_request_id or self.patient_id)
+
+
+class OfferStatus(StrEnum):
+    """Where an earlier-slot offer stands (booking's offers say how it moves)."""
+
+    #: Texted to the patient, who may claim it until ``claim_by``.
+    LIVE = "live"
+    #: The patient took it: their session is booked (or moved) into the freed time.
+    CLAIMED = "claimed"
+    #: The patient said no: the next patient gets it.
+    DECLINED = "declined"
+    #: Its claim window passed: the next patient gets it.
+    EXPIRED = "expired"
+    #: The time was taken by someone else, or the offer's premise went: nobody gets it.
+    WITHDRAWN = "withdrawn"
+
+
+@event_type("clinic.booking.slot_freed.v1", topic=TOPIC)
+class SlotFreed(Payload):
+    """A practitioner's and a room's time became free (an appointment cancelled, moved or
+    run out): booking offers it to the patients who could use it, one at a time."""
+
+    practitioner_id: uuid.UUID
+    room_id: uuid.UUID
+    location_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    #: The appointment whose change freed it.
+    appointment_id: uuid.UUID
+
+    def subject(self) -> str:
+        return str(self.appointment_id)
+
+
+@event_type("clinic.booking.offer_made.v1", topic=TOPIC)
+class OfferMade(Payload):
+    """Freed time offered to one patient until ``claim_by``: notify texts the link while
+    the offer is live (OfferClosed ends it)."""
+
+    offer_id: uuid.UUID
+    patient_id: uuid.UUID
+    booking_request_id: uuid.UUID
+    session_number: int
+    total_sessions: int
+    #: A booked session that would move earlier (None: an open session to book).
+    appointment_id: uuid.UUID | None
+    practitioner_id: uuid.UUID
+    location_time_zone: str
+    starts_at: datetime
+    ends_at: datetime
+    link_url: str
+    claim_by: datetime
+
+    def subject(self) -> str:
+        return str(self.offer_id)
+
+
+class OfferClosed(Payload):
+    """An offer that is no longer live, and why."""
+
+    offer_id: uuid.UUID
+    patient_id: uuid.UUID
+    status: OfferStatus
+    reason: str | None = None
+
+    def subject(self) -> str:
+        return str(self.offer_id)
+
+
+@event_type("clinic.booking.offer_claimed.v1", topic=TOPIC)
+class OfferClaimed(OfferClosed):
+    """The patient took the offer (its appointment's own event follows)."""
+
+
+@event_type("clinic.booking.offer_expired.v1", topic=TOPIC)
+class OfferExpired(OfferClosed):
+    """Nobody claimed the offer in time: the next patient gets the slot."""
+
+
+@event_type("clinic.booking.offer_declined.v1", topic=TOPIC)
+class OfferDeclined(OfferClosed):
+    """The patient said no: the next patient gets the slot."""
+
+
+@event_type("clinic.booking.offer_withdrawn.v1", topic=TOPIC)
+class OfferWithdrawn(OfferClosed):
+    """The slot was taken by someone else, or the offer's premise went."""

@@ -16,10 +16,10 @@ from booking.domain.offers import (
     OfferAction,
     OfferClosed,
     OfferPolicy,
-    OfferStatus,
     candidates_for,
     next_offer_status,
 )
+from shared.contracts.booking import OfferStatus
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 6, 16, 10, 0, tzinfo=PARIS)  # a Tuesday morning

@@ -4,8 +4,8 @@ time, best first, within every course rule.
 Pure: :func:`candidates_for` takes the freed slot, the patients who could use it (an
 open session of a course, or a booked one later in its window whose patient opted in to
 earlier offers), the policy and ``now``, and gives the eligible ones in the order offers
-go to them. :class:`OfferStatus` and :data:`OFFER_TRANSITIONS` are an offer's life: made
-live, then claimed, declined, expired or withdrawn, once.
+go to them. :data:`OFFER_TRANSITIONS` is an offer's life (``OfferStatus``, the contracts'):
+made live, then claimed, declined, expired or withdrawn, once.
 """
 
 from __future__ import annotations
@@ -19,22 +19,7 @@ from zoneinfo import ZoneInfo
 
 from booking.domain.course import Allowed
 from booking.domain.errors import StateConflict
-
-
-class OfferStatus(StrEnum):
-    """Where an offer stands."""
-
-    #: Texted to the patient, who may claim it until it expires.
-    LIVE = "live"
-    #: The patient took it: their session is booked (or moved) into the freed time.
-    CLAIMED = "claimed"
-    #: The patient said no (a reply, or the page): the next patient gets it.
-    DECLINED = "declined"
-    #: Its claim window passed: the next patient gets it.
-    EXPIRED = "expired"
-    #: The time was taken by someone else, or its premise went (the session was booked,
-    #: the plan paused): nobody gets this one.
-    WITHDRAWN = "withdrawn"
+from shared.contracts.booking import OfferStatus
 
 
 class OfferAction(StrEnum):
