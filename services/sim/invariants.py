@@ -499,7 +499,7 @@ def no_overlaps(world: World, buffer_before: timedelta, buffer_after: timedelta)
         for a in active:
             by[a[resource]].append(a)
         for resource_id, booked in by.items():
-            booked.sort(key=lambda a: a["starts_at"])
+            booked.sort(key=lambda a: (a["starts_at"], a["id"]))
             for i, a in enumerate(booked):
                 for b in booked[i + 1 :]:
                     if b["starts_at"] - buffer_before >= a["ends_at"] + buffer_after:
