@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test install system lint typecheck unit integration e2e token time clean
+.PHONY: dev test install system axe lint typecheck unit integration e2e token time clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ system:
 	  fi; \
 	fi
 
+# axe-core, the accessibility engine the browser tests run, from the npm registry: one
+# pinned version whose tarball must match its pinned sha512 integrity (tests/e2e/axe.py),
+# kept in .cache/axe/ (git-ignored); nothing is fetched once it is there.
+axe: install
+	$(BIN)/python -m tests.e2e.axe
+
 dev: install
 	$(BIN)/python -m devstack
 
@@ -48,7 +54,7 @@ NIGHT_TEST_NOW := 2027-03-28T01:30:00+01:00
 # A smoke run on Tansu, the memory-only broker make dev falls back to without Java or
 # Maven, keeps that fallback working.
 FAULTS_TMP := $(or $(TMPDIR),/tmp)/mesocycle-faults-$(shell id -u)
-test: install system lint typecheck
+test: install system axe lint typecheck
 	$(BIN)/pytest --ignore=tests/faults
 	@rm -rf $(FAULTS_TMP) && mkdir -p -m 700 $(FAULTS_TMP)/run
 	@XDG_RUNTIME_DIR=$(FAULTS_TMP)/run $(BIN)/pytest tests/faults -p no:cacheprovider \
@@ -72,7 +78,7 @@ unit: install
 integration: install system
 	$(BIN)/pytest tests/integration
 
-e2e: install system
+e2e: install system axe
 	$(BIN)/pytest tests/e2e
 
 # A staff token for the dev secret: make token ROLE=staff

@@ -10,7 +10,7 @@
   const clinic = data.locations[0] || null;
   const loadedAt = Date.now();
   const requests = { ...(data.requests || {}) };
-  const DAYS_SHOWN = 4;
+  const SLOT_LIMIT = 200; // the most free times the API lists for a session
   let booked = null;
 
   const now = () => Date.parse(data.now) + (Date.now() - loadedAt);
@@ -57,8 +57,12 @@
       body.detail || "Ask the clinic for a new link.");
   }
 
+  /** Buttons off while a call runs, and back on after (those off before stay off). */
   function disableAll(container, disabled) {
-    for (const button of container.querySelectorAll("button")) button.disabled = disabled;
+    for (const button of container.querySelectorAll(disabled ? "button:enabled" : "button[data-busy]")) {
+      button.disabled = disabled;
+      button.toggleAttribute("data-busy", disabled);
+    }
   }
 
   async function load() {
@@ -106,8 +110,10 @@
     }));
   }
 
-  /** Free times of a session's window, a day per group; `after` skips times up to a taken one. */
-  async function showSlots(request, container, { mode, appointment, after, lead }) {
+  /** Free times of a session's window: a day picker over the window's days (each saying
+   *  how many times are free), then the chosen day's times by part of the day. `taken` is a
+   *  time just lost to someone else (never offered again here); `day` the day to show first. */
+  async function showSlots(request, container, { mode, appointment, taken, lead, day }) {
     container.replaceChildren(el("p", { className: "hint", text: "Looking for free times..." }));
     const found = await api(`/requests/${request.id}/slots`);
     if (!found.ok) {
@@ -117,11 +123,11 @@
     const seen = new Set();
     const slots = found.body.filter((s) => {
       const key = Date.parse(s.starts_at);
-      if (seen.has(key) || (after && key <= Date.parse(after))) return false;
+      if (seen.has(key) || (taken && key === Date.parse(taken.starts_at))) return false;
       if (appointment && key === Date.parse(appointment.starts_at)) return false;
       seen.add(key);
       return true;
-    });
+    }).sort((a, b) => Date.parse(a.starts_at) - Date.parse(b.starts_at));
     const parts = lead ? [lead] : [];
     if (!slots.length) {
       parts.push(el("div", { className: "notice notice-warn", role: "status" },
@@ -131,45 +137,165 @@
       container.replaceChildren(...parts);
       return;
     }
-    const days = new Map();
+    const byDay = new Map();
     for (const slot of slots) {
-      const day = mc.localDate(slot.starts_at, zone);
-      if (!days.has(day)) days.set(day, []);
-      days.get(day).push(slot);
+      const date = mc.localDate(slot.starts_at, zone);
+      if (!byDay.has(date)) byDay.set(date, []);
+      byDay.get(date).push(slot);
     }
-    const groups = [...days.entries()].map(([day, daySlots], index) => {
-      const headingId = `${container.id}-day-${day}`;
-      return el("div", { className: "day", hidden: index >= DAYS_SHOWN },
-        el("h4", { id: headingId, text: mc.dateLabel(day, true) }),
-        el("div", { className: "slots", role: "group", "aria-labelledby": headingId },
-          daySlots.map((slot) => el("button", {
-            type: "button",
-            "aria-label": `${when(slot.starts_at)} ${withWhom(slot)}`,
-            text: mc.timeLabel(slot.starts_at, zone),
-            onclick: () => (mode === "move" ? proposeMove(request, appointment, slot, container)
-              : hold(request, slot, container)),
-          }))));
-    });
-    parts.push(el("p", { className: "hint", text: mode === "move" ? "Pick the new time:" : "Pick a time:" }), ...groups);
-    if (groups.length > DAYS_SHOWN) {
-      const more = el("button", {
-        type: "button", className: "secondary", text: "Show more days",
-        onclick: () => {
-          const next = groups.find((g) => g.hidden);
-          for (const g of groups) g.hidden = false;
-          more.remove();
-          mc.focus(next.querySelector("h4"));
-        },
-      });
-      parts.push(el("div", { className: "actions" }, more));
-    }
+    const choose = (slot) => (mode === "move" ? proposeMove(request, appointment, slot, container)
+      : hold(request, slot, container));
+    // The day asked for, else the lost time's, else the first with free times.
+    const wanted = [day, taken && mc.localDate(taken.starts_at, zone)];
+    const first = wanted.find((d) => d && byDay.has(d)) || byDay.keys().next().value;
+    parts.push(dayPicker(request, container, {
+      byDay, moreFrom: listedUpTo(request, found.body), first, choose,
+      title: mode === "move" ? "Pick the new day" : "Pick a day",
+    }));
     container.replaceChildren(...parts);
+  }
+
+  /** The API lists at most SLOT_LIMIT free times (the preferred practitioner's first, then
+   *  everyone's, earliest first): when it did, days from the one it stopped in on may have
+   *  more times than listed. Answers that first day, or null when the list is complete. */
+  function listedUpTo(request, listed) {
+    if (listed.length < SLOT_LIMIT) return null;
+    const preferred = request.preferred_practitioner_id;
+    if (preferred && listed.every((s) => s.practitioner_id === preferred)) return "0000-00-00";
+    return mc.localDate(listed[listed.length - 1].starts_at, zone);
+  }
+
+  /** The days to offer: the window's (none before today), and any day a time falls on. */
+  function windowDays(request, byDay) {
+    const today = mc.localDate(new Date(now()).toISOString(), zone);
+    const days = new Set(byDay.keys());
+    for (let d = request.earliest_date > today ? request.earliest_date : today; d <= request.latest_date; d = nextDate(d)) {
+      days.add(d);
+    }
+    return [...days].sort();
+  }
+
+  function nextDate(isoDate) {
+    const [y, m, d] = isoDate.split("-").map(Number);
+    return new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10);
+  }
+
+  function shortDate(isoDate, options) {
+    const [y, m, d] = isoDate.split("-").map(Number);
+    return new Intl.DateTimeFormat("en-GB", { ...options, timeZone: "UTC" }).format(new Date(Date.UTC(y, m - 1, d)));
+  }
+
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+  /** A day's free times, or why none show: for its button and for the status line. */
+  function dayFacts(date, count, moreFrom) {
+    const more = moreFrom !== null && date >= moreFrom;
+    const label = mc.dateLabel(date, true);
+    if (count && more) {
+      return { note: `${count}+ free times`, said: `${label}: ${plural(count, "free time")} listed here, maybe more` };
+    }
+    if (count) return { note: plural(count, "free time"), said: `${label}: ${plural(count, "free time")}` };
+    if (more) return { note: "Call to book", said: `${label}: times not listed here` };
+    return { note: "No free time", said: `${label}: no free time` };
+  }
+
+  /** Days as toggle buttons (one tab stop, on the chosen day; Left/Right, Home/End move
+   *  between the days with free times; Enter or Space chooses), a live status saying what
+   *  the chosen day offers, then its times under Morning, Afternoon and Evening, each a
+   *  group labelled by its heading. */
+  function dayPicker(request, container, { byDay, moreFrom, first, choose, title }) {
+    const base = container.id;
+    const status = el("p", { className: "picker-status", role: "status", "aria-live": "polite" });
+    const times = el("div", { className: "times", id: `${base}-times` });
+    const facts = new Map();
+    const buttons = windowDays(request, byDay).map((date) => {
+      const count = (byDay.get(date) || []).length;
+      const fact = dayFacts(date, count, moreFrom);
+      facts.set(date, fact);
+      return el("button", {
+        type: "button", className: count ? "day" : "day day-none", "data-day": date,
+        "aria-pressed": "false", "aria-controls": times.id, disabled: !count, tabindex: "-1",
+        onclick: () => show(date),
+      }, el("span", { className: "day-name", text: shortDate(date, { weekday: "short" }) }), " ",
+      el("span", { className: "day-date", text: shortDate(date, { day: "numeric", month: "short" }) }), " ",
+      el("span", { className: "day-count", text: fact.note }));
+    });
+    const open = buttons.filter((b) => !b.disabled);
+
+    function rove(target) {
+      for (const b of open) b.tabIndex = b === target ? 0 : -1;
+    }
+
+    function show(date) {
+      const chosen = buttons.find((b) => b.dataset.day === date);
+      for (const b of buttons) b.setAttribute("aria-pressed", String(b === chosen));
+      rove(chosen);
+      times.replaceChildren(...dayTimes(date, byDay.get(date) || [], moreFrom, `${base}-${date}`, choose));
+      // Focus stays on the day; the status says what it offers (read out once shown).
+      status.textContent = facts.get(date).said;
+    }
+
+    const group = el("div", {
+      className: "days", role: "group", "aria-labelledby": `${base}-days-title`,
+      "aria-describedby": `${base}-days-hint`,
+      onkeydown: (event) => {
+        const at = open.indexOf(document.activeElement);
+        const moves = { ArrowLeft: at - 1, ArrowRight: at + 1, Home: 0, End: open.length - 1 };
+        if (at < 0 || !(event.key in moves) || event.altKey || event.ctrlKey || event.metaKey) return;
+        event.preventDefault();
+        const target = open[Math.max(0, Math.min(open.length - 1, moves[event.key]))];
+        rove(target);
+        target.focus();
+      },
+    }, buttons);
+    const parts = [
+      el("h4", { id: `${base}-days-title`, text: title }),
+      el("p", { className: "hint", id: `${base}-days-hint`,
+                text: "Each day says how many times are free. On a keyboard, arrow keys move between days." }),
+      group,
+    ];
+    if (buttons.some((b) => b.disabled && facts.get(b.dataset.day).note === "Call to book")) {
+      parts.push(el("p", { className: "hint" }, "For a day marked \u201cCall to book\u201d, ", ...callUs(), "."));
+    }
+    parts.push(status, times);
+    show(first);
+    return el("div", { className: "picker" }, parts);
+  }
+
+  const PARTS_OF_DAY = [["morning", "Morning", 0], ["afternoon", "Afternoon", 12], ["evening", "Evening", 17]];
+
+  /** The hour (0-23) an instant shows where the patient is. */
+  function hourOf(iso) {
+    return Number(mc.timeLabel(iso, zone).slice(0, 2)) % 24;
+  }
+
+  function dayTimes(date, daySlots, moreFrom, base, choose) {
+    const nodes = [];
+    PARTS_OF_DAY.forEach(([key, name, from], index) => {
+      const until = index + 1 < PARTS_OF_DAY.length ? PARTS_OF_DAY[index + 1][2] : 24;
+      const these = daySlots.filter((s) => hourOf(s.starts_at) >= from && hourOf(s.starts_at) < until);
+      if (!these.length) return;
+      const headingId = `${base}-${key}`;
+      nodes.push(el("div", { className: "part", role: "group", "aria-labelledby": headingId },
+        el("h5", { id: headingId, text: name }),
+        el("div", { className: "slots" }, these.map((slot) => el("button", {
+          type: "button",
+          "aria-label": `${when(slot.starts_at)} ${withWhom(slot)}`,
+          text: mc.timeLabel(slot.starts_at, zone),
+          onclick: () => choose(slot),
+        })))));
+    });
+    if (moreFrom !== null && date >= moreFrom) {
+      nodes.push(el("p", { className: "hint" }, "Not every free time of this day fits in this list. For another time, ",
+        ...callUs(), "."));
+    }
+    return nodes;
   }
 
   function takenNotice(slot, detail) {
     return el("div", { className: "notice notice-warn", role: "alert" },
       el("h4", { text: "That time was just taken" }),
-      el("p", { text: `${when(slot.starts_at)} is no longer free (${detail}). Here are the next free times.` }));
+      el("p", { text: `${when(slot.starts_at)} is no longer free (${detail}). Please pick another time.` }));
   }
 
   async function hold(request, slot, container) {
@@ -185,7 +311,7 @@
     if (result.ok) return renderHeld(request, result.body, container);
     if (result.status === 409 || result.status === 422) {
       const lead = takenNotice(slot, (result.body || {}).detail || "taken");
-      await showSlots(request, container, { mode: "book", after: slot.starts_at, lead });
+      await showSlots(request, container, { mode: "book", taken: slot, lead });
       mc.focus(lead);
       return;
     }
@@ -206,7 +332,7 @@
       onclick: async () => {
         disableAll(container, true);
         await api(`/appointments/${appointment.id}/cancel`, { method: "POST" });
-        showSlots(request, container, { mode: "book" });
+        showSlots(request, container, { mode: "book", day: mc.localDate(appointment.starts_at, zone) });
       },
     });
     container.replaceChildren(el("div", { className: "notice notice-ok", role: "group", "aria-label": "Your held time" },
@@ -328,7 +454,7 @@
         if (result.ok) return showConfirmation(result.body, request, true);
         if (result.status === 409 || result.status === 422) {
           const lead = takenNotice(slot, (result.body || {}).detail || "taken");
-          await showSlots(request, container, { mode: "move", appointment, after: slot.starts_at, lead });
+          await showSlots(request, container, { mode: "move", appointment, taken: slot, lead });
           mc.focus(lead);
         }
       },
