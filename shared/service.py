@@ -40,7 +40,7 @@ from shared.consumer import EventConsumer, Handlers
 from shared.lag import ConsumerProgress
 from shared.observability import NotReady, health_router, instrument
 from shared.outbox import OutboxRelay
-from shared.problems import Refusals, install_problem_handlers
+from shared.problems import Refusals, document_problems, install_problem_handlers
 from shared.retention import Pruner, Retained
 from shared.settings import ServiceSettings
 
@@ -248,6 +248,8 @@ class Service(Generic[S]):
         app.include_router(_probes(lambda: app.state.runtime))
         for router in self.spec.routers if api else ():
             app.include_router(router)
+        # The OpenAPI document lists every problem+json answer of every operation.
+        document_problems(app)
         return app
 
     def worker_names(self) -> list[str]:

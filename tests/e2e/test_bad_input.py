@@ -160,3 +160,36 @@ async def test_text_postgresql_cannot_hold_and_numbers_past_its_range_are_a_422(
         f"{notify}/v1/policy", json={**policy, "quiet_hours_start": "21:00:00+01:00"}
     )
     assert_problem(response, 422, "without a UTC offset")
+
+
+async def test_what_the_documents_promise_is_what_is_answered(
+    stack: Stack, staff: httpx.AsyncClient
+) -> None:
+    """Found by schemathesis with every check (README: the fuzzing): each was answered
+    against the OpenAPI documents."""
+    plans, booking = stack.urls["plans"], stack.urls["booking"]
+    patient = await new_patient(staff, stack, "+33611220088")
+    # Another method: 405, and Allow names every method of the path, not the first route's.
+    response = await staff.request("OPTIONS", f"{plans}/v1/patients/{patient['id']}")
+    assert_problem(response, 405, "OPTIONS")
+    assert set(response.headers["allow"].split(", ")) == {"GET", "PATCH", "DELETE"}
+    # Numbers and instants as JSON and RFC 3339 say, not what pydantic would read into them.
+    protocol = {"key": "strict-types", "name": "Strict", "indication": "cellulite",
+                "areas": ["thighs"], "session_count": "6", "interval_days": 14,
+                "tolerance_days": 3, "session_minutes": 30,
+                "numbing_cream_advised": True}  # fmt: skip
+    response = await staff.post(f"{plans}/v1/protocols", json=protocol)
+    assert_problem(response, 422, "session_count")
+    response = await staff.get(f"{booking}/v1/appointments", params={"starts_from": "0.5"})
+    assert_problem(response, 422, "starts_from", "ISO 8601")
+    # A retired protocol is gone for a reader, not still there as if nothing happened.
+    created = await staff.post(f"{plans}/v1/protocols", json={**protocol, "session_count": 6})
+    assert created.status_code == 201, created.text
+    url = f"{plans}/v1/protocols/{created.json()['id']}"
+    assert (await staff.delete(url)).status_code == 204
+    assert_problem(await staff.get(url), 410, "retired")
+    # A staff password is text a database could hold: no NUL, even hashed.
+    account = {"email": "nul@clinic.example", "display_name": "Nul", "role": "staff",
+               "password": "long enough\u0000password"}  # fmt: skip
+    response = await staff.post(f"{booking}/v1/staff-accounts", json=account)
+    assert_problem(response, 422, "password")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from booking.adapters.db import Appointment, idempotency_keys
@@ -25,10 +24,11 @@ from booking.domain.lifecycle import Action
 from booking.use_cases import moves, reservations, steps
 from booking.use_cases.reactions import unit_of_work
 from booking.use_cases.records import get_or_404
-from shared.api import DeskDep, Offset, StaffDep
+from shared.api import DeskDep, Instant, Offset, StaffDep
 from shared.auth import Role
+from shared.contracts.booking import AppointmentStatus
 from shared.idempotency import IdempotentDep
-from shared.problems import Problem
+from shared.problems import Problem, problems
 
 router = APIRouter(prefix="/v1", tags=["appointments"])
 
@@ -43,7 +43,7 @@ STEPS = {
 }
 
 
-@router.post("/appointments", status_code=201)
+@router.post("/appointments", status_code=201, response_model=AppointmentOut)
 async def book_appointment(
     body: AppointmentIn,
     runtime: RuntimeDep,
@@ -74,15 +74,15 @@ async def book_appointment(
         )
 
 
-@router.get("/appointments")
+@router.get("/appointments", responses=problems(403))
 async def list_appointments(
     session: SessionDep,
     user: StaffDep,
     patient_id: uuid.UUID | None = None,
     practitioner_id: uuid.UUID | None = None,
-    status: str | None = None,
-    starts_from: datetime | None = None,
-    starts_before: datetime | None = None,
+    status: AppointmentStatus | None = None,
+    starts_from: Instant | None = None,
+    starts_before: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
 ) -> list[AppointmentOut]:
@@ -104,7 +104,7 @@ async def list_appointments(
     return [AppointmentOut.model_validate(a) for a in found]
 
 
-@router.get("/appointments/{appointment_id}")
+@router.get("/appointments/{appointment_id}", responses=problems(403))
 async def get_appointment(
     appointment_id: uuid.UUID, session: SessionDep, user: StaffDep
 ) -> AppointmentOut:
@@ -139,10 +139,10 @@ async def reschedule(
     )
 
 
-@router.post("/appointments/{appointment_id}/{step}")
+@router.post("/appointments/{appointment_id}/{step}", responses=problems(403))
 async def change(
     appointment_id: uuid.UUID,
-    step: str,
+    step: Annotated[str, Path(json_schema_extra={"enum": list(STEPS)})],
     runtime: RuntimeDep,
     settings: SettingsDep,
     user: StaffDep,

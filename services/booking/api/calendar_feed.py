@@ -17,7 +17,7 @@ from booking.use_cases import calendar_feeds
 from booking.use_cases import schedule as use_cases
 from shared.api import StaffDep, staff
 from shared.auth import Role
-from shared.problems import Problem
+from shared.problems import Problem, problems
 
 router = APIRouter(prefix="/v1", tags=["schedule"])
 
@@ -30,7 +30,17 @@ class FeedOut(BaseModel):
     issued_at: datetime
 
 
-@router.get("/practitioners/{practitioner_id}/calendar.ics", name="calendar")
+class CalendarResponse(Response):
+    media_type = "text/calendar; charset=utf-8"
+
+
+@router.get(
+    "/practitioners/{practitioner_id}/calendar.ics",
+    name="calendar",
+    response_class=CalendarResponse,
+    responses={200: {"description": "An iCalendar (RFC 5545) feed"}, **problems(401, 403)},
+    openapi_extra={"security": [{"staffToken": []}, {}]},
+)
 async def calendar(
     practitioner_id: uuid.UUID,
     request: Request,
@@ -56,10 +66,12 @@ async def calendar(
     name, entries = await use_cases.calendar_entries(
         session, practitioner_id=practitioner_id, since=now - timedelta(days=past_days)
     )
-    return Response(ical_feed(name, entries, now=now), media_type="text/calendar; charset=utf-8")
+    return CalendarResponse(ical_feed(name, entries, now=now))
 
 
-@router.post("/practitioners/{practitioner_id}/calendar-feed", status_code=201)
+@router.post(
+    "/practitioners/{practitioner_id}/calendar-feed", status_code=201, responses=problems(403)
+)
 async def issue_feed(
     practitioner_id: uuid.UUID, request: Request, runtime: RuntimeDep, user: StaffDep
 ) -> FeedOut:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,7 @@ from booking.use_cases.reactions import unit_of_work
 from booking.use_cases.records import get_or_404
 from shared.api import DeskDep, Offset, StaffDep
 from shared.idempotency import IdempotentDep
+from shared.problems import NotFound
 
 router = APIRouter(prefix="/v1", tags=["booking requests"])
 
@@ -127,7 +129,7 @@ async def invite(
     return {"link_expires_at": sent.link_expires_at.isoformat()}
 
 
-@router.post("/plans/{plan_id}/course", status_code=201)
+@router.post("/plans/{plan_id}/course", status_code=201, response_model=list[AppointmentOut])
 async def book_course(
     plan_id: uuid.UUID,
     body: CourseIn,
@@ -152,6 +154,9 @@ async def book_course(
         return [AppointmentOut.model_validate(a) for a in booked]
 
     async with runtime.sessions.begin() as session:
+        known = sa.select(BookingRequest.id).where(BookingRequest.plan_id == plan_id).limit(1)
+        if await session.scalar(known) is None:
+            raise NotFound(f"no plan {plan_id}: booking has no booking request of it")
         return await once.create(
             session,
             idempotency_keys,

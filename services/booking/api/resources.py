@@ -6,7 +6,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from booking.api.deps import RuntimeDep, SessionDep
 from booking.api.schemas import (
@@ -22,7 +21,7 @@ from booking.api.schemas import (
     WeeklyHoursIn,
 )
 from booking.use_cases import resources
-from shared.api import AdminDep, DeskDep, StaffDep
+from shared.api import AdminDep, DeskDep, Instant, StaffDep
 
 router = APIRouter(prefix="/v1", tags=["resources"])
 
@@ -106,7 +105,7 @@ async def list_time_off(
     resource_id: uuid.UUID,
     session: SessionDep,
     _: StaffDep,
-    ends_after: AwareDatetime | None = None,
+    ends_after: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[TimeOffOut]:
     """A practitioner's leave, a room out of use or a location's closures, earliest first

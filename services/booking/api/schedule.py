@@ -13,22 +13,32 @@ from booking.api.deps import SessionDep, own_practitioner
 from booking.api.schemas import AppointmentOut, ScheduleEntryOut
 from booking.domain.availability import wall_clock
 from booking.use_cases import schedule as use_cases
-from shared.api import Offset, StaffDep
+from shared.api import Day, Offset, StaffDep
 from shared.auth import Role
+from shared.contracts.booking import AppointmentStatus
+from shared.problems import problems
 
 router = APIRouter(prefix="/v1", tags=["schedule"])
 
 
-@router.get("/schedule")
+@router.get("/schedule", responses=problems(403, 404))
 async def schedule(
     session: SessionDep,
     user: StaffDep,
-    day: Annotated[date, Query(ge=date(1900, 1, 1), le=date(2999, 12, 31))],
+    day: Annotated[
+        Day,
+        Query(
+            ge=date(1900, 1, 1),
+            le=date(2999, 12, 31),
+            json_schema_extra={"pattern": "^(19|2[0-9])[0-9]{2}-"},
+            description="a day from 1900 to 2999",
+        ),
+    ],
     view: Literal["day", "week"] = "day",
     location_id: uuid.UUID | None = None,
     practitioner_id: uuid.UUID | None = None,
     room_id: uuid.UUID | None = None,
-    status: Annotated[list[str] | None, Query()] = None,
+    status: Annotated[list[AppointmentStatus] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
     offset: Offset = 0,
 ) -> list[ScheduleEntryOut]:
@@ -50,7 +60,7 @@ async def schedule(
         location_id=location_id,
         practitioner_id=practitioner_id,
         room_id=room_id,
-        statuses=status,
+        statuses=[s.value for s in status or ()] or None,
         limit=limit,
         offset=offset,
     )

@@ -6,11 +6,11 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from booking.domain.request import RequestStatus
+from shared.api import IanaTimeZone, Instant, PhoneNumber
 from shared.clock import LocalTime
-from shared.contacts import Phone, TimeZone
 from shared.contracts.booking import AppointmentStatus
 
 
@@ -18,8 +18,8 @@ class LocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    time_zone: TimeZone
-    phone: Phone | None = None
+    time_zone: IanaTimeZone
+    phone: PhoneNumber | None = None
 
 
 class LocationOut(BaseModel):
@@ -93,9 +93,9 @@ class AppointmentIn(BaseModel):
     booking_request_id: uuid.UUID
     practitioner_id: uuid.UUID
     room_id: uuid.UUID
-    starts_at: AwareDatetime
+    starts_at: Instant
     #: Hold the slot (for the patient to confirm) instead of booking it.
-    hold: bool = False
+    hold: StrictBool = False
 
 
 class HoldIn(BaseModel):
@@ -106,7 +106,7 @@ class HoldIn(BaseModel):
     booking_request_id: uuid.UUID
     practitioner_id: uuid.UUID
     room_id: uuid.UUID
-    starts_at: AwareDatetime
+    starts_at: Instant
 
 
 class CourseIn(BaseModel):
@@ -123,16 +123,16 @@ class TransitionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(None, max_length=500)
-    expected_version: int | None = None
+    expected_version: StrictInt | None = None
 
 
 class MoveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    starts_at: AwareDatetime
+    starts_at: Instant
     practitioner_id: uuid.UUID | None = None
     room_id: uuid.UUID | None = None
-    expected_version: int | None = None
+    expected_version: StrictInt | None = None
 
 
 class ShiftOut(BaseModel):
@@ -159,7 +159,7 @@ ResourceKind = Literal["location", "practitioner", "room"]
 class WeeklyHoursIn(BaseModel):
     model_config = ConfigDict(extra="forbid", from_attributes=True)
 
-    weekday: int = Field(ge=0, le=6, description="0 = Monday")
+    weekday: StrictInt = Field(ge=0, le=6, description="0 = Monday")
     opens: LocalTime
     closes: LocalTime
 
@@ -169,8 +169,8 @@ class TimeOffIn(BaseModel):
 
     resource_kind: ResourceKind
     resource_id: uuid.UUID
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
     reason: str | None = Field(None, max_length=200)
 
 

@@ -36,13 +36,14 @@ from booking.use_cases.requests import list_booking_requests
 from booking.use_cases.self_booking import open_link
 from shared.contracts.booking import AppointmentStatus
 from shared.idempotency import IdempotentDep
-from shared.problems import NotFound
+from shared.problems import NotFound, may_answer
 
 router = APIRouter(prefix="/v1/self-booking", tags=["self-booking"])
 
 PATIENT = "patient"
 
 
+@may_answer(401, 429)
 async def link_patient(
     runtime: RuntimeDep,
     settings: SettingsDep,
@@ -106,7 +107,7 @@ async def my_appointments(
     return [AppointmentOut.model_validate(a) for a in found]
 
 
-@router.post("/holds", status_code=201)
+@router.post("/holds", status_code=201, response_model=AppointmentOut)
 async def hold(
     body: HoldIn,
     runtime: RuntimeDep,

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
+from booking.adapters.db import Practitioner
 from booking.api.deps import RuntimeDep, SessionDep
 from booking.use_cases.self_booking import count_hit
 from booking.web import staff_accounts
+from booking.web.passwords import MINIMUM_LENGTH
 from booking.web.settings import WebSettings, web_settings
 from shared.api import AdminDep
 from shared.auth import Role, issue_staff_token
+from shared.problems import NotFound, problems
 
 router = APIRouter(prefix="/v1", tags=["staff accounts"])
 
 WebSettingsDep = Annotated[WebSettings, Depends(web_settings)]
+
+
+#: Something@somewhere, without spaces or control characters (spelled out: \s differs
+#: between JSON Schema's regular expressions, Python's and pydantic's).
+_PART = r"[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+"
+EMAIL = f"^{_PART}@{_PART}$"
 
 
 class LoginIn(BaseModel):
@@ -39,14 +49,31 @@ class LoginOut(BaseModel):
     practitioner_id: uuid.UUID | None
 
 
-class StaffAccountIn(BaseModel):
+class NewAccountFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: str = Field(min_length=3, max_length=320, pattern=EMAIL)
     display_name: str = Field(min_length=1, max_length=200)
-    role: Role
-    password: str = Field(min_length=1, max_length=1024)
-    practitioner_id: uuid.UUID | None = None
+    #: Any text but NUL, which no stored text holds either.
+    password: str = Field(min_length=MINIMUM_LENGTH, max_length=1024, pattern=r"^[^\x00]*$")
+
+
+class DeskAccountIn(NewAccountFields):
+    """An admin's or a front-desk account: it names no practitioner."""
+
+    role: Literal[Role.ADMIN, Role.STAFF]
+    practitioner_id: None = None
+
+
+class PractitionerAccountIn(NewAccountFields):
+    """A practitioner's account: it names the practitioner they are."""
+
+    role: Literal[Role.PRACTITIONER]
+    practitioner_id: uuid.UUID
+
+
+#: Practitioner accounts, and only they, name a practitioner_id.
+StaffAccountIn = Annotated[DeskAccountIn | PractitionerAccountIn, Field(discriminator="role")]
 
 
 class StaffAccountOut(BaseModel):
@@ -56,11 +83,12 @@ class StaffAccountOut(BaseModel):
     email: str
     display_name: str
     role: Role
-    practitioner_id: uuid.UUID | None
+    #: A practitioner's account only (absent from the others').
+    practitioner_id: uuid.UUID | SkipJsonSchema[None] = None
     created_at: datetime
 
 
-@router.post("/auth/login")
+@router.post("/auth/login", responses=problems(401, 429))
 async def login(
     body: LoginIn,
     request: Request,
@@ -108,11 +136,12 @@ async def login(
     )
 
 
-@router.post("/staff-accounts", status_code=201)
+@router.post("/staff-accounts", status_code=201, response_model_exclude_none=True)
 async def create_staff_account(
     body: StaffAccountIn, runtime: RuntimeDep, _: AdminDep
 ) -> StaffAccountOut:
-    """Admins add staff; a practitioner's account names their practitioner_id."""
+    """Admins add staff; a practitioner's account names their practitioner_id (404 when
+    booking has no such practitioner)."""
     account = staff_accounts.NewAccount(
         email=body.email,
         display_name=body.display_name,
@@ -121,13 +150,15 @@ async def create_staff_account(
         practitioner_id=body.practitioner_id,
     )
     async with runtime.sessions.begin() as session:
+        if body.practitioner_id and not await session.get(Practitioner, body.practitioner_id):
+            raise NotFound(f"no practitioner {body.practitioner_id}")
         created = await staff_accounts.create_account(
             session, account=account, now=runtime.clock.now()
         )
     return StaffAccountOut.model_validate(created)
 
 
-@router.get("/staff-accounts")
+@router.get("/staff-accounts", response_model_exclude_none=True)
 async def list_staff_accounts(session: SessionDep, _: AdminDep) -> list[StaffAccountOut]:
     found = await staff_accounts.list_accounts(session)
     return [StaffAccountOut.model_validate(a) for a in found]

@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from shared.clock import LocalTime
 
@@ -36,9 +36,9 @@ class Timing(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = True
-    days_before: int = Field(0, ge=0, le=14)
-    minutes_before: int = Field(0, ge=0, le=MINUTES_PER_DAY)
+    enabled: StrictBool = True
+    days_before: StrictInt = Field(0, ge=0, le=14)
+    minutes_before: StrictInt = Field(0, ge=0, le=MINUTES_PER_DAY)
     if_booked_late: IfBookedLate
 
 
@@ -54,15 +54,15 @@ class MessagePolicy(BaseModel):
     #: 'Apply it now': the cream must be on, covered, well before the session.
     cream_apply: Timing = Timing(minutes_before=90, if_booked_late=IfBookedLate.SEND_NOW)
     #: A lidocaine/prilocaine cream needs at least this long under its film.
-    cream_minimum_minutes: int = Field(60, ge=30, le=240)
+    cream_minimum_minutes: StrictInt = Field(60, ge=30, le=240)
     #: No scheduled SMS in this local window; such a message moves earlier.
     quiet_hours_start: LocalTime = time(21, 0)
     quiet_hours_end: LocalTime = time(8, 0)
     #: Per patient, counting every SMS; scheduled ones beyond it are skipped (recorded).
-    daily_cap: int = Field(4, ge=1, le=20)
-    weekly_cap: int = Field(10, ge=1, le=100)
+    daily_cap: StrictInt = Field(4, ge=1, le=20)
+    weekly_cap: StrictInt = Field(10, ge=1, le=100)
     #: Name the treatment in SMS. Off by default: a link to details instead (privacy).
-    full_text: bool = False
+    full_text: StrictBool = False
     #: Where a patient reads the details of their appointment (sent instead of a treatment).
     details_url: str | None = Field(None, max_length=120)
     #: What HELP answers with: the clinic's phone or address.

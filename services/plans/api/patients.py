@@ -14,6 +14,7 @@ from plans.use_cases import patients
 from plans.use_cases.patients import PatientFilter
 from shared.api import AdminDep, DeskDep, StaffDep
 from shared.idempotency import IdempotentDep
+from shared.problems import problems
 
 router = APIRouter(prefix="/v1/patients", tags=["patients"])
 
@@ -54,13 +55,13 @@ async def search_patients(
     return [PatientOut.model_validate(p) for p in found.items]
 
 
-@router.get("/{patient_id}")
+@router.get("/{patient_id}", responses=problems(410))
 async def get_patient(patient_id: uuid.UUID, session: SessionDep, _: StaffDep) -> PatientOut:
     patient = await patients.get_patient(session, patient_id=patient_id)
     return PatientOut.model_validate(patient)
 
 
-@router.patch("/{patient_id}")
+@router.patch("/{patient_id}", responses=problems(410))
 async def update_patient(
     patient_id: uuid.UUID, body: PatientPatch, runtime: RuntimeDep, _: DeskDep
 ) -> PatientOut:
@@ -72,7 +73,7 @@ async def update_patient(
     return PatientOut.model_validate(patient)
 
 
-@router.delete("/{patient_id}", status_code=204)
+@router.delete("/{patient_id}", status_code=204, responses=problems(410))
 async def erase_patient(patient_id: uuid.UUID, runtime: RuntimeDep, _: AdminDep) -> None:
     """Erase the patient at their request: plans are cancelled, contact data dropped everywhere."""
     async with runtime.sessions.begin() as session:

@@ -27,6 +27,7 @@ from plans.use_cases.plans import PlanFilter
 from plans.use_cases.views import WorklistFilter
 from shared.api import DeskDep, StaffDep
 from shared.idempotency import IdempotentDep
+from shared.problems import problems
 from shared.service import Runtime
 
 router = APIRouter(prefix="/v1", tags=["plans"])
@@ -38,7 +39,7 @@ async def _answer(runtime: Runtime[PlansSettings], plan_id: uuid.UUID) -> PlanOu
         return PlanOut.of(await get_plan(session, plan_id=plan_id))
 
 
-@router.post("/plans", status_code=201, response_model=PlanOut)
+@router.post("/plans", status_code=201, response_model=PlanOut, responses=problems(410))
 async def create_plan(
     body: PlanIn,
     runtime: RuntimeDep,

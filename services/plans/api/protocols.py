@@ -12,6 +12,7 @@ from plans.api.schemas import Area, ProtocolChanges, ProtocolIn, ProtocolOut
 from plans.use_cases import protocols
 from plans.use_cases.protocols import ProtocolFilter
 from shared.api import AdminDep, StaffDep
+from shared.problems import problems
 
 router = APIRouter(prefix="/v1/protocols", tags=["protocols"])
 
@@ -41,7 +42,7 @@ async def list_protocols(
     return [ProtocolOut.model_validate(p) for p in found.items]
 
 
-@router.get("/{protocol_id}")
+@router.get("/{protocol_id}", responses=problems(410))
 async def get_protocol(protocol_id: uuid.UUID, session: SessionDep, _: StaffDep) -> ProtocolOut:
     protocol = await protocols.get_protocol(session, protocol_id=protocol_id)
     return ProtocolOut.model_validate(protocol)

@@ -6,18 +6,34 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
 from plans.adapters.db import Plan, PlanSession
 from plans.domain.cycle import Cadence, CadenceError
 from plans.domain.progress import Progress
-from shared.contacts import Phone, TimeZone
+from shared.api import Day, IanaTimeZone, PhoneNumber, only_what_is_sent
 
 Area = Literal[
     "abdomen", "thighs", "buttocks", "knees", "ankles", "face",
     "neck", "scalp", "arms", "back", "legs", "hands",
 ]  # fmt: skip
-Item = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+#: The spaces strip_whitespace trims: Unicode White_Space (Python's \s adds \x1c-\x1f).
+_SPACE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+#: An allergy or medication: some text that is not only spaces.
+Item = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=f"[^{_SPACE}]"),
+]
+Items = Annotated[list[Item], Field(max_length=50)]
+Notes = Annotated[str, Field(max_length=5000)]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Indication = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
@@ -27,13 +43,13 @@ class PatientIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     full_name: str = Field(min_length=1, max_length=200)
-    phone: Phone
-    time_zone: TimeZone
+    phone: PhoneNumber
+    time_zone: IanaTimeZone
     language: Language = "en"
-    sms_consent: bool
+    sms_consent: StrictBool
     #: How consent was given ("signed intake form", "verbal, at the desk"...).
     sms_consent_source: str | None = Field(None, max_length=200)
-    needle_sensitive: bool = False
+    needle_sensitive: StrictBool = False
     allergies: list[Item] = Field(default_factory=list, max_length=50)
     allergy_notes: str = Field("", max_length=5000)
     medications: list[Item] = Field(default_factory=list, max_length=50)
@@ -44,20 +60,22 @@ class PatientIn(BaseModel):
 class PatientPatch(BaseModel):
     """Only the fields sent change; ``null`` is refused where a value is required."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=only_what_is_sent("sms_consent_source")
+    )
 
     full_name: str | None = Field(None, min_length=1, max_length=200)
-    phone: Phone | None = None
-    time_zone: TimeZone | None = None
+    phone: PhoneNumber | None = None
+    time_zone: IanaTimeZone | None = None
     language: Language | None = None
-    sms_consent: bool | None = None
+    sms_consent: StrictBool | None = None
     sms_consent_source: str | None = Field(None, max_length=200)
-    needle_sensitive: bool | None = None
-    allergies: list[Item] | None = Field(None, max_length=50)
-    allergy_notes: str | None = Field(None, max_length=5000)
-    medications: list[Item] | None = Field(None, max_length=50)
-    medication_notes: str | None = Field(None, max_length=5000)
-    notes: str | None = Field(None, max_length=5000)
+    needle_sensitive: StrictBool | None = None
+    allergies: Items | None = None
+    allergy_notes: Notes | None = None
+    medications: Items | None = None
+    medication_notes: Notes | None = None
+    notes: Notes | None = None
 
 
 class PatientOut(BaseModel):
@@ -96,18 +114,21 @@ class ProtocolFields(BaseModel):
         description="e.g. cellulite, weight_loss, hair_regrowth, medical"
     )
     areas: list[Area] = Field(min_length=1)
-    session_count: int = Field(ge=1, le=30)
-    interval_days: int = Field(ge=1, le=365)
-    tolerance_days: int = Field(ge=0, le=182)
+    session_count: StrictInt = Field(ge=1, le=30)
+    interval_days: StrictInt = Field(ge=1, le=365)
+    tolerance_days: StrictInt = Field(ge=0, le=182)
     #: The least number of days between two sessions of a cycle; booking refuses any
     #: closer. Defaults to interval_days - tolerance_days (the closest two windows allow).
-    min_gap_days: int | None = Field(
-        None, description="0 < min_gap_days <= interval_days; default interval - tolerance"
+    min_gap_days: StrictInt | None = Field(
+        None,
+        description="0 < min_gap_days <= interval_days; default interval - tolerance",
+        # Checked with interval_days, and refused with both in the reason.
+        json_schema_extra={"minimum": 1, "maximum": 365},
     )
-    session_minutes: int = Field(ge=5, le=480)
-    numbing_cream_advised: bool
-    maintenance_sessions: int = Field(0, ge=0, le=30)
-    maintenance_interval_days: int | None = Field(None, ge=1, le=730)
+    session_minutes: StrictInt = Field(ge=5, le=480)
+    numbing_cream_advised: StrictBool
+    maintenance_sessions: StrictInt = Field(0, ge=0, le=30)
+    maintenance_interval_days: StrictInt | None = Field(None, ge=1, le=730)
 
     @model_validator(mode="after")
     def _makes_a_cycle(self) -> ProtocolFields:
@@ -146,15 +167,15 @@ class ProtocolChanges(BaseModel):
 
     name: str | None = Field(None, min_length=1, max_length=200)
     areas: list[Area] | None = Field(None, min_length=1)
-    session_count: int | None = Field(None, ge=1, le=30)
-    interval_days: int | None = Field(None, ge=1, le=365)
-    tolerance_days: int | None = Field(None, ge=0, le=182)
+    session_count: StrictInt | None = Field(None, ge=1, le=30)
+    interval_days: StrictInt | None = Field(None, ge=1, le=365)
+    tolerance_days: StrictInt | None = Field(None, ge=0, le=182)
     #: Not given: kept when the base's was set apart from its default, else re-derived.
-    min_gap_days: int | None = None
-    session_minutes: int | None = Field(None, ge=5, le=480)
-    numbing_cream_advised: bool | None = None
-    maintenance_sessions: int | None = Field(None, ge=0, le=30)
-    maintenance_interval_days: int | None = Field(None, ge=1, le=730)
+    min_gap_days: StrictInt | None = Field(None, json_schema_extra={"minimum": 1, "maximum": 365})
+    session_minutes: StrictInt | None = Field(None, ge=5, le=480)
+    numbing_cream_advised: StrictBool | None = None
+    maintenance_sessions: StrictInt | None = Field(None, ge=0, le=30)
+    maintenance_interval_days: StrictInt | None = Field(None, ge=1, le=730)
 
 
 class ProtocolOut(BaseModel):
@@ -183,19 +204,21 @@ class PlanIn(BaseModel):
 
     patient_id: uuid.UUID
     protocol_id: uuid.UUID
-    areas: list[str] = Field(min_length=1, max_length=12)
-    start_date: date
+    areas: list[Area] = Field(min_length=1, max_length=12)
+    start_date: Day
     preferred_practitioner_id: uuid.UUID | None = None
 
 
 class PlanPatch(BaseModel):
     """Changes to a draft plan; an active plan changes through its lifecycle actions."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=only_what_is_sent("preferred_practitioner_id")
+    )
 
     protocol_id: uuid.UUID | None = None
-    areas: list[str] | None = Field(None, min_length=1, max_length=12)
-    start_date: date | None = None
+    areas: list[Area] | None = Field(None, min_length=1, max_length=12)
+    start_date: Day | None = None
     preferred_practitioner_id: uuid.UUID | None = None
 
 
@@ -204,15 +227,15 @@ class AcknowledgementIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    allergies: list[str] = Field(max_length=50)
-    medications: list[str] = Field(max_length=50)
+    allergies: list[Annotated[str, Field(max_length=200)]] = Field(max_length=50)
+    medications: list[Annotated[str, Field(max_length=200)]] = Field(max_length=50)
 
 
 class ResumeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     #: The day sessions may start again (today, in the clinic, when left out).
-    resume_on: date | None = None
+    resume_on: Day | None = None
 
 
 class CancelIn(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -47,7 +48,7 @@ async def _protocol_for_new_plan(session: AsyncSession, protocol_id: uuid.UUID) 
     return protocol
 
 
-def _check_areas(protocol: Protocol, areas: list[str]) -> None:
+def _check_areas(protocol: Protocol, areas: Sequence[str]) -> None:
     outside = sorted(set(areas) - set(protocol.areas))
     if outside:
         raise Unprocessable(

@@ -18,10 +18,27 @@ from plans.use_cases.common import Found, Page, paginate
 from shared.problems import Conflict, NotFound, Problem
 
 
-async def get_protocol(session: AsyncSession, *, protocol_id: uuid.UUID) -> Protocol:
+async def find_protocol(session: AsyncSession, *, protocol_id: uuid.UUID) -> Protocol:
+    """A protocol version, retired or not; 404 if unknown."""
     protocol = await session.get(Protocol, protocol_id)
     if protocol is None:
         raise NotFound(f"no protocol {protocol_id}")
+    return protocol
+
+
+async def get_protocol(session: AsyncSession, *, protocol_id: uuid.UUID) -> Protocol:
+    """A protocol version in use; 404 if unknown, 410 once retired (DELETE): the list
+    shows retired versions with ``include_retired=true``, and plans on it keep it."""
+    protocol = await find_protocol(session, protocol_id=protocol_id)
+    if protocol.retired_at is not None:
+        raise Problem(
+            410,
+            "Gone",
+            f"protocol {protocol.key} version {protocol.version} was retired at "
+            f"{protocol.retired_at.isoformat()}; GET /v1/protocols?include_retired=true "
+            "lists it",
+            retired_at=protocol.retired_at.isoformat(),
+        )
     return protocol
 
 
@@ -80,7 +97,7 @@ async def new_protocol_version(
 
     Plans already made keep the version they started on; new plans should use this one.
     """
-    base = await get_protocol(session, protocol_id=protocol_id)
+    base = await find_protocol(session, protocol_id=protocol_id)
     fields = {name: getattr(base, name) for name in ProtocolFields.model_fields}
     if base.min_gap_days == default_min_gap(base.interval_days, base.tolerance_days):
         # The base's gap was its default: the new version's follows its own numbers.
@@ -100,7 +117,7 @@ async def new_protocol_version(
 
 async def retire_protocol(session: AsyncSession, *, protocol_id: uuid.UUID, now: datetime) -> None:
     """No new plan may start on this version; plans already on it go on."""
-    protocol = await get_protocol(session, protocol_id=protocol_id)
+    protocol = await find_protocol(session, protocol_id=protocol_id)
     if protocol.retired_at is None:
         protocol.retired_at = now
 
