@@ -100,13 +100,7 @@ class Protocol(Base):
     retired_at: Mapped[datetime | None] = mapped_column(Instant, default=None)
 
     def cadence(self) -> Cadence:
-        return Cadence(
-            sessions=self.session_count,
-            interval_days=self.interval_days,
-            tolerance_days=self.tolerance_days,
-            maintenance_sessions=self.maintenance_sessions,
-            maintenance_interval_days=self.maintenance_interval_days,
-        )
+        return Cadence.of(self)
 
 
 class Plan(Base):

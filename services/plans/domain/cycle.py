@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from shared.contracts.plans import SessionWindow
@@ -22,6 +23,21 @@ class CadenceError(ValueError):
     """A protocol's numbers cannot make a cycle (e.g. windows that would overlap)."""
 
 
+class ProtocolNumbers(Protocol):
+    """The numbers of a protocol a cadence is made of."""
+
+    @property
+    def session_count(self) -> int: ...
+    @property
+    def interval_days(self) -> int: ...
+    @property
+    def tolerance_days(self) -> int: ...
+    @property
+    def maintenance_sessions(self) -> int: ...
+    @property
+    def maintenance_interval_days(self) -> int | None: ...
+
+
 @dataclass(frozen=True)
 class Cadence:
     """How a protocol spaces its sessions: the cycle, then optional maintenance sessions."""
@@ -31,6 +47,17 @@ class Cadence:
     tolerance_days: int
     maintenance_sessions: int = 0
     maintenance_interval_days: int | None = None
+
+    @classmethod
+    def of(cls, protocol: ProtocolNumbers) -> Cadence:
+        """The cadence of a protocol (stored, or as sent)."""
+        return cls(
+            sessions=protocol.session_count,
+            interval_days=protocol.interval_days,
+            tolerance_days=protocol.tolerance_days,
+            maintenance_sessions=protocol.maintenance_sessions,
+            maintenance_interval_days=protocol.maintenance_interval_days,
+        )
 
     def __post_init__(self) -> None:
         if not 1 <= self.sessions <= 30:
