@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
+from booking.domain.offers import OfferPolicy
 from shared.settings import ServiceSettings
 
 
@@ -39,8 +40,14 @@ class BookingSettings(ServiceSettings):
     self_booking_url: str = "http://127.0.0.1:8002/book"
     link_days: int = 14
     link_requests_per_minute: int = 60
-    #: The sweeper of expired holds wakes this often.
+    #: The sweeper of expired holds (and offers past their claim window) wakes this often.
     sweep_seconds: float = 5.0
+    #: Earlier-slot offers: time a cancellation or a run-out hold frees is offered to the
+    #: patients whose sessions could take it, one at a time, each for ``offer_claim_minutes``,
+    #: at most ``offers_per_patient_day`` a day. Off until notify texts offers (#16).
+    offer_freed_slots: bool = False
+    offer_claim_minutes: int = 30
+    offers_per_patient_day: int = 2
     #: How long an Idempotency-Key answers a retry; the sweeper forgets older keys.
     idempotency_key_hours: int = 24
 
@@ -55,6 +62,14 @@ class BookingSettings(ServiceSettings):
     @property
     def hold_ttl(self) -> timedelta:
         return timedelta(minutes=self.hold_minutes)
+
+    @property
+    def offer_policy(self) -> OfferPolicy:
+        return OfferPolicy(
+            claim_window=timedelta(minutes=self.offer_claim_minutes),
+            daily_cap=self.offers_per_patient_day,
+            minimum_notice=timedelta(hours=self.minimum_notice_hours),
+        )
 
     @property
     def idempotency_key_ttl(self) -> timedelta:

@@ -179,6 +179,45 @@ class Appointment(Base, AppointmentRules):
     reminder_status: Mapped[str | None] = mapped_column(Text)
 
 
+class SlotOffer(Base):
+    """Freed time offered to one patient's session, one offer at a time per freed slot."""
+
+    __tablename__ = "slot_offer"
+    __table_args__ = (
+        # At most one live offer per freed slot; never the same slot twice to one session.
+        sa.Index(
+            "uq_slot_offer_live",
+            "freed_by",
+            unique=True,
+            postgresql_where=sa.text("status = 'live'"),
+        ),
+        sa.UniqueConstraint("freed_by", "booking_request_id", name="uq_slot_offer_once"),
+        # The sweeper finds offers past their claim window without scanning the table.
+        sa.Index(
+            "ix_slot_offer_live_claim_by", "claim_by", postgresql_where=sa.text("status = 'live'")
+        ),
+        sa.Index("ix_slot_offer_patient_created", "patient_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    #: The appointment whose cancellation (or run-out hold) freed the time.
+    freed_by: Mapped[uuid.UUID]
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("practitioner.id"))
+    room_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("room.id"))
+    location_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("location.id"))
+    #: The freed time, as the freed appointment had it.
+    freed_from: Mapped[datetime] = mapped_column(Instant)
+    freed_until: Mapped[datetime] = mapped_column(Instant)
+    booking_request_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("booking_request.id"))
+    patient_id: Mapped[uuid.UUID]
+    #: live | claimed | declined | expired | withdrawn (shared.contracts.booking.OfferStatus)
+    status: Mapped[str] = mapped_column(Text)
+    claim_by: Mapped[datetime] = mapped_column(Instant)
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    closed_at: Mapped[datetime | None] = mapped_column(Instant, default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+
+
 class WorkingHours(Base):
     """A weekly opening span of a location, a practitioner or a room (wall clock there).
 

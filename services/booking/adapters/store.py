@@ -30,14 +30,24 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
+from datetime import time as wall_clock
 from typing import Any, TypeVar, cast
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.adapters.db import Appointment, BookingRequest, Location, Practitioner, Room
+from booking.adapters.db import (
+    Appointment,
+    BookingRequest,
+    Location,
+    Patient,
+    Practitioner,
+    Room,
+    SlotOffer,
+)
 from booking.domain.availability import (
     EVERY_DAY,
     Clinic,
@@ -58,6 +68,8 @@ from booking.domain.course import (
     local_date,
 )
 from booking.domain.errors import StateConflict, Unknown
+from booking.domain.offers import Candidate, FreedSlot
+from booking.domain.request import RequestStatus
 from shared.contracts.booking import ACTIVE, AppointmentStatus
 from shared.contracts.plans import SessionWindow
 from shared.outbox import CHANNEL, WRITERS
@@ -272,6 +284,103 @@ async def placing(session: AsyncSession, request: BookingRequest, choice: Choice
         with_taken=False,  # PostgreSQL's exclusion constraints judge what is taken
     )
     return Placing(doctor, chosen_room, place, course, clinic)
+
+
+# Earlier-slot offers.
+
+
+async def freed_slot(
+    session: AsyncSession,
+    *,
+    practitioner_id: uuid.UUID,
+    room_id: uuid.UUID,
+    location_id: uuid.UUID,
+    starts_at: datetime,
+    ends_at: datetime,
+) -> FreedSlot:
+    """The time an appointment kept, as offers see it."""
+    doctor = await practitioner(session, practitioner_id)
+    place = await location(session, location_id)
+    return FreedSlot(
+        practitioner_id=practitioner_id, room_id=room_id, location_id=location_id,
+        time_zone=place.time_zone, starts_at=starts_at,
+        minutes=int((ends_at - starts_at).total_seconds() // 60),
+        indications=doctor.indications,
+    )  # fmt: skip
+
+
+async def offer_candidates(
+    session: AsyncSession, slot: FreedSlot, *, freed_by: uuid.UUID, now: datetime
+) -> list[Candidate]:
+    """The open sessions whose window holds the slot's day and whose indication its
+    practitioner treats (but the one that freed it), with what ranking them needs: their
+    course's allowed days, their previous practitioner, the patient's offers today, and
+    whether they had this slot before."""
+    day = slot.day
+    requests = list(
+        await session.scalars(
+            sa.select(BookingRequest).where(
+                BookingRequest.status == RequestStatus.OPEN,
+                BookingRequest.earliest_date <= day,
+                BookingRequest.latest_date >= day,
+                BookingRequest.indication.in_(slot.indications),
+                # Not the session whose appointment freed it.
+                BookingRequest.id.is_distinct_from(
+                    sa.select(Appointment.booking_request_id)
+                    .where(Appointment.id == freed_by)
+                    .scalar_subquery()
+                ),
+            )
+        )
+    )
+    found = []
+    for request in requests:
+        course = await load_course(session, request.plan_id)
+        patient_zone = await session.scalar(
+            sa.select(Patient.time_zone).where(Patient.id == request.patient_id)
+        )
+        zone = patient_zone or request.time_zone
+        local = ZoneInfo(zone)
+        midnight = datetime.combine(now.astimezone(local).date(), wall_clock(0), local)
+        offers = (
+            await session.execute(
+                sa.select(
+                    sa.func.count().filter(SlotOffer.created_at >= midnight),
+                    sa.func.count().filter(
+                        SlotOffer.freed_by == freed_by,
+                        SlotOffer.booking_request_id == request.id,
+                    ),
+                ).where(SlotOffer.patient_id == request.patient_id)
+            )
+        ).one()
+        previous = await session.scalar(
+            sa.select(Appointment.practitioner_id)
+            .join(BookingRequest, BookingRequest.id == Appointment.booking_request_id)
+            .where(
+                BookingRequest.plan_id == request.plan_id,
+                BookingRequest.session_number < request.session_number,
+                Appointment.status.in_([*ACTIVE, AppointmentStatus.COMPLETED]),
+            )
+            .order_by(BookingRequest.session_number.desc())
+            .limit(1)
+        )
+        candidate = Candidate(
+            booking_request_id=request.id,
+            patient_id=request.patient_id,
+            session_number=request.session_number,
+            indication=request.indication,
+            session_minutes=request.session_minutes,
+            earliest_date=request.earliest_date,
+            latest_date=request.latest_date,
+            waiting_since=request.created_at,
+            allowed=course.allowed(request.session_number),
+            previous_practitioner_id=previous,
+            time_zone=zone,
+            offers_today=offers[0],
+            already_offered=offers[1] > 0,
+        )
+        found.append(candidate)
+    return found
 
 
 # The hot statements.

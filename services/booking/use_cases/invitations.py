@@ -30,6 +30,20 @@ def self_booking_link(settings: BookingSettings, token: str) -> str:
     return f"{settings.self_booking_url.rstrip('/')}/{quote(token, safe='')}"
 
 
+def new_link(
+    session: AsyncSession, patient_id: uuid.UUID, *, settings: BookingSettings, now: datetime
+) -> tuple[str, datetime]:
+    """A fresh self-booking link for the patient, and until when it works. Only the
+    token's hash is kept; the token travels once, in the event notify texts."""
+    token, token_hash = new_patient_token()
+    expires_at = now + timedelta(days=settings.link_days)
+    link = PatientLink(
+        token_hash=token_hash, patient_id=patient_id, created_at=now, expires_at=expires_at
+    )
+    session.add(link)
+    return self_booking_link(settings, token), expires_at
+
+
 async def issue_invitation(
     session: AsyncSession,
     *,
@@ -38,21 +52,8 @@ async def issue_invitation(
     now: datetime,
     appointment_id: uuid.UUID | None = None,
 ) -> BookingInvitationIssued:
-    """A fresh self-booking link for the patient, texted by notify.
-
-    Only the token's hash is kept; the token itself travels once, in the event notify
-    turns into the SMS.
-    """
-    token, token_hash = new_patient_token()
-    expires_at = now + timedelta(days=settings.link_days)
-    session.add(
-        PatientLink(
-            token_hash=token_hash,
-            patient_id=request.patient_id,
-            created_at=now,
-            expires_at=expires_at,
-        )
-    )
+    """A fresh self-booking link for the patient (:func:`new_link`), texted by notify."""
+    link_url, expires_at = new_link(session, request.patient_id, settings=settings, now=now)
     invitation = BookingInvitationIssued(
         patient_id=request.patient_id,
         plan_id=request.plan_id,
@@ -61,7 +62,7 @@ async def issue_invitation(
         total_sessions=request.total_sessions,
         earliest_date=request.earliest_date,
         latest_date=request.latest_date,
-        link_url=self_booking_link(settings, token),
+        link_url=link_url,
         link_expires_at=expires_at,
         appointment_id=appointment_id,
     )

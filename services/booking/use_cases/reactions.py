@@ -2,9 +2,10 @@
 
 Every appointment change is announced to the other services (the outbox, in the same
 transaction), its booking request follows it, and in auto mode a booked or completed
-session has the course's next one held for the patient. Use cases never call these by
-hand: they record events (booking.domain.events) and the unit of work (booking.use_cases.bus)
-hands them here.
+session has the course's next one held for the patient, and time a cancellation or a
+run-out hold frees is offered to the patients who could use it (use_cases.offers). Use
+cases never call these by hand: they record events (booking.domain.events) and the unit
+of work (booking.use_cases.bus) hands them here.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from booking.domain.request import RequestStatus
 from booking.settings import BookingSettings
 from booking.use_cases.bus import Reactions, UnitOfWork
 from booking.use_cases.invitations import invite_or_hold
+from booking.use_cases.offers import offer_freed_time
 from booking.use_cases.records import EVENT_OF, announce, announce_new
 from shared.contracts.booking import AppointmentRescheduled, AppointmentStatus
 
 #: The steps after which the course's next session is offered (auto mode).
 _ADVANCING = (Action.BOOK, Action.COMPLETE)
+#: The steps that free an appointment's time for someone else (earlier-slot offers).
+_FREEING = (Action.CANCEL, Action.EXPIRE)
 
 
 async def keep_request_in_step(uow: UnitOfWork, event: AppointmentStepped) -> None:
@@ -47,6 +51,11 @@ async def announce_made(uow: UnitOfWork, event: AppointmentMade) -> None:
 
 async def announce_move(uow: UnitOfWork, event: AppointmentMoved) -> None:
     await announce(uow.session, event.appointment, AppointmentRescheduled, now=uow.now)
+
+
+async def offer_freed_time_after_step(uow: UnitOfWork, event: AppointmentStepped) -> None:
+    if event.action in _FREEING:
+        await offer_freed_time(uow, event.appointment)
 
 
 async def offer_next_after_step(uow: UnitOfWork, event: AppointmentStepped) -> None:
@@ -96,7 +105,12 @@ async def _next_open(session: AsyncSession, current: BookingRequest) -> BookingR
 #: Event type -> what follows, in order.
 REACTIONS: Reactions = {
     AppointmentMade: [announce_made, offer_next_after_booking],
-    AppointmentStepped: [keep_request_in_step, announce_step, offer_next_after_step],
+    AppointmentStepped: [
+        keep_request_in_step,
+        announce_step,
+        offer_next_after_step,
+        offer_freed_time_after_step,
+    ],
     AppointmentMoved: [announce_move],
 }
 

@@ -1,9 +1,11 @@
-"""The sweeper: expired holds stop blocking even when nobody collides with them, and old
-rate-limit counts and idempotency keys are forgotten."""
+"""The sweeper: expired holds stop blocking even when nobody collides with them, offers
+past their claim window go to the next patient, and old rate-limit counts and
+idempotency keys are forgotten."""
 
 from __future__ import annotations
 
 from booking.settings import BookingSettings
+from booking.use_cases.offers import expire_offers
 from booking.use_cases.reactions import unit_of_work
 from booking.use_cases.retention import forget_idempotency_keys
 from booking.use_cases.self_booking import forget_old_hits
@@ -28,7 +30,9 @@ class Sweeper(Periodic):
         runtime, settings = self._runtime, self._runtime.settings
         async with runtime.sessions.begin() as session:
             now = runtime.clock.now()
-            expired = await expire_holds(unit_of_work(session, settings, now))
+            uow = unit_of_work(session, settings, now)
+            expired = await expire_holds(uow)
+            await expire_offers(uow)
             await forget_old_hits(session, now=now)
             await forget_idempotency_keys(session, before=now - settings.idempotency_key_ttl)
         return expired
