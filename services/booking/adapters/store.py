@@ -54,6 +54,7 @@ from booking.domain.availability import (
     Interval,
     LocationInfo,
     PractitionerInfo,
+    Previous,
     Resource,
     RoomInfo,
     WeeklyHours,
@@ -309,6 +310,24 @@ async def freed_slot(
     )  # fmt: skip
 
 
+async def previous_session(session: AsyncSession, request: BookingRequest) -> Previous | None:
+    """The patient's previous session of the course (booked, held or done): who and when."""
+    row = (
+        await session.execute(
+            sa.select(Appointment.practitioner_id, Appointment.starts_at)
+            .join(BookingRequest, BookingRequest.id == Appointment.booking_request_id)
+            .where(
+                BookingRequest.plan_id == request.plan_id,
+                BookingRequest.session_number < request.session_number,
+                Appointment.status.in_([*ACTIVE, AppointmentStatus.COMPLETED]),
+            )
+            .order_by(BookingRequest.session_number.desc())
+            .limit(1)
+        )
+    ).first()
+    return Previous(row.practitioner_id, row.starts_at) if row else None
+
+
 async def offer_candidates(
     session: AsyncSession, slot: FreedSlot, *, freed_by: uuid.UUID, now: datetime
 ) -> list[Candidate]:
@@ -353,17 +372,7 @@ async def offer_candidates(
                 ).where(SlotOffer.patient_id == request.patient_id)
             )
         ).one()
-        previous = await session.scalar(
-            sa.select(Appointment.practitioner_id)
-            .join(BookingRequest, BookingRequest.id == Appointment.booking_request_id)
-            .where(
-                BookingRequest.plan_id == request.plan_id,
-                BookingRequest.session_number < request.session_number,
-                Appointment.status.in_([*ACTIVE, AppointmentStatus.COMPLETED]),
-            )
-            .order_by(BookingRequest.session_number.desc())
-            .limit(1)
-        )
+        previous = await previous_session(session, request)
         candidate = Candidate(
             booking_request_id=request.id,
             patient_id=request.patient_id,
@@ -374,7 +383,7 @@ async def offer_candidates(
             latest_date=request.latest_date,
             waiting_since=request.created_at,
             allowed=course.allowed(request.session_number),
-            previous_practitioner_id=previous,
+            previous_practitioner_id=previous.practitioner_id if previous else None,
             time_zone=zone,
             offers_today=offers[0],
             already_offered=offers[1] > 0,

@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from booking.adapters import store
 from booking.adapters.db import Appointment, BookingRequest, PatientLink, outbox
-from booking.domain.availability import Previous, best_offer
+from booking.domain.availability import best_offer
 from booking.domain.course import Choice
 from booking.domain.errors import BookingRefused
 from booking.settings import BookingSettings
@@ -19,7 +19,7 @@ from booking.use_cases.bus import UnitOfWork
 from booking.use_cases.records import SOURCE
 from booking.use_cases.reservations import reserve
 from shared.auth import new_patient_token
-from shared.contracts.booking import ACTIVE, AppointmentStatus, BookingInvitationIssued
+from shared.contracts.booking import BookingInvitationIssued
 from shared.events import new_event
 from shared.outbox import add_events
 
@@ -75,20 +75,7 @@ async def hold_best_slot(uow: UnitOfWork, *, request: BookingRequest) -> Appoint
     """Auto mode: hold the slot the patient most likely wants (their previous session's
     practitioner at a similar time of day, near the target date) for them to confirm."""
     session, settings, now = uow.session, uow.settings, uow.now
-    previous_row = (
-        await session.execute(
-            sa.select(Appointment.practitioner_id, Appointment.starts_at)
-            .join(BookingRequest, BookingRequest.id == Appointment.booking_request_id)
-            .where(
-                BookingRequest.plan_id == request.plan_id,
-                BookingRequest.session_number < request.session_number,
-                Appointment.status.in_([*ACTIVE, AppointmentStatus.COMPLETED]),
-            )
-            .order_by(BookingRequest.session_number.desc())
-            .limit(1)
-        )
-    ).first()
-    previous = Previous(previous_row[0], previous_row[1]) if previous_row else None
+    previous = await store.previous_session(session, request)
     offers = await find_slots(session, request=request, settings=settings, now=now)
     # Read before any savepoint rolls back: an expired attribute cannot load lazily here.
     request_id, target_day, zone = request.id, request.target_date, request.time_zone
