@@ -1,5 +1,6 @@
-"""FastAPI dependencies every service's routers use, as ``Annotated`` aliases; the
-contact fields of request bodies, with the JSON Schema of what they accept."""
+"""FastAPI dependencies every service's routers use, as ``Annotated`` aliases; the days
+and instants of request bodies, with the JSON Schema of what they accept (contact fields:
+``shared.contacts``)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,12 @@ import re
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import date, datetime
 from typing import Annotated, Any
-from zoneinfo import available_timezones
 
 from fastapi import Depends, Query, Request
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSchema
+from pydantic import AwareDatetime, BeforeValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Role, StaffUser, staff_dependency
-from shared.contacts import e164
 from shared.problems import may_answer
 from shared.service import Runtime
 from shared.settings import ServiceSettings
@@ -71,53 +70,6 @@ AdminDep = Annotated[StaffUser, Depends(staff(Role.ADMIN))]
 
 #: Rows a list skips. Bounded: PostgreSQL's OFFSET is a bigint, and no page is that far.
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="rows to skip")]
-
-
-#: A phone number in international form: "+", the country code, then digits with spaces,
-#: dots, dashes or parentheses between them (stored as E.164: +33612345678).
-PHONE_PATTERN = r"^\+[1-9][0-9 ().-]{4,28}[0-9]$"
-_PHONE = re.compile(PHONE_PATTERN)
-
-
-def _phone(value: str) -> str:
-    if not _PHONE.fullmatch(value):
-        raise ValueError(
-            "not a phone number in international form: +, the country code, then digits "
-            "(spaces, dots, dashes and parentheses allowed), e.g. +33612345678"
-        )
-    return e164(value)
-
-
-#: A phone number as the APIs take it: the form above, and a valid number for its country.
-PhoneNumber = Annotated[
-    str,
-    AfterValidator(_phone),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": PHONE_PATTERN,
-            "description": "International form, e.g. +33 6 12 34 56 78, and a valid number "
-            "for its country; answered as E.164 (+33612345678)",
-        }
-    ),
-]
-
-#: The IANA time zones this server knows (its tz database).
-TIME_ZONES = frozenset(available_timezones())
-
-
-def _time_zone(value: str) -> str:
-    if value not in TIME_ZONES:
-        raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Paris)")
-    return value
-
-
-#: An IANA time zone name such as Europe/Paris.
-IanaTimeZone = Annotated[
-    str,
-    AfterValidator(_time_zone),
-    WithJsonSchema({"type": "string", "enum": sorted(TIME_ZONES), "description": "IANA time zone"}),
-]
 
 
 def only_what_is_sent(*nullable: str) -> Callable[[dict[str, Any]], None]:

@@ -9,8 +9,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from booking.domain.request import RequestStatus
-from shared.api import IanaTimeZone, Instant, PhoneNumber
+from shared.api import Instant
 from shared.clock import LocalTime
+from shared.contacts import IanaTimeZone, PhoneNumber
 from shared.contracts.booking import AppointmentStatus
 
 

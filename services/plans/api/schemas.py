@@ -19,7 +19,8 @@ from pydantic import (
 from plans.adapters.db import Plan, PlanSession
 from plans.domain.cycle import Cadence, CadenceError
 from plans.domain.progress import Progress
-from shared.api import Day, IanaTimeZone, PhoneNumber, only_what_is_sent
+from shared.api import Day, only_what_is_sent
+from shared.contacts import IanaTimeZone, PhoneNumber
 
 Area = Literal[
     "abdomen", "thighs", "buttocks", "knees", "ankles", "face",
