@@ -12,6 +12,7 @@ import os
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Protocol
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator
 
@@ -25,6 +26,15 @@ def _without_offset(value: time) -> time:
 #: A time of day on a local clock (opening hours, quiet hours): the zone comes from
 #: elsewhere, so a time given with an offset is refused rather than misread.
 LocalTime = Annotated[time, AfterValidator(_without_offset)]
+
+
+def is_quiet(instant: datetime, zone: ZoneInfo, start: LocalTime, end: LocalTime) -> bool:
+    """Whether ``instant`` falls in quiet hours [start, end) on the local clock of ``zone``
+    (across midnight when ``start`` is after ``end``)."""
+    wall = instant.astimezone(zone).time()
+    if start < end:
+        return start <= wall < end
+    return wall >= start or wall < end
 
 
 class Clock(Protocol):

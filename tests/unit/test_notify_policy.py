@@ -13,11 +13,12 @@ from pydantic import ValidationError
 
 from notify.domain.kinds import SCHEDULED
 from notify.domain.policy import DEFAULT_POLICY, MessagePolicy, Timing
-from notify.domain.quiet_hours import is_quiet, move_before_quiet_hours, quiet_hours_end_after
+from notify.domain.quiet_hours import move_before_quiet_hours, quiet_hours_end_after
 from notify.domain.schedule import Decision, Session, plan_session_messages
 from notify.domain.templates.defaults import DEFAULT_TEMPLATES
 from notify.domain.templates.render import TemplateRejected, check_template
 from notify.domain.templates.segments import count_segments
+from shared.clock import is_quiet
 from shared.contracts.notify import MessageKind
 
 # Zones with DST changes in both hemispheres, a half-hour one, and one without.

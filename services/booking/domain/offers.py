@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from booking.domain.course import Allowed
 from booking.domain.errors import StateConflict
+from shared.clock import is_quiet
 from shared.contracts.booking import OfferStatus
 
 
@@ -151,12 +152,5 @@ def _may_be_offered(slot: FreedSlot, c: Candidate, *, now: datetime, policy: Off
         and c.allowed.holds(day)
         and (c.appointment_starts_at is None or slot.starts_at < c.appointment_starts_at)
         and c.offers_today < policy.daily_cap
-        and not _quiet(now, c.time_zone, policy)
+        and not is_quiet(now, ZoneInfo(c.time_zone), policy.quiet_start, policy.quiet_end)
     )
-
-
-def _quiet(instant: datetime, time_zone: str, policy: OfferPolicy) -> bool:
-    wall = instant.astimezone(ZoneInfo(time_zone)).time()
-    if policy.quiet_start < policy.quiet_end:
-        return policy.quiet_start <= wall < policy.quiet_end
-    return wall >= policy.quiet_start or wall < policy.quiet_end

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from shared.clock import is_quiet
+
 #: A message moved out of quiet hours goes this long before they start (20:30 by default).
 MOVED_MARGIN = timedelta(minutes=30)
 
@@ -16,14 +18,6 @@ MOVED_MARGIN = timedelta(minutes=30)
 def local_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
     """The UTC instant of a local wall time (a time skipped by DST lands just after)."""
     return datetime.combine(day, wall, tzinfo=zone).astimezone(UTC)
-
-
-def is_quiet(instant: datetime, zone: ZoneInfo, start: time, end: time) -> bool:
-    """Whether ``instant`` falls in quiet hours [start, end) local time."""
-    wall = instant.astimezone(zone).time()
-    if start < end:
-        return start <= wall < end
-    return wall >= start or wall < end
 
 
 def _quiet_began(instant: datetime, zone: ZoneInfo, start: time, end: time) -> date:

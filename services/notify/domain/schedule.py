@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 from notify.domain.kinds import CAP_PRIORITY, SCHEDULED
 from notify.domain.policy import IfBookedLate, MessagePolicy
-from notify.domain.quiet_hours import is_quiet, local_instant, move_before_quiet_hours
+from notify.domain.quiet_hours import local_instant, move_before_quiet_hours
+from shared.clock import is_quiet
 from shared.contracts.notify import MessageKind
 
 #: Two messages of one appointment closer than this are one message: the later folds in.

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 from notify.domain.kinds import SCHEDULED
 from notify.domain.policy import MessagePolicy
-from notify.domain.quiet_hours import is_quiet, quiet_hours_end_after
+from notify.domain.quiet_hours import quiet_hours_end_after
+from shared.clock import is_quiet
 from shared.contracts.notify import MessageKind
 
 #: Kinds held back (not sent) in quiet hours when notify itself is late with them.
