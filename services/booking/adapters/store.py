@@ -58,6 +58,7 @@ from booking.domain.availability import (
     Resource,
     RoomInfo,
     WeeklyHours,
+    local_date,
 )
 from booking.domain.course import (
     Choice,
@@ -66,7 +67,6 @@ from booking.domain.course import (
     Placing,
     Slot,
     derive_min_gap,
-    local_date,
 )
 from booking.domain.errors import StateConflict, Unknown
 from booking.domain.offers import Candidate, FreedSlot

@@ -57,6 +57,11 @@ class Resource:
     taken: Sequence[Interval]
 
 
+def local_date(instant: datetime, time_zone: str) -> date:
+    """The calendar date of ``instant`` at a place in ``time_zone``."""
+    return instant.astimezone(ZoneInfo(time_zone)).date()
+
+
 @dataclass(frozen=True)
 class PractitionerInfo:
     """A practitioner as the booking path knows them."""
@@ -80,7 +85,7 @@ class LocationInfo:
 
     def local_date(self, instant: datetime) -> date:
         """The calendar date of ``instant`` here."""
-        return instant.astimezone(ZoneInfo(self.time_zone)).date()
+        return local_date(instant, self.time_zone)
 
 
 @dataclass(frozen=True)

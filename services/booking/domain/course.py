@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
 from booking.domain.availability import (
     Clinic,
@@ -251,11 +250,6 @@ def slot(
         raise ValueError("starts_at must carry its UTC offset")
     ends_at = starts_at + timedelta(minutes=minutes)
     return Slot(starts_at, ends_at, starts_at - buffer_before, ends_at + buffer_after)
-
-
-def local_date(instant: datetime, time_zone: str) -> date:
-    """The calendar date of ``instant`` at the clinic."""
-    return instant.astimezone(ZoneInfo(time_zone)).date()
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from booking.domain.availability import local_date
 from booking.domain.course import Allowed
 from booking.domain.errors import StateConflict
 from shared.clock import is_quiet
@@ -69,7 +70,7 @@ class FreedSlot:
 
     @property
     def day(self) -> date:
-        return self.starts_at.astimezone(ZoneInfo(self.time_zone)).date()
+        return local_date(self.starts_at, self.time_zone)
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.adapters.db import Appointment, BookingRequest, Location, Practitioner
 from booking.adapters.store import load_course, lock_plan
-from booking.domain.course import (
-    Choice,
-    Placement,
-    local_date,
-)
+from booking.domain.availability import local_date
+from booking.domain.course import Choice, Placement
 from booking.domain.errors import BookingRefused, StateConflict, UnsuitableChoice
 from booking.domain.request import RequestStatus
 from booking.use_cases.bus import UnitOfWork

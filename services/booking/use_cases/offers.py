@@ -47,8 +47,9 @@ async def offer_freed_time(uow: UnitOfWork, appointment: Appointment) -> None:
 async def offer_next(uow: UnitOfWork, slot: FreedSlot, *, freed_by: uuid.UUID) -> bool:
     """Offer ``slot`` to the best candidate who has not had it; whether one was found."""
     session, now, settings = uow.session, uow.now, uow.settings
+    policy = settings.offer_policy
     candidates = await store.offer_candidates(session, slot, freed_by=freed_by, now=now)
-    ranked = candidates_for(slot, candidates, now=now, policy=settings.offer_policy)
+    ranked = candidates_for(slot, candidates, now=now, policy=policy)
     if not ranked:
         return False
     best = ranked[0]
@@ -57,7 +58,7 @@ async def offer_next(uow: UnitOfWork, slot: FreedSlot, *, freed_by: uuid.UUID) -
         room_id=slot.room_id, location_id=slot.location_id, freed_from=slot.starts_at,
         freed_until=slot.starts_at + timedelta(minutes=slot.minutes),
         booking_request_id=best.booking_request_id, patient_id=best.patient_id,
-        status=OfferStatus.LIVE, claim_by=now + settings.offer_policy.claim_window,
+        status=OfferStatus.LIVE, claim_by=now + policy.claim_window,
         created_at=now,
     )  # fmt: skip
     session.add(offer)
