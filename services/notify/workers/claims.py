@@ -1,8 +1,10 @@
 """The dispatcher's statements: claim due messages, and record how their sends ended.
 
 Set-based, so a batch costs a fixed number of round trips whatever its size: one
-statement claims and returns the messages with their patients, one ``executemany``
-records every outcome, one statement takes the batch's outbox key locks.
+statement claims and returns the messages with their patients; recording locks the
+batch's rows and reads where each stands (one statement), writes the outcomes (one
+``executemany``, two when a callback came first for some) and takes the batch's outbox
+key locks (one statement).
 """
 
 from __future__ import annotations
