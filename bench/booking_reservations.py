@@ -68,7 +68,7 @@ from bench.harness import (
     serving,
     staff_headers,
 )
-from devstack.infra import free_port
+from devstack.ports import free_port
 
 PARIS = ZoneInfo("Europe/Paris")
 PRACTITIONERS = 32

@@ -25,8 +25,9 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from booking.app import service
-from devstack.infra import free_port, kafka_broker, postgres_server
+from devstack.infra import kafka_broker, postgres_server
 from devstack.kafka import kafka_version
+from devstack.ports import free_port
 from shared.auth import Role, issue_staff_token
 from shared.db import create_database_if_missing, drop_database
 from shared.migrate import upgrade

@@ -23,14 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack.kafka import KafkaUnavailable, apache_kafka
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from devstack.ports import free_port
 
 
 def wait_for_port(host: str, port: int, *, timeout: float = 20.0, what: str = "server") -> None:

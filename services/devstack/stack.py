@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import make_url
 
-from devstack.infra import free_port, kafka_broker, postgres_server
+from devstack.infra import kafka_broker, postgres_server
+from devstack.ports import free_port
 from shared.auth import Role, issue_staff_token
 from shared.clock import ShiftableClock
 from shared.db import drop_database

@@ -23,8 +23,9 @@ from typing import Any
 
 import httpx
 
-from devstack.infra import free_port, postgres_server, postgres_stopped
+from devstack.infra import postgres_server, postgres_stopped
 from devstack.kafka import apache_kafka
+from devstack.ports import free_port
 from devstack.stack import Stack
 from sim.observe import Observer
 

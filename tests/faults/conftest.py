@@ -23,8 +23,9 @@ import httpx
 import pytest
 
 from devstack.demo import seed
-from devstack.infra import free_port, postgres_server, postgres_stopped
+from devstack.infra import postgres_server, postgres_stopped
 from devstack.kafka import apache_kafka
+from devstack.ports import free_port
 from devstack.stack import Stack, running_stack, service_databases
 from tests.clock import TEST_NOW
 from tests.e2e.conftest import eventually, staff_client

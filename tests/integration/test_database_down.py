@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from devstack.infra import free_port
+from devstack.ports import free_port
 from plans.app import service
 from plans.settings import PlansSettings
 from shared.clock import ManualClock

@@ -22,8 +22,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import UnknownTopicOrPartitionError
 
-from devstack.infra import free_port
 from devstack.kafka import apache_kafka, kafka_version
+from devstack.ports import free_port
 from shared.contracts.plans import PatientErased
 from shared.events import new_event
 from tests.clock import TEST_NOW

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from devstack.infra import free_port
+from devstack.ports import free_port
 from notify.adapters.db import Message
 from notify.adapters.sms import TwilioGateway
 from notify.settings import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, NotifySettings

@@ -25,8 +25,8 @@ from aiokafka.errors import KafkaError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from devstack.infra import free_port
 from devstack.kafka import apache_kafka
+from devstack.ports import free_port
 from shared.db import create_engine, new_metadata, session_factory
 from shared.events import Event, Payload, event_type, new_event, parse_payload, read_record
 from shared.kafka import ensure_topics, new_producer

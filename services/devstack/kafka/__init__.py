@@ -31,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TypeVar
 
+from devstack.ports import free_port
+
 POM = Path(__file__).with_name("pom.xml")
 INSTALL_HINT = "install with: apt-get install openjdk-17-jre-headless maven"
 #: The topic the readiness probe writes to (auto-creation is off, so it creates it).
@@ -78,7 +80,7 @@ def apache_kafka(
             f"cannot start Apache Kafka on 127.0.0.1:{port}: the port is in use "
             "(another broker, or an earlier `make dev` still running?)"
         )
-    port = port or _free_port()
+    port = port or free_port()
     controller_port = _controller_port(data_dir, avoid=port)
     logs_dir = data_dir / "kafka-logs"
     config = data_dir / "server.properties"
@@ -306,18 +308,11 @@ def _controller_port(data_dir: Path, *, avoid: int) -> int:
         port = int(stored.read_text())
         if port != avoid and _bindable(port):
             return port
-    port = _free_port()
+    port = free_port()
     while port == avoid:
-        port = _free_port()
+        port = free_port()
     stored.write_text(f"{port}\n")
     return port
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _bindable(port: int) -> bool:
