@@ -11,6 +11,7 @@ from booking.adapters.handlers import handlers
 from booking.api import (
     appointments,
     calendar_feed,
+    offers,
     requests,
     resources,
     schedule,
@@ -42,6 +43,7 @@ def service(
                 appointments.router,
                 schedule.router,
                 calendar_feed.router,
+                offers.router,
                 self_booking.router,
                 web_router,
             ],

@@ -42,10 +42,10 @@ class BookingSettings(ServiceSettings):
     link_requests_per_minute: int = 60
     #: The sweeper of expired holds (and offers past their claim window) wakes this often.
     sweep_seconds: float = 5.0
-    #: Earlier-slot offers: time a cancellation or a run-out hold frees is offered to the
-    #: patients whose sessions could take it, one at a time, each for ``offer_claim_minutes``,
-    #: at most ``offers_per_patient_day`` a day. Off until notify texts offers (#16).
-    offer_freed_slots: bool = False
+    #: Earlier-slot offers: time a cancellation, a run-out hold or a move frees is offered
+    #: to the patients whose sessions could take it, one at a time, each for
+    #: ``offer_claim_minutes``, at most ``offers_per_patient_day`` a day.
+    offer_freed_slots: bool = True
     offer_claim_minutes: int = 30
     offers_per_patient_day: int = 2
     #: How long an Idempotency-Key answers a retry; the sweeper forgets older keys.

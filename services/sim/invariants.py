@@ -22,7 +22,7 @@ from sim.observe import ACTIVE, LEFT_US, PatientState, Snapshot, World
 #: Kinds notify must never send in the patient's quiet hours (the others answer
 #: something that just happened and go at once).
 HELD_IN_QUIET_HOURS = frozenset(
-    {"invitation", "reminder_24h", "reminder_2h", "cream_ready", "cream_apply"}
+    {"invitation", "offer", "reminder_24h", "reminder_2h", "cream_ready", "cream_apply"}
 )
 SCHEDULED = frozenset({"reminder_24h", "reminder_2h", "cream_ready", "cream_apply"})
 ABOUT_A_SESSION = SCHEDULED | {"confirmation"}
@@ -266,6 +266,21 @@ def _premise(
                 f"a {kind} for the session at {row['session_starts_at']}, but the "
                 f"appointment was {status} ({said})",
             )
+    elif kind == "offer":
+        # Live when it went: made, not yet past its claim window, not closed before (a close
+        # at the very instant of the send is the race the design accepts).
+        offer_id = str(row["offer_id"])
+        offer = after.offers.get(offer_id)
+        if offer is None:
+            bad("sms.premise", "an offer SMS for an offer booking never made", offer=offer_id)
+        elif sms.sent_at >= offer.claim_by:
+            bad("sms.premise", f"an offer SMS sent after its claim window ({offer.claim_by})")
+        elif offer.closed_at is not None and offer.closed_at < sms.sent_at:
+            bad(
+                "sms.premise",
+                f"an offer SMS sent after the offer was {offer.status} ({offer.closed_at})",
+                offer=offer_id,
+            )
     elif kind == "cancellation":
         appointment_id = str(row["appointment_id"])
         told = any(
@@ -302,6 +317,8 @@ def _once(sms: Sent, ledger: Ledger, bad: Callable[..., None]) -> None:
         key: tuple[str, ...] = ("invitation", link.group(0) if link else sms.body)
     elif kind == "cancellation":
         key = (kind, str(row["appointment_id"]))
+    elif kind == "offer":
+        key = (kind, str(row["offer_id"]))
     elif kind in ABOUT_A_SESSION:
         key = (kind, str(row["appointment_id"]), str(row["session_starts_at"]))
     else:

@@ -62,6 +62,15 @@ class PatientState:
     needle_sensitive: bool
 
 
+@dataclass(frozen=True)
+class OfferState:
+    """An earlier-slot offer as booking (the owner) has it."""
+
+    status: str
+    claim_by: datetime
+    closed_at: datetime | None
+
+
 @dataclass
 class Snapshot:
     """The little state an SMS's premise stands on, at one quiet moment."""
@@ -69,6 +78,7 @@ class Snapshot:
     at: datetime
     requests: dict[str, str] = field(default_factory=dict)  # id -> status
     appointments: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    offers: dict[str, OfferState] = field(default_factory=dict)
     patients: dict[str, PatientState] = field(default_factory=dict)
     opted_out: set[str] = field(default_factory=set)  # notify's STOP
 
@@ -410,6 +420,12 @@ class Observer:
             snap.requests[str(row["id"])] = row["status"]
         for row in await self.rows("booking", "SELECT id, status, starts_at FROM appointment"):
             snap.appointments[str(row["id"])] = (row["status"], row["starts_at"])
+        for row in await self.rows(
+            "booking", "SELECT id, status, claim_by, closed_at FROM slot_offer"
+        ):
+            snap.offers[str(row["id"])] = OfferState(
+                row["status"], row["claim_by"], row["closed_at"]
+            )
         for row in await self.rows(
             "plans",
             "SELECT id, phone, language, time_zone, sms_consent, erased_at, needle_sensitive"

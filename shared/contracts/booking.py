@@ -253,3 +253,12 @@ class OfferDeclined(OfferClosed):
 @event_type("clinic.booking.offer_withdrawn.v1", topic=TOPIC)
 class OfferWithdrawn(OfferClosed):
     """The slot was taken by someone else, or the offer's premise went."""
+
+
+#: Every event that ends an offer.
+OFFER_CLOSED_EVENTS: tuple[type[OfferClosed], ...] = (
+    OfferClaimed,
+    OfferExpired,
+    OfferDeclined,
+    OfferWithdrawn,
+)

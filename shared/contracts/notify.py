@@ -22,6 +22,8 @@ class MessageKind(StrEnum):
     CREAM_APPLY = "cream_apply"
     CANCELLATION = "cancellation"
     HELP = "help"
+    #: Freed time offered to the patient (an earlier-slot offer), with its link.
+    OFFER = "offer"
 
 
 class MessageStatus(StrEnum):
@@ -52,6 +54,9 @@ class MessageStatusChanged(Payload):
     changed_at: datetime
     #: Why, when notify decided it (skipped, unknown...): for the staff schedule. Optional.
     reason: str | None = None
+    #: The earlier-slot offer an ``offer`` message texts: booking passes the offer on when
+    #: it cannot reach the patient.
+    offer_id: uuid.UUID | None = None
 
     def subject(self) -> str:
         return str(self.message_id)
@@ -77,6 +82,18 @@ class ConfirmationReceived(PatientReply):
 @event_type("clinic.notify.reschedule_requested.v1", topic=TOPIC)
 class RescheduleRequested(PatientReply):
     """The patient replied "R": booking issues a self-booking link to move it."""
+
+
+@event_type("clinic.notify.offer_refused.v1", topic=TOPIC)
+class OfferRefused(Payload):
+    """The patient replied NO to their live earlier-slot offer: booking passes it on."""
+
+    offer_id: uuid.UUID
+    patient_id: uuid.UUID
+    received_at: datetime
+
+    def subject(self) -> str:
+        return str(self.offer_id)
 
 
 @event_type("clinic.notify.sms_consent_changed.v1", topic=TOPIC)

@@ -67,3 +67,26 @@ async def test_a_patient_can_ask_for_their_practitioner_only(booking: Booking) -
     assert len({s["practitioner_id"] for s in slots}) == 2
     only = await booking.client.get(url, headers=headers, params={"preferred_only": "true"})
     assert {s["practitioner_id"] for s in only.json()} == {preferred}
+
+
+async def test_the_day_picker_counts_every_free_time_and_lists_a_whole_day(
+    booking: Booking,
+) -> None:
+    """A long window has more free times than one answer lists: every day is counted, and
+    each day's times come whole when asked for that day."""
+    [request] = await booking.requests(await booking.cycle(slack_days=3))
+    link = await booking.patient_link(request["id"])
+    url = f"/v1/self-booking/requests/{request['id']}"
+    first = await booking.client.get(f"{url}/slots", headers=link)
+    assert len(first.json()) == 200  # cut: the window holds more
+    days = await booking.client.get(f"{url}/days", headers=link)
+    assert days.status_code == 200, days.text
+    counted = {d["day"]: d["free"] for d in days.json()}
+    assert sum(counted.values()) > 200
+    for day, free in counted.items():
+        listed = await booking.client.get(f"{url}/slots", params={"day": day}, headers=link)
+        assert listed.status_code == 200, listed.text
+        assert len(listed.json()) == free
+        assert {s["patient_starts_at"][:10] for s in listed.json()} == {day}
+    bad = await booking.client.get(f"{url}/slots", params={"day": "31/12/2026"}, headers=link)
+    assert bad.status_code == 422

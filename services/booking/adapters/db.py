@@ -69,6 +69,9 @@ class Patient(Base):
     time_zone: Mapped[str] = mapped_column(Text)
     needle_sensitive: Mapped[bool]
     erased: Mapped[bool] = mapped_column(server_default=sa.false())
+    #: Whether a booked session of theirs may be offered freed time earlier in its window.
+    #: None: the default, on once they have used a self-booking link (staff can set it).
+    earlier_offers: Mapped[bool | None] = mapped_column(default=None)
 
 
 class BookingRequest(Base, RequestRules):
@@ -200,8 +203,10 @@ class SlotOffer(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    #: The appointment whose cancellation (or run-out hold) freed the time.
+    #: What freed the time: the appointment cancelled (or run out), or one of its moves.
     freed_by: Mapped[uuid.UUID]
+    #: The session whose appointment freed it: never offered its own time back.
+    freed_request_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     practitioner_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("practitioner.id"))
     room_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("room.id"))
     location_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("location.id"))
@@ -210,6 +215,8 @@ class SlotOffer(Base):
     freed_until: Mapped[datetime] = mapped_column(Instant)
     booking_request_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("booking_request.id"))
     patient_id: Mapped[uuid.UUID]
+    #: The patient's booked session the offer would move earlier (None: an open session).
+    appointment_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     #: live | claimed | declined | expired | withdrawn (shared.contracts.booking.OfferStatus)
     status: Mapped[str] = mapped_column(Text)
     claim_by: Mapped[datetime] = mapped_column(Instant)
@@ -266,6 +273,10 @@ class PatientLink(Base):
     patient_id: Mapped[uuid.UUID] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(Instant)
     expires_at: Mapped[datetime] = mapped_column(Instant)
+    #: The earlier-slot offer the link was texted for: its page opens on it.
+    offer_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    #: When the patient first opened it: a patient who books online (earlier offers on).
+    used_at: Mapped[datetime | None] = mapped_column(Instant, default=None)
 
 
 class RateLimitHit(Base):

@@ -15,11 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.domain.errors import BookingRefused
 from booking.settings import BookingSettings
-from booking.use_cases import patients, requests
+from booking.use_cases import offers, patients, requests
 from booking.use_cases.bus import UnitOfWork
 from booking.use_cases.reactions import unit_of_work
 from shared.consumer import Handler, Handlers
-from shared.contracts.notify import ConfirmationReceived, MessageStatusChanged, RescheduleRequested
+from shared.contracts.notify import (
+    ConfirmationReceived,
+    MessageStatusChanged,
+    OfferRefused,
+    RescheduleRequested,
+)
 from shared.contracts.plans import (
     CycleScheduled,
     PatientErased,
@@ -57,8 +62,13 @@ def handlers(runtime: Runtime[BookingSettings]) -> Handlers:
     async def erase_patient(session: AsyncSession, event: Event[Any]) -> None:
         await patients.erase_patient(session, patient_id=event.data.patient_id)
 
+    pass_on_unreached_offer = in_unit_of_work(
+        lambda uow, message: offers.unreached(uow, message=message)
+    )
+
     async def record_message_status(session: AsyncSession, event: Event[Any]) -> None:
         await patients.record_message_status(session, status=event.data)
+        await pass_on_unreached_offer(session, event)
 
     return {
         PatientRegistered: keep_patient,
@@ -83,4 +93,7 @@ def handlers(runtime: Runtime[BookingSettings]) -> Handlers:
             lambda uow, asked: patients.invite_to_reschedule(uow, request_=asked)
         ),
         MessageStatusChanged: record_message_status,
+        OfferRefused: in_unit_of_work(
+            lambda uow, refused: offers.decline_by_sms(uow, refused=refused)
+        ),
     }

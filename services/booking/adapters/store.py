@@ -44,6 +44,7 @@ from booking.adapters.db import (
     BookingRequest,
     Location,
     Patient,
+    PatientLink,
     Practitioner,
     Room,
     SlotOffer,
@@ -71,7 +72,7 @@ from booking.domain.course import (
 from booking.domain.errors import StateConflict, Unknown
 from booking.domain.offers import Candidate, FreedSlot
 from booking.domain.request import RequestStatus
-from shared.contracts.booking import ACTIVE, AppointmentStatus
+from shared.contracts.booking import ACTIVE, UPCOMING, AppointmentStatus
 from shared.contracts.plans import SessionWindow
 from shared.outbox import CHANNEL, WRITERS
 
@@ -89,12 +90,16 @@ Expire = Callable[[Appointment], object]
 async def lock_plan(
     session: AsyncSession, plan_id: uuid.UUID | sa.ScalarSelect[uuid.UUID]
 ) -> list[BookingRequest]:
-    """Lock every booking request of the plan, in session order, and return them."""
+    """Lock every booking request of the plan, in session order, and return them.
+
+    ``FOR NO KEY UPDATE``: two placings in one course wait for each other, but a row that
+    only names a request (an offer made to it, from another course's transaction) does
+    not wait, so two courses' transactions never deadlock over each other's offers."""
     requests = await session.scalars(
         sa.select(BookingRequest)
         .where(BookingRequest.plan_id == plan_id)
         .order_by(BookingRequest.session_number)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     return list(requests)
 
@@ -329,50 +334,60 @@ async def previous_session(session: AsyncSession, request: BookingRequest) -> Pr
 
 
 async def offer_candidates(
-    session: AsyncSession, slot: FreedSlot, *, freed_by: uuid.UUID, now: datetime
+    session: AsyncSession,
+    slot: FreedSlot,
+    *,
+    freed_by: uuid.UUID,
+    freed_request_id: uuid.UUID | None,
+    now: datetime,
 ) -> list[Candidate]:
-    """The open sessions whose window holds the slot's day and whose indication its
-    practitioner treats (but the one that freed it), with what ranking them needs: their
-    course's allowed days, their previous practitioner, the patient's offers today, and
-    whether they had this slot before."""
+    """The sessions that could take the slot: open ones, and booked ones later in their
+    window whose patient takes earlier offers (their choice; by default, those who have
+    used a self-booking link). Their window must hold the slot's day and their
+    indication be one its practitioner treats; the session whose change freed the slot is
+    never offered it back. Each comes with what ranking it needs: its course's allowed
+    days, its previous practitioner, the patient's offers today, whether it had this slot
+    before."""
     day = slot.day
-    requests = list(
-        await session.scalars(
-            sa.select(BookingRequest).where(
-                BookingRequest.status == RequestStatus.OPEN,
-                BookingRequest.earliest_date <= day,
-                BookingRequest.latest_date >= day,
-                BookingRequest.indication.in_(slot.indications),
-                # Not the session whose appointment freed it.
-                BookingRequest.id.is_distinct_from(
-                    sa.select(Appointment.booking_request_id)
-                    .where(Appointment.id == freed_by)
-                    .scalar_subquery()
+    r, a = BookingRequest, Appointment
+    fits = sa.and_(
+        r.earliest_date <= day,
+        r.latest_date >= day,
+        r.indication.in_(slot.indications),
+        r.id.is_distinct_from(freed_request_id),
+    )
+    takes_earlier = sa.func.coalesce(
+        Patient.earlier_offers,
+        sa.exists().where(PatientLink.patient_id == r.patient_id, PatientLink.used_at.isnot(None)),
+    )
+    rows = (
+        await session.execute(
+            sa.select(r, a.id, a.starts_at, Patient.time_zone)
+            .outerjoin(a, sa.and_(a.booking_request_id == r.id, a.status.in_(UPCOMING)))
+            .outerjoin(Patient, Patient.id == r.patient_id)
+            .where(
+                fits,
+                sa.or_(
+                    r.status == RequestStatus.OPEN,
+                    sa.and_(
+                        r.status == RequestStatus.BOOKED,
+                        a.starts_at > slot.starts_at,
+                        takes_earlier,
+                    ),
                 ),
             )
         )
-    )
+    ).all()
+    offers = await _offers_so_far(session, rows, freed_by=freed_by, now=now)
+    courses: dict[uuid.UUID, Course] = {}
     found = []
-    for request in requests:
-        course = await load_course(session, request.plan_id)
-        patient_zone = await session.scalar(
-            sa.select(Patient.time_zone).where(Patient.id == request.patient_id)
-        )
-        zone = patient_zone or request.time_zone
-        local = ZoneInfo(zone)
-        midnight = datetime.combine(now.astimezone(local).date(), wall_clock(0), local)
-        offers = (
-            await session.execute(
-                sa.select(
-                    sa.func.count().filter(SlotOffer.created_at >= midnight),
-                    sa.func.count().filter(
-                        SlotOffer.freed_by == freed_by,
-                        SlotOffer.booking_request_id == request.id,
-                    ),
-                ).where(SlotOffer.patient_id == request.patient_id)
-            )
-        ).one()
+    for request, appointment_id, appointment_starts_at, patient_zone in rows:
+        if request.status == RequestStatus.BOOKED and appointment_id is None:
+            continue
+        if request.plan_id not in courses:
+            courses[request.plan_id] = await load_course(session, request.plan_id)
         previous = await previous_session(session, request)
+        today, this_slot = offers.get((request.patient_id, request.id), (0, False))
         candidate = Candidate(
             booking_request_id=request.id,
             patient_id=request.patient_id,
@@ -382,14 +397,71 @@ async def offer_candidates(
             earliest_date=request.earliest_date,
             latest_date=request.latest_date,
             waiting_since=request.created_at,
-            allowed=course.allowed(request.session_number),
+            allowed=courses[request.plan_id].allowed(request.session_number),
             previous_practitioner_id=previous.practitioner_id if previous else None,
-            time_zone=zone,
-            offers_today=offers[0],
-            already_offered=offers[1] > 0,
+            time_zone=patient_zone or request.time_zone,
+            offers_today=today,
+            appointment_id=appointment_id,
+            appointment_starts_at=appointment_starts_at,
+            already_offered=this_slot,
         )
         found.append(candidate)
     return found
+
+
+async def _offers_so_far(
+    session: AsyncSession, rows: Sequence[Any], *, freed_by: uuid.UUID, now: datetime
+) -> dict[tuple[uuid.UUID, uuid.UUID], tuple[int, bool]]:
+    """Per candidate (patient, request): the offers the patient was made since midnight in
+    their time zone, and whether this very session was offered this slot before."""
+    if not rows:
+        return {}
+    recent = list(
+        (
+            await session.execute(
+                sa.select(
+                    SlotOffer.patient_id, SlotOffer.booking_request_id, SlotOffer.freed_by,
+                    SlotOffer.created_at,
+                ).where(
+                    SlotOffer.patient_id.in_({row[0].patient_id for row in rows}),
+                    sa.or_(
+                        SlotOffer.freed_by == freed_by,
+                        SlotOffer.created_at >= now - timedelta(days=1),
+                    ),
+                )
+            )
+        ).all()
+    )  # fmt: skip
+    counted = {}
+    for request, _, _, patient_zone in rows:
+        zone = ZoneInfo(patient_zone or request.time_zone)
+        midnight = datetime.combine(now.astimezone(zone).date(), wall_clock(0), zone)
+        mine = [o for o in recent if o[0] == request.patient_id]
+        counted[request.patient_id, request.id] = (
+            sum(o[3] >= midnight for o in mine),
+            any(o[1] == request.id and o[2] == freed_by for o in mine),
+        )
+    return counted
+
+
+async def time_taken(session: AsyncSession, slot: FreedSlot) -> bool:
+    """Whether an active appointment keeps any of the slot's practitioner's or room's time
+    (it may have been taken since it was freed)."""
+    ends_at = slot.starts_at + timedelta(minutes=slot.minutes)
+    taken = await session.scalar(
+        sa.select(
+            sa.exists().where(
+                sa.or_(
+                    Appointment.practitioner_id == slot.practitioner_id,
+                    Appointment.room_id == slot.room_id,
+                ),
+                Appointment.status.in_(ACTIVE),
+                Appointment.blocked_from < ends_at,
+                Appointment.blocked_until > slot.starts_at,
+            )
+        )
+    )
+    return bool(taken)
 
 
 # The hot statements.

@@ -12,7 +12,7 @@ from booking.domain.request import RequestStatus
 from shared.api import Instant
 from shared.clock import LocalTime
 from shared.contacts import IanaTimeZone, PhoneNumber
-from shared.contracts.booking import AppointmentStatus
+from shared.contracts.booking import AppointmentStatus, OfferStatus
 
 
 class LocationIn(BaseModel):
@@ -154,6 +154,13 @@ class SlotOut(BaseModel):
     room_id: uuid.UUID
 
 
+class FreeDayOut(BaseModel):
+    """A day of a session's window (the patient's own date) and how many times are free."""
+
+    day: date
+    free: int
+
+
 ResourceKind = Literal["location", "practitioner", "room"]
 
 
@@ -215,3 +222,76 @@ class ScheduleEntryOut(BaseModel):
     numbing_cream_advised: bool
     confirmation_status: str | None
     reminder_status: str | None
+
+
+class OfferOut(BaseModel):
+    """An earlier-slot offer: the freed time, the session it is for, and where it stands."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    status: OfferStatus
+    patient_id: uuid.UUID
+    booking_request_id: uuid.UUID
+    #: The booked session the offer would move earlier (None: an open session).
+    appointment_id: uuid.UUID | None
+    practitioner_id: uuid.UUID
+    room_id: uuid.UUID
+    location_id: uuid.UUID
+    #: The freed time (the patient's session takes its own length from its start).
+    freed_from: datetime
+    freed_until: datetime
+    claim_by: datetime
+    created_at: datetime
+    closed_at: datetime | None
+    reason: str | None
+
+
+class LinkOfferOut(OfferOut):
+    """The offer a patient's link was texted for, with what the page shows of it."""
+
+    session_number: int
+    total_sessions: int
+    practitioner_name: str
+    location_time_zone: str
+    #: When the session the offer would move earlier is booked now.
+    moving_from: datetime | None
+
+
+class OfferLineOut(OfferOut):
+    """One offer on the staff's day."""
+
+    patient_name: str | None
+    session_number: int
+
+
+class EarlierOffersIn(BaseModel):
+    """Whether a patient's booked sessions may be offered freed time earlier in their
+    window (null: the clinic's default, on for patients who have used a self-booking
+    link)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    earlier_offers: StrictBool | None
+
+
+class ProposedSessionOut(BaseModel):
+    """One session of the rest of a course, as the page proposes it."""
+
+    booking_request_id: uuid.UUID
+    session_number: int
+    #: The free time chosen (None: none in the session's window; call the clinic).
+    slot: SlotOut | None
+    #: When it would be at the booked session's weekday and time.
+    wanted_starts_at: datetime | None
+    #: Whether ``slot`` is that very time with the same practitioner (else an exception).
+    as_wanted: bool
+
+
+class CourseProposalOut(BaseModel):
+    """The rest of the course at one weekday and time: each open session, and whether it
+    can be booked whole (every session has a time)."""
+
+    plan_id: uuid.UUID
+    sessions: list[ProposedSessionOut]
+    complete: bool

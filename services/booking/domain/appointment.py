@@ -12,7 +12,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from booking.domain.errors import StateConflict
-from booking.domain.events import AppointmentMoved, AppointmentStepped, DomainEvent, Recorder
+from booking.domain.events import (
+    AppointmentMoved,
+    AppointmentStepped,
+    DomainEvent,
+    Recorder,
+    TimeKept,
+)
 from booking.domain.lifecycle import Action, InvalidTransition, check_timing, next_status
 from shared.contracts.booking import AppointmentStatus
 
@@ -109,10 +115,10 @@ class AppointmentRules(Recorder):
             refused.facts["current_status"] = self.status
             raise
 
-    def moved(self: AppointmentState) -> None:
-        """Record a move the store made (new time, practitioner and room, version bumped):
-        PostgreSQL judged the new time free as it wrote it."""
-        self.record(AppointmentMoved(self))
+    def moved(self: AppointmentState, left: TimeKept) -> None:
+        """Record a move the store made (new time, practitioner and room, version bumped),
+        from the time it ``left``: PostgreSQL judged the new time free as it wrote it."""
+        self.record(AppointmentMoved(self, left))
 
 
 def hours(span: timedelta) -> str:

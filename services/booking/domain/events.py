@@ -10,7 +10,9 @@ them into those (the outbox) where the change is news to them.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from booking.domain.lifecycle import Action
@@ -38,10 +40,29 @@ class AppointmentStepped:
 
 
 @dataclass(frozen=True)
+class TimeKept:
+    """A practitioner's and a room's time an appointment kept."""
+
+    practitioner_id: uuid.UUID
+    room_id: uuid.UUID
+    location_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+
+    @classmethod
+    def of(cls, appointment: Any) -> TimeKept:
+        return cls(
+            appointment.practitioner_id, appointment.room_id, appointment.location_id,
+            appointment.starts_at, appointment.ends_at,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class AppointmentMoved:
-    """An appointment moved to another time (or practitioner, or room)."""
+    """An appointment moved to another time (or practitioner, or room), leaving ``left``."""
 
     appointment: Any
+    left: TimeKept
 
 
 DomainEvent = AppointmentMade | AppointmentStepped | AppointmentMoved

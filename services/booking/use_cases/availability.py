@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -24,7 +25,7 @@ from booking.domain.availability import (
     preferred_first,
     wall_clock,
 )
-from booking.domain.course import Allowed
+from booking.domain.course import Allowed, Placement, allowed_days
 from booking.domain.errors import UnsuitableChoice
 from booking.settings import BookingSettings
 
@@ -38,11 +39,16 @@ async def find_slots(
     practitioner_id: uuid.UUID | None = None,
     preferred_only: bool = False,
     limit: int = 200,
+    also_placed: Sequence[Placement] = (),
+    between: tuple[date, date] | None = None,
 ) -> list[Offer]:
     """Free starts for ``request`` inside its window, with any qualified practitioner
     (or the one asked for) and a room free too, on days the spacing rule allows (far
     enough from the course's other active sessions). The request's preferred practitioner's
-    starts come first; with ``preferred_only``, theirs alone (422 when there is none)."""
+    starts come first; with ``preferred_only``, theirs alone (422 when there is none).
+    ``also_placed``: sessions of the course about to be placed too (a proposal), which the
+    spacing rule counts as if booked. ``between``: only these days (at the location) of
+    the window."""
     preferred = request.preferred_practitioner_id
     if preferred_only:
         if preferred is None:
@@ -63,7 +69,10 @@ async def find_slots(
             )
         return []
     # Only days far enough from the course's other active sessions (the spacing rule).
-    allowed = (await store.load_course(session, request.plan_id)).allowed(request.session_number)
+    course = await store.load_course(session, request.plan_id)
+    allowed = allowed_days(
+        request.session_number, [*course.placed, *also_placed], course.min_gap_days
+    )
     offers: list[Offer] = []
     for location_id in sorted({p.location_id for p in practitioners}):
         location = await store.location(session, location_id)
@@ -71,7 +80,7 @@ async def find_slots(
             await session.scalars(sa.select(Room.id).where(Room.location_id == location_id))
         )
         here = [p.id for p in practitioners if p.location_id == location_id]
-        search = _search(request, location, settings, now, allowed)
+        search = _search(request, location, settings, now, allowed, between)
         if search.first_day > search.last_day:
             continue
         zone = ZoneInfo(location.time_zone)
@@ -98,8 +107,11 @@ def _search(
     settings: BookingSettings,
     now: datetime,
     allowed: Allowed,
+    between: tuple[date, date] | None,
 ) -> Search:
     first_day, last_day = request.earliest_date, request.latest_date
+    if between is not None:
+        first_day, last_day = max(first_day, between[0]), min(last_day, between[1])
     if allowed.earliest is not None:
         first_day = max(first_day, allowed.earliest)
     if allowed.latest is not None:

@@ -31,15 +31,22 @@ def self_booking_link(settings: BookingSettings, token: str) -> str:
 
 
 def new_link(
-    session: AsyncSession, patient_id: uuid.UUID, *, settings: BookingSettings, now: datetime
+    session: AsyncSession,
+    patient_id: uuid.UUID,
+    *,
+    settings: BookingSettings,
+    now: datetime,
+    offer_id: uuid.UUID | None = None,
 ) -> tuple[str, datetime]:
-    """A fresh self-booking link for the patient, and until when it works. Only the
-    token's hash is kept; the token travels once, in the event notify texts."""
+    """A fresh self-booking link for the patient (for an earlier-slot offer: its page
+    opens on it), and until when it works. Only the token's hash is kept; the token
+    travels once, in the event notify texts."""
     token, token_hash = new_patient_token()
     expires_at = now + timedelta(days=settings.link_days)
     link = PatientLink(
-        token_hash=token_hash, patient_id=patient_id, created_at=now, expires_at=expires_at
-    )
+        token_hash=token_hash, patient_id=patient_id, created_at=now, expires_at=expires_at,
+        offer_id=offer_id,
+    )  # fmt: skip
     session.add(link)
     return self_booking_link(settings, token), expires_at
 

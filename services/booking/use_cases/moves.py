@@ -12,6 +12,7 @@ from booking.adapters import store
 from booking.adapters.db import Appointment
 from booking.domain.course import Choice, Shift
 from booking.domain.errors import Unknown, UnsuitableChoice
+from booking.domain.events import TimeKept
 from booking.use_cases.bus import UnitOfWork
 from booking.use_cases.reservations import expiry, rules
 
@@ -61,6 +62,7 @@ async def reschedule(
         room_id=move.room_id or appointment.room_id,
         starts_at=move.starts_at,
     )
+    left = TimeKept.of(appointment)
     placing = await store.placing(session, request, choice)
     times = placing.judge(choice, request, now=now, rules=rules(settings, patient_id))
     statement = (
@@ -86,6 +88,6 @@ async def reschedule(
         session, statement, practitioner_id=choice.practitioner_id, room_id=choice.room_id,
         times=times, now=now, expire=expiry(uow),
     )  # fmt: skip
-    appointment.moved()
+    appointment.moved(left)
     await uow.commit()
     return appointment, []

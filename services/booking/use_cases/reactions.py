@@ -2,27 +2,29 @@
 
 Every appointment change is announced to the other services (the outbox, in the same
 transaction), its booking request follows it, and in auto mode a booked or completed
-session has the course's next one held for the patient, and time a cancellation or a
-run-out hold frees is offered to the patients who could use it (use_cases.offers). Use
-cases never call these by hand: they record events (booking.domain.events) and the unit
-of work (booking.use_cases.bus) hands them here.
+session has the course's next one held for the patient; time a cancellation, a run-out
+hold or a move frees is offered to the patients who could use it, and an offer whose
+time or session is taken meanwhile is withdrawn (use_cases.offers). Use cases never
+call these by hand: they record events (booking.domain.events) and the unit of work
+(booking.use_cases.bus) hands them here.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.adapters.db import BookingRequest
-from booking.domain.events import AppointmentMade, AppointmentMoved, AppointmentStepped
+from booking.domain.events import AppointmentMade, AppointmentMoved, AppointmentStepped, TimeKept
 from booking.domain.lifecycle import Action
 from booking.domain.request import RequestStatus
 from booking.settings import BookingSettings
 from booking.use_cases.bus import Reactions, UnitOfWork
 from booking.use_cases.invitations import invite_or_hold
-from booking.use_cases.offers import offer_freed_time
+from booking.use_cases.offers import offer_freed_time, withdraw_taken
 from booking.use_cases.records import EVENT_OF, announce, announce_new
 from shared.contracts.booking import AppointmentRescheduled, AppointmentStatus
 
@@ -55,7 +57,15 @@ async def announce_move(uow: UnitOfWork, event: AppointmentMoved) -> None:
 
 async def offer_freed_time_after_step(uow: UnitOfWork, event: AppointmentStepped) -> None:
     if event.action in _FREEING:
-        await offer_freed_time(uow, event.appointment)
+        appointment = event.appointment
+        await offer_freed_time(uow, appointment, TimeKept.of(appointment), freed_by=appointment.id)
+
+
+async def offer_freed_time_after_move(uow: UnitOfWork, event: AppointmentMoved) -> None:
+    # Each move frees its own time: one live offer for it, however often the session moves.
+    appointment = event.appointment
+    freed_by = uuid.uuid5(appointment.id, f"moved to version {appointment.version}")
+    await offer_freed_time(uow, appointment, event.left, freed_by=freed_by)
 
 
 async def offer_next_after_step(uow: UnitOfWork, event: AppointmentStepped) -> None:
@@ -104,14 +114,14 @@ async def _next_open(session: AsyncSession, current: BookingRequest) -> BookingR
 
 #: Event type -> what follows, in order.
 REACTIONS: Reactions = {
-    AppointmentMade: [announce_made, offer_next_after_booking],
+    AppointmentMade: [announce_made, withdraw_taken, offer_next_after_booking],
     AppointmentStepped: [
         keep_request_in_step,
         announce_step,
         offer_next_after_step,
         offer_freed_time_after_step,
     ],
-    AppointmentMoved: [announce_move],
+    AppointmentMoved: [announce_move, withdraw_taken, offer_freed_time_after_move],
 }
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from booking.adapters.db import Appointment, BookingRequest
 from booking.domain.lifecycle import Action
 from booking.domain.request import LIVE, RequestAction, RequestStatus
+from booking.use_cases import offers
 from booking.use_cases.bus import UnitOfWork
 from booking.use_cases.invitations import invite_or_hold
 from shared.contracts.booking import ACTIVE
@@ -80,6 +81,7 @@ async def move_windows(uow: UnitOfWork, *, change_: WindowsChanged) -> None:
     """
     session = uow.session
     reopened: list[BookingRequest] = []
+    changed: list[BookingRequest] = []
     for window in sorted(change_.sessions, key=lambda w: w.session_number):
         request = await session.scalar(
             sa.select(BookingRequest)
@@ -87,7 +89,7 @@ async def move_windows(uow: UnitOfWork, *, change_: WindowsChanged) -> None:
                 BookingRequest.plan_id == change_.plan_id,
                 BookingRequest.session_number == window.session_number,
             )
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
         if request is None or request.status not in LIVE:
             continue
@@ -96,9 +98,13 @@ async def move_windows(uow: UnitOfWork, *, change_: WindowsChanged) -> None:
         request.latest_date = window.latest_date
         request.total_sessions = window.total_sessions
         request.plan_changed(RequestAction.REOPEN)
+        changed.append(request)
         if request.status == RequestStatus.OPEN:
             reopened.append(request)
     await _remember_min_gap(session, change_.plan_id, change_.min_gap_days)
+    await offers.withdraw_for_requests(
+        uow, [r.id for r in changed], why="the session's window changed"
+    )
     if change_.reason in _REOPENING and reopened:
         await invite_or_hold(uow, request=reopened[0])
     await uow.commit()
@@ -151,7 +157,9 @@ async def _close_sessions(
         query = query.where(BookingRequest.session_number.in_(numbers))
     # In session order, as every path placing a session locks them (store.lock_course).
     requests = list(
-        await session.scalars(query.order_by(BookingRequest.session_number).with_for_update())
+        await session.scalars(
+            query.order_by(BookingRequest.session_number).with_for_update(key_share=True)
+        )
     )
     future = await session.scalars(
         sa.select(Appointment.id).where(
@@ -165,6 +173,7 @@ async def _close_sessions(
         appointment.take_step(Action.CANCEL, now=now, by="plan", reason=reason)
     for request in requests:
         request.plan_changed(action)
+    await offers.withdraw_for_requests(uow, [r.id for r in requests], why=reason)
     await uow.commit()
 
 

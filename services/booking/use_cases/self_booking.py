@@ -18,9 +18,20 @@ async def open_link(
     sessions: async_sessionmaker[AsyncSession], *, token: str, limit: int, now: datetime
 ) -> uuid.UUID:
     """The patient a link opens. Every use counts against the link's rate limit first, in
-    a transaction of its own, so refused uses count too."""
+    a transaction of its own, so refused uses count too; the first use marks the link
+    used (its patient books online: earlier offers are on for them by default)."""
+    token_hash = hash_patient_token(token)
     async with sessions.begin() as session:
-        await count_hit(session, key=f"link:{hash_patient_token(token)}", limit=limit, now=now)
+        await count_hit(session, key=f"link:{token_hash}", limit=limit, now=now)
+        await session.execute(
+            sa.update(PatientLink)
+            .where(
+                PatientLink.token_hash == token_hash,
+                PatientLink.used_at.is_(None),
+                PatientLink.expires_at > now,
+            )
+            .values(used_at=now)
+        )
     async with sessions() as session:
         return await patient_of_link(session, token=token, now=now)
 

@@ -104,6 +104,11 @@ class Message(Base):
             "booking_request_id",
             postgresql_where=sa.text("status = 'pending' AND booking_request_id IS NOT NULL"),
         ),
+        sa.Index(
+            "ix_message_pending_offer",
+            "offer_id",
+            postgresql_where=sa.text("status = 'pending' AND offer_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -115,6 +120,8 @@ class Message(Base):
     booking_request_id: Mapped[uuid.UUID | None]
     plan_id: Mapped[uuid.UUID | None]
     session_number: Mapped[int | None]
+    #: An offer message's premise: this earlier-slot offer is still live.
+    offer_id: Mapped[uuid.UUID | None]
     kind: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     due_at: Mapped[datetime] = mapped_column(Instant)
@@ -139,6 +146,25 @@ class Message(Base):
     error_code: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(Instant)
     sent_at: Mapped[datetime | None] = mapped_column(Instant)
+    updated_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class Offer(Base):
+    """notify's copy of an earlier-slot offer's state, fed by booking's Offer* events: its
+    SMS goes out only while it is live, and a NO reply finds it."""
+
+    __tablename__ = "offer"
+    __table_args__ = (
+        sa.Index(
+            "ix_offer_live_patient", "patient_id", postgresql_where=sa.text("status = 'live'")
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    patient_id: Mapped[uuid.UUID]
+    #: shared.contracts.booking.OfferStatus
+    status: Mapped[str] = mapped_column(Text)
+    claim_by: Mapped[datetime] = mapped_column(Instant)
     updated_at: Mapped[datetime] = mapped_column(Instant)
 
 

@@ -47,6 +47,14 @@ def handlers(runtime: Runtime[NotifySettings]) -> Handlers:
             session, invitation=event.data, clinic=clinic, now=runtime.clock.now()
         )
 
+    async def text_offer(session: AsyncSession, event: Event[Any]) -> None:
+        await scheduling.schedule_offer(
+            session, offer=event.data, clinic=clinic, now=runtime.clock.now()
+        )
+
+    async def offer_closed(session: AsyncSession, event: Event[Any]) -> None:
+        await scheduling.close_offer(session, closed=event.data, now=runtime.clock.now())
+
     async def sessions_withdrawn(session: AsyncSession, event: Event[Any]) -> None:
         await scheduling.withdraw_plan_invitations(
             session, plan_id=event.data.plan_id, session_numbers=event.data.session_numbers,
@@ -65,8 +73,10 @@ def handlers(runtime: Runtime[NotifySettings]) -> Handlers:
         PatientUpdated: keep_patient,
         PatientErased: erase_patient,
         booking.BookingInvitationIssued: text_invitation,
+        booking.OfferMade: text_offer,
         WindowsWithdrawn: sessions_withdrawn,
         PlanCancelled: plan_cancelled,
     }
     table.update(dict.fromkeys(booking.APPOINTMENT_EVENTS, appointment_changed))
+    table.update(dict.fromkeys(booking.OFFER_CLOSED_EVENTS, offer_closed))
     return table

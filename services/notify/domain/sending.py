@@ -19,7 +19,7 @@ from shared.clock import is_quiet
 from shared.contracts.notify import MessageKind
 
 #: Kinds held back (not sent) in quiet hours when notify itself is late with them.
-HELD_IN_QUIET_HOURS = SCHEDULED | {MessageKind.INVITATION}
+HELD_IN_QUIET_HOURS = SCHEDULED | {MessageKind.INVITATION, MessageKind.OFFER}
 #: Why a message was not sent to a patient who had opted out; START re-plans them.
 OPTED_OUT = "the patient opted out (STOP)"
 TOO_LATE = "too late: no longer useful (the session is too close or has started)"
@@ -46,6 +46,8 @@ class Claimed:
     session_starts_at: datetime | None = None
     #: The booking request a cycle's invitation asks the patient to book.
     booking_request_id: uuid.UUID | None = None
+    #: The earlier-slot offer an offer message texts.
+    offer_id: uuid.UUID | None = None
 
 
 def expired(message: Claimed, now: datetime) -> bool:

@@ -30,6 +30,8 @@ class AboutMessage(Protocol):
     def patient_id(self) -> uuid.UUID: ...
     @property
     def kind(self) -> str: ...
+    @property
+    def offer_id(self) -> uuid.UUID | None: ...
 
 
 def status_event(message: Message, *, now: datetime) -> Event[MessageStatusChanged]:
@@ -61,6 +63,7 @@ def outcome_event(
         error_code=error_code,
         changed_at=now,
         reason=reason,
+        offer_id=message.offer_id,
     )
     return new_event(changed, source=SOURCE, key=str(message.patient_id), now=now)
 

@@ -1,8 +1,11 @@
-"""Patients' SMS to the clinic: opt out and back in, ask for help, confirm, reschedule.
+"""Patients' SMS to the clinic: opt out and back in, ask for help, confirm, reschedule,
+pass on an offer.
 
 Keywords follow Twilio's: the standard opt-out words stop everything to that number,
 START resumes. "C" and "R" (not YES or CANCEL, which carriers treat as opt-in/opt-out)
-confirm or move the patient's next appointment, through events to booking.
+confirm or move the patient's next appointment, and "NO" (or "NON") passes their live
+earlier-slot offer on to the next patient, through events to booking. NO is no carrier's
+keyword: it stops nothing but the offer.
 """
 
 from __future__ import annotations
@@ -14,15 +17,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notify.adapters.db import Appointment, InboundSms, Message, Patient, outbox
+from notify.adapters.db import Appointment, InboundSms, Message, Offer, Patient, outbox
 from notify.domain.sending import OPTED_OUT
 from notify.use_cases.deliveries import SOURCE
 from notify.use_cases.scheduling import Clinic, replan, schedule_help
-from shared.contracts.booking import UPCOMING, AppointmentStatus
+from shared.contracts.booking import UPCOMING, AppointmentStatus, OfferStatus
 from shared.contracts.notify import (
     ConfirmationReceived,
     MessageKind,
     MessageStatus,
+    OfferRefused,
     PatientReply,
     RescheduleRequested,
     SmsConsentChanged,
@@ -39,6 +43,7 @@ SKIPPED_WHILE_OPTED_OUT = (
 )
 CONFIRM = "C"
 RESCHEDULE = "R"
+PASS = frozenset({"NO", "NON"})
 
 
 def keyword_of(body: str) -> str:
@@ -121,6 +126,13 @@ async def _act(
         )
         events.append((answer, appointment.patient_id))
         action = "confirmation requested" if keyword == CONFIRM else "reschedule requested"
+    elif keyword in PASS:
+        offer = await _live_offer(session, patients, now=now)
+        if offer is None:
+            return "ignored: no live offer"
+        refused = OfferRefused(offer_id=offer.id, patient_id=offer.patient_id, received_at=now)
+        events.append((refused, offer.patient_id))
+        action = "offer passed on"
     else:
         return "ignored: not a keyword"
     await add_events(
@@ -182,3 +194,20 @@ async def _next_appointment(
         .limit(1)
     )
     return appointment
+
+
+async def _live_offer(
+    session: AsyncSession, patients: list[Patient], *, now: datetime
+) -> Offer | None:
+    """The patient's newest offer still open to them (at most one, booking's cap aside)."""
+    offer: Offer | None = await session.scalar(
+        sa.select(Offer)
+        .where(
+            Offer.patient_id.in_([p.id for p in patients]),
+            Offer.status == OfferStatus.LIVE,
+            Offer.claim_by > now,
+        )
+        .order_by(Offer.claim_by.desc())
+        .limit(1)
+    )
+    return offer

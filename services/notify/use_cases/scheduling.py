@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notify.adapters.db import Appointment, Message, Patient
+from notify.adapters.db import Appointment, Message, Offer, Patient
 from notify.domain import status
 from notify.domain.policy import MessagePolicy
 from notify.domain.quiet_hours import quiet_hours_end_after
@@ -43,6 +43,9 @@ from shared.contracts.booking import (
     AppointmentSnapshot,
     AppointmentStatus,
     BookingInvitationIssued,
+    OfferClosed,
+    OfferMade,
+    OfferStatus,
 )
 from shared.contracts.notify import MessageKind, MessageStatus
 from shared.contracts.plans import PatientContact
@@ -318,6 +321,63 @@ async def schedule_invitation(
     )  # fmt: skip
 
 
+async def schedule_offer(
+    session: AsyncSession, *, offer: OfferMade, clinic: Clinic, now: datetime
+) -> None:
+    """Text the patient freed time they may take until ``claim_by``. Booking made the offer
+    outside their quiet hours; the SMS goes only while the offer is live (``close_offer``
+    withdraws it, the dispatcher checks again), and never after ``claim_by``."""
+    await upsert(
+        session, Offer, key={"id": offer.offer_id},
+        values={"patient_id": offer.patient_id, "claim_by": offer.claim_by, "updated_at": now},
+        insert_only={"status": OfferStatus.LIVE},
+    )  # fmt: skip
+    live = await session.scalar(sa.select(Offer.status).where(Offer.id == offer.offer_id))
+    patient = await session.get(Patient, offer.patient_id)
+    if live != OfferStatus.LIVE or (patient is not None and patient.erased_at is not None):
+        return
+    moving = await session.get(Appointment, offer.appointment_id) if offer.appointment_id else None
+    policy = await load_policy(session)
+    planned = PlannedMessage(
+        kind=MessageKind.OFFER, decision=Decision.SEND, due_at=now, useful_until=offer.claim_by
+    )
+    facts = MessageFacts(
+        clinic=clinic.name,
+        language=patient.language if patient else policy.default_language,
+        time_zone=patient.time_zone if patient else offer.location_time_zone,
+        starts_at=offer.starts_at,
+        session_number=offer.session_number,
+        total_sessions=offer.total_sessions,
+        link=offer.link_url,
+        claim_by=offer.claim_by,
+        moving_from=moving.starts_at if moving else None,
+    )
+    await _add_message(
+        session, planned=planned, facts=facts, policy=policy,
+        templates=await load_templates(session), patient_id=offer.patient_id, appointment=None,
+        now=now, patient_known=patient is not None, offer_id=offer.offer_id,
+    )  # fmt: skip
+
+
+async def close_offer(session: AsyncSession, *, closed: OfferClosed, now: datetime) -> None:
+    """The offer was claimed, declined, expired or withdrawn: its SMS, if still waiting, is
+    moot."""
+    await upsert(
+        session, Offer, key={"id": closed.offer_id},
+        values={"status": closed.status, "updated_at": now},
+        insert_only={"patient_id": closed.patient_id, "claim_by": now},
+    )  # fmt: skip
+    await session.execute(
+        sa.update(Message)
+        .where(Message.offer_id == closed.offer_id, Message.status == MessageStatus.PENDING)
+        .values(
+            status=MessageStatus.SKIPPED,
+            status_reason=f"withdrawn: the offer was {closed.status}",
+            updated_at=now,
+        )
+    )
+
+
 async def schedule_help(
     session: AsyncSession, *, patient: Patient, clinic: Clinic, now: datetime
 ) -> None:
@@ -363,12 +423,13 @@ async def _add_message(
     now: datetime,
     patient_known: bool = True,
     invitation: BookingInvitationIssued | None = None,
+    offer_id: uuid.UUID | None = None,
 ) -> None:
     """Store one planned message with what it stands on, so it is withdrawn once that is
     moot: an appointment's message (and its version), or an invitation's premise. An
     invitation to book a cycle's session stands on its request, plan and session; one
     about an appointment (a slot held for the patient, or one to move after "R") stands
-    on that appointment: its request is taken on purpose."""
+    on that appointment: its request is taken on purpose. An offer's stands on the offer."""
     books = invitation if invitation is not None and invitation.appointment_id is None else None
     about = appointment.id if appointment else invitation.appointment_id if invitation else None
     language = language_for(templates, facts.language, planned.kind, policy)
@@ -384,6 +445,7 @@ async def _add_message(
             booking_request_id=books.booking_request_id if books else None,
             plan_id=books.plan_id if books else None,
             session_number=books.session_number if books else None,
+            offer_id=offer_id,
             session_starts_at=appointment.starts_at if appointment else None,
             kind=planned.kind.value,
             language=language,

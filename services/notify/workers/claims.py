@@ -17,12 +17,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notify.adapters.db import Appointment, Message, Patient, outbox
+from notify.adapters.db import Appointment, Message, Offer, Patient, outbox
 from notify.domain import status
 from notify.domain.kinds import SCHEDULED
 from notify.domain.sending import Claimed
 from notify.use_cases.deliveries import outcome_event
-from shared.contracts.booking import ACTIVE, UPCOMING
+from shared.contracts.booking import ACTIVE, UPCOMING, OfferStatus
 from shared.contracts.notify import MessageKind, MessageStatus
 from shared.outbox import add_events
 
@@ -36,6 +36,7 @@ def _table(model: type[object]) -> sa.Table:
 MESSAGE = _table(Message)
 PATIENT = _table(Patient)
 APPOINTMENT = _table(Appointment)
+OFFER = _table(Offer)
 #: Messages about one session at one time: sent only while it is still on, at that time.
 ABOUT_A_SESSION = SCHEDULED | {MessageKind.CONFIRMATION}
 #: What a dispatcher writes back for each message it claimed.
@@ -115,6 +116,7 @@ async def claim_due(
             m.attempts,
             m.booking_request_id,
             m.session_starts_at,
+            m.offer_id,
         )
         .cte("claimed")
     )
@@ -148,6 +150,7 @@ async def claim_due(
             erased=r.erased_at is not None,
             session_starts_at=r.session_starts_at,
             booking_request_id=r.booking_request_id,
+            offer_id=r.offer_id,
         )
         for r in rows
     ]
@@ -156,8 +159,13 @@ async def claim_due(
 async def premise_gone(session: AsyncSession, message: Claimed) -> str | None:
     """Why the message's premise no longer holds, read just before it is sent: its
     appointment moved or ended, an invitation's session was taken or the appointment it
-    is about ended (None: it holds).
+    is about ended, an offer closed (None: it holds).
     The safety net of the withdrawals ``scheduling`` makes when the change arrives."""
+    if message.offer_id is not None:
+        state = await session.scalar(
+            sa.select(OFFER.c.status).where(OFFER.c.id == message.offer_id)
+        )
+        return None if state == OfferStatus.LIVE else f"the offer was {state}"
     if message.booking_request_id is not None:
         taken = await session.scalar(
             sa.select(sa.func.count())

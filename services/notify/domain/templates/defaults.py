@@ -45,6 +45,13 @@ _EN = {
         "{{ clinic }}: reply C to confirm your next appointment, R to reschedule it,"
         " STOP to opt out.{% if help_contact %} Contact: {{ help_contact }}{% endif %}"
     ),
+    MessageKind.OFFER: (
+        "{{ clinic }}: {% if moving_date %}your appointment of {{ moving_date }} can move"
+        " earlier: {% endif %}a place freed up on {{ date }} at {{ time }}"
+        "{% if session_number and not moving_date %} for session {{ session_number }} of"
+        " {{ total_sessions }}{% endif %}. It is yours if you take it by {{ claim_time }}:"
+        " {{ link }} Reply NO to pass it on."
+    ),
 }
 
 _FR = {
@@ -86,6 +93,13 @@ _FR = {
         "{{ clinic }} : répondez C pour confirmer votre prochain rendez-vous, R pour le"
         " déplacer, STOP pour ne plus recevoir de SMS.{% if help_contact %} Contact :"
         " {{ help_contact }}{% endif %}"
+    ),
+    MessageKind.OFFER: (
+        "{{ clinic }} : {% if moving_date %}votre rendez-vous du {{ moving_date }} peut"
+        " avancer : {% endif %}une place s'est libérée le {{ date }} à {{ time }}"
+        "{% if session_number and not moving_date %} pour la séance {{ session_number }} sur"
+        " {{ total_sessions }}{% endif %}. Elle est à vous si vous la prenez avant"
+        " {{ claim_time }} : {{ link }} Répondez NON pour la laisser."
     ),
 }
 

@@ -47,6 +47,10 @@ class MessageFacts:
     link: str | None = None
     latest_date: date | None = None
     treatment: str | None = None
+    #: An offer: until when the patient may take it, and the later session it would move
+    #: earlier (if it is one).
+    claim_by: datetime | None = None
+    moving_from: datetime | None = None
 
 
 def template_book(overrides: Mapping[tuple[str, str], str]) -> dict[str, dict[MessageKind, str]]:
@@ -71,6 +75,8 @@ def context_of(facts: MessageFacts, policy: MessagePolicy) -> dict[str, object]:
     language = facts.language if facts.language in DAY_NAMES else "en"
     starts = facts.starts_at.astimezone(zone) if facts.starts_at else None
     apply_at = facts.apply_at.astimezone(zone) if facts.apply_at else None
+    claim_by = facts.claim_by.astimezone(zone) if facts.claim_by else None
+    moving = facts.moving_from.astimezone(zone) if facts.moving_from else None
     context: dict[str, object] = {
         "clinic": facts.clinic,
         "date": _day(starts, language) if starts else "",
@@ -86,6 +92,8 @@ def context_of(facts: MessageFacts, policy: MessagePolicy) -> dict[str, object]:
         "latest_date": _day(facts.latest_date, language) if facts.latest_date else "",
         "details_url": policy.details_url or "",
         "help_contact": policy.help_contact,
+        "claim_time": f"{claim_by:%H:%M}" if claim_by else "",
+        "moving_date": _day(moving, language) if moving else "",
     }
     if policy.full_text:
         context["treatment"] = facts.treatment or ""
@@ -121,6 +129,8 @@ def check_template(source: str, *, kind: MessageKind, policy: MessagePolicy, cli
         link="https://book.example-clinic.com/b/" + "x" * 43,
         latest_date=date(2026, 12, 31),
         treatment="Face and neck rejuvenation",
+        claim_by=starts - timedelta(days=1),
+        moving_from=starts + timedelta(days=6),
     )
     text = render(source, context_of(facts, policy))
     segments = count_segments(text)
