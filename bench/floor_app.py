@@ -130,7 +130,7 @@ def create_app(dsn: str, pool_size: int) -> FastAPI:
             await connection.execute(
                 STAGE_EVENT_WITH_REQUEST_STATUS,
                 uuid.uuid4(), AppointmentBooked.topic, str(request["patient_id"]),
-                AppointmentBooked.type, SOURCE, str(values["id"]), now,
+                AppointmentBooked.type, SOURCE, str(values["id"]), now, None, None,
                 json.dumps(data, separators=(",", ":")), body.booking_request_id, "booked",
             )  # fmt: skip
         return {

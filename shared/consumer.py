@@ -10,6 +10,10 @@ A record that is not a valid event, or whose handler keeps failing after bounded
 retries, goes to ``<topic>.dlq`` with the reason, and the consumer moves on. A
 lost database connection is not the event's fault: it is retried until the
 database is back rather than dead-lettered.
+
+Each handled event is applied in a ``<topic> process`` span that continues the trace
+the event carries (``ce_traceparent``, see :mod:`shared.tracing`): what the handler
+writes to the outbox stays in that trace.
 """
 
 from __future__ import annotations
@@ -31,8 +35,17 @@ from prometheus_client import Counter
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import tracing
 from shared.db import is_connection_loss
-from shared.events import Event, MalformedEvent, Payload, dlq_topic, parse_payload, read_record
+from shared.events import (
+    Event,
+    MalformedEvent,
+    Payload,
+    RawEvent,
+    dlq_topic,
+    parse_payload,
+    read_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +114,19 @@ class EventConsumer:
         entry = self._handlers.get(raw.type)
         if entry is None:
             return  # not for this service, or a version it does not know
-        model, handler = entry
+        with tracing.processing(
+            raw, topic=record.topic, partition=record.partition, offset=record.offset,
+            group=self._name,
+        ):  # fmt: skip
+            await self._apply_with_retries(record, raw, *entry)
+
+    async def _apply_with_retries(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        raw: RawEvent,
+        model: type[Payload],
+        handler: Handler,
+    ) -> None:
         try:
             event = parse_payload(raw, model)
         except MalformedEvent as error:
@@ -149,6 +174,7 @@ class EventConsumer:
             ("dlq_partition", str(record.partition).encode()),
             ("dlq_offset", str(record.offset).encode()),
         ]
+        tracing.failed(f"dead-lettered: {reason}")
         log.error(
             "dead-lettered a record",
             extra={"dlq": topic, "offset": record.offset, "reason": reason[:300]},

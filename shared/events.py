@@ -2,7 +2,9 @@
 
 Events travel in *binary content mode*: the CloudEvents attributes are Kafka
 headers (``ce_id``, ``ce_type``, ...), the record value is the JSON ``data`` and
-the record key is the patient id, so one patient's events stay in order.
+the record key is the patient id, so one patient's events stay in order. An event may
+carry the CloudEvents distributed-tracing extension (``ce_traceparent``,
+``ce_tracestate``): the trace it belongs to (see :mod:`shared.tracing`).
 
 Payload models live in :mod:`shared.contracts`; each names its versioned
 ``type`` and is registered here, so producer and consumer use one definition.
@@ -94,9 +96,17 @@ class Event(Generic[P]):
 
 
 def kafka_headers(
-    *, id: uuid.UUID, source: str, type: str, time: datetime, subject: str | None
+    *,
+    id: uuid.UUID,
+    source: str,
+    type: str,
+    time: datetime,
+    subject: str | None,
+    traceparent: str | None = None,
+    tracestate: str | None = None,
 ) -> list[tuple[str, bytes]]:
-    """CloudEvents attributes as Kafka headers (binary content mode)."""
+    """CloudEvents attributes as Kafka headers (binary content mode), with the
+    distributed-tracing extension when the event is part of a trace."""
     attributes = {
         "ce_specversion": SPECVERSION,
         "ce_id": str(id),
@@ -105,8 +115,8 @@ def kafka_headers(
         "ce_time": time.isoformat(),
         "content-type": CONTENT_TYPE,
     }
-    if subject:
-        attributes["ce_subject"] = subject
+    optional = {"ce_subject": subject, "ce_traceparent": traceparent, "ce_tracestate": tracestate}
+    attributes.update({name: value for name, value in optional.items() if value})
     return [(name, value.encode()) for name, value in attributes.items()]
 
 
@@ -132,6 +142,9 @@ class RawEvent:
     subject: str | None
     key: str
     value: bytes
+    #: The distributed-tracing extension: the trace the event belongs to, if any.
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 def read_record(key: bytes | None, value: bytes | None, headers: Any) -> RawEvent:
@@ -157,6 +170,8 @@ def read_record(key: bytes | None, value: bytes | None, headers: Any) -> RawEven
         subject=attributes.get("ce_subject"),
         key=(key or b"").decode(errors="replace"),
         value=value,
+        traceparent=attributes.get("ce_traceparent"),
+        tracestate=attributes.get("ce_tracestate"),
     )
 
 

@@ -2,7 +2,8 @@
 
 Each service adds them to its own MetaData with :func:`add_messaging_tables`; its
 first migration creates them with :func:`create_messaging_tables` (and its downgrade
-drops them with :func:`drop_messaging_tables`), the same in every service.
+drops them with :func:`drop_messaging_tables`), the same in every service; a later one
+adds the outbox's trace context (:func:`add_outbox_trace_context`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def add_messaging_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
         sa.Column("time", sa.DateTime(timezone=True), nullable=False),
         sa.Column("data", JSONB, nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True)),
+        # The CloudEvents distributed-tracing extension: the trace that wrote the event.
+        sa.Column("traceparent", sa.Text),
+        sa.Column("tracestate", sa.Text),
         # The relay's work list: only what is still to publish, in commit order.
         sa.Index("ix_outbox_unpublished", "id", postgresql_where=sa.text("published_at IS NULL")),
     )
@@ -82,6 +86,23 @@ def create_messaging_tables() -> None:
         ),
         sa.PrimaryKeyConstraint("consumer", "event_id", name=op.f("pk_processed_event")),
     )
+
+
+def add_outbox_trace_context() -> None:
+    """In a migration: the outbox's ``traceparent`` and ``tracestate`` (shared.tracing),
+    added to what :func:`create_messaging_tables` created."""
+    from alembic import op
+
+    op.add_column("outbox", sa.Column("traceparent", sa.Text(), nullable=True))
+    op.add_column("outbox", sa.Column("tracestate", sa.Text(), nullable=True))
+
+
+def drop_outbox_trace_context() -> None:
+    """In a migration's downgrade: undo :func:`add_outbox_trace_context`."""
+    from alembic import op
+
+    op.drop_column("outbox", "tracestate")
+    op.drop_column("outbox", "traceparent")
 
 
 def drop_messaging_tables() -> None:

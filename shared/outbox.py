@@ -4,6 +4,10 @@ Use cases call :func:`add_events` inside their transaction. The
 :class:`OutboxRelay` publishes committed rows to Kafka and marks them published.
 If the broker or the process dies in between, the rows stay unpublished and are
 sent again later: delivery is at least once, and consumers are idempotent.
+
+Each row keeps the trace context of the span that wrote it; the relay publishes the
+event in a span of that trace and sends the trace on as ``ce_traceparent``
+(:mod:`shared.tracing`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import tracing
 from shared.events import Event, kafka_headers
 from shared.periodic import Periodic
 
@@ -39,8 +44,9 @@ INITIAL_BACKOFF, MAX_BACKOFF = 0.5, 10.0
 
 
 def outbox_row(event: Event[Any]) -> dict[str, Any]:
-    """An event as an outbox table's row."""
+    """An event as an outbox table's row, in the trace of the current span."""
     return {
+        **tracing.trace_context(),
         "event_id": event.id,
         "topic": event.topic,
         "key": event.key,
@@ -134,21 +140,7 @@ class OutboxRelay(Periodic):
             rows = (await session.execute(_claim(self._outbox, self._batch_size))).all()
             if not rows:
                 return 0
-            sends = [
-                await self._producer.send(
-                    self._topic_prefix + row.topic,
-                    key=row.key.encode(),
-                    value=json.dumps(row.data, separators=(",", ":")).encode(),
-                    headers=kafka_headers(
-                        id=row.event_id,
-                        source=row.source,
-                        type=row.type,
-                        time=row.time,
-                        subject=row.subject,
-                    ),
-                )
-                for row in rows
-            ]
+            sends = [await self._send(row) for row in rows]
             await asyncio.gather(*sends)
             await session.execute(
                 sa.update(self._outbox)
@@ -158,6 +150,29 @@ class OutboxRelay(Periodic):
         for row in rows:
             PUBLISHED.labels(row.topic).inc()
         return len(rows)
+
+    async def _send(self, row: Any) -> asyncio.Future[Any]:
+        """Hand one row to the producer; the future resolves once the broker has it."""
+        topic = self._topic_prefix + row.topic
+        with tracing.publishing(
+            topic, event_id=row.event_id, event_type=row.type,
+            traceparent=row.traceparent, tracestate=row.tracestate,
+        ) as trace_context:  # fmt: skip
+            sent: asyncio.Future[Any] = await self._producer.send(
+                topic,
+                key=row.key.encode(),
+                value=json.dumps(row.data, separators=(",", ":")).encode(),
+                headers=kafka_headers(
+                    id=row.event_id,
+                    source=row.source,
+                    type=row.type,
+                    time=row.time,
+                    subject=row.subject,
+                    traceparent=trace_context.get("traceparent"),
+                    tracestate=trace_context.get("tracestate"),
+                ),
+            )
+        return sent
 
     async def run(self) -> None:
         """Publish until cancelled: at once when a commit notifies, else every poll interval."""

@@ -34,7 +34,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared import db, kafka
+from shared import db, kafka, tracing
 from shared.clock import Clock, ShiftableClock, SystemClock
 from shared.consumer import EventConsumer, Handlers
 from shared.lag import ConsumerProgress
@@ -119,6 +119,7 @@ class Service(Generic[S]):
     async def running(self, workers: Collection[str]) -> AsyncIterator[Runtime[S]]:
         """Connect to the database and broker, start ``workers``, stop all on exit."""
         settings = self.settings
+        tracing.setup(settings.service)  # once per process, before the first connection
         url = settings.resolved_database_url()
         engine = db.create_engine(
             url, pool_size=settings.db_pool_size, pre_ping=settings.db_pool_pre_ping
@@ -234,6 +235,7 @@ class Service(Generic[S]):
             description=self.spec.description,
             version="1.0.0",
             lifespan=lifespan,
+            telemetry=tracing.HTTP_TELEMETRY,
         )
         install_problem_handlers(app, self.spec.refusals)
         instrument(app, settings.service)

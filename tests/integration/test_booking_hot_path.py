@@ -26,7 +26,7 @@ def an_outbox_row() -> dict[str, object]:
     return {
         "event_id": uuid.uuid4(), "topic": "booking.events", "key": str(uuid.uuid4()),
         "type": "clinic.booking.test.v1", "source": "/tests", "subject": None,
-        "time": TEST_NOW, "data": {"n": 1},
+        "time": TEST_NOW, "traceparent": None, "tracestate": None, "data": {"n": 1},
     }  # fmt: skip
 
 

@@ -557,8 +557,8 @@ async def _insert(session: AsyncSession, locks: tuple[str, str], values: dict[st
     return row is not None
 
 
-_OUTBOX = "event_id, topic, key, type, source, subject, time, data"
-_OUTBOX_VALUES = "$1::uuid, $2, $3, $4, $5, $6, $7::timestamptz, $8::jsonb"
+_OUTBOX = "event_id, topic, key, type, source, subject, time, traceparent, tracestate, data"
+_OUTBOX_VALUES = "$1::uuid, $2, $3, $4, $5, $6, $7::timestamptz, $8, $9, $10::jsonb"
 # Per-key advisory lock (one patient's writers take turns, so the relay sees their
 # events in commit order), the row, and the NOTIFY that wakes the relays at commit.
 STAGE_EVENT = (
@@ -568,7 +568,7 @@ STAGE_EVENT = (
 )
 # The same, writing the booking request's new status in the same statement.
 STAGE_EVENT_WITH_REQUEST_STATUS = (
-    "WITH request_status AS (UPDATE booking_request SET status = $10 WHERE id = $9::uuid),"  # noqa: S608
+    "WITH request_status AS (UPDATE booking_request SET status = $12 WHERE id = $11::uuid),"  # noqa: S608
     + STAGE_EVENT.removeprefix("WITH")
 )
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import new_metadata
 from shared.messaging_tables import add_messaging_tables
+from shared.tracing import current_traceparent
 
 
 class Base(DeclarativeBase):
@@ -147,6 +148,9 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(Instant)
     sent_at: Mapped[datetime | None] = mapped_column(Instant)
     updated_at: Mapped[datetime] = mapped_column(Instant)
+    #: The trace of the event that planned it (the current span's, filled in at insert):
+    #: its send continues that trace (shared.tracing).
+    traceparent: Mapped[str | None] = mapped_column(Text, default=current_traceparent)
 
 
 class Offer(Base):

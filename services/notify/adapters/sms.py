@@ -29,6 +29,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from notify.settings import NotifySettings
+from shared import tracing
 from shared.clock import SystemClock
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,8 @@ class TwilioGateway:
         self._http = AsyncTwilioHttpClient(pool_connections=False)
         self._http.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(keepalive_timeout=settings.twilio_keepalive_seconds),
-            trace_configs=[_tracing()],
+            # And OpenTelemetry's, when tracing is on: Twilio's request in the send's trace.
+            trace_configs=[_tracing(), *tracing.http_client_traces()],
         )
         self._client = self._sdk_client(self._http, settings)
         # No pool: each request on a connection of its own (the send again after a stale one).

@@ -48,6 +48,8 @@ class Claimed:
     booking_request_id: uuid.UUID | None = None
     #: The earlier-slot offer an offer message texts.
     offer_id: uuid.UUID | None = None
+    #: The trace of the event that planned it: its send continues it.
+    traceparent: str | None = None
 
 
 def expired(message: Claimed, now: datetime) -> bool:

@@ -117,6 +117,7 @@ async def claim_due(
             m.booking_request_id,
             m.session_starts_at,
             m.offer_id,
+            m.traceparent,
         )
         .cte("claimed")
     )
@@ -151,6 +152,7 @@ async def claim_due(
             session_starts_at=r.session_starts_at,
             booking_request_id=r.booking_request_id,
             offer_id=r.offer_id,
+            traceparent=r.traceparent,
         )
         for r in rows
     ]

@@ -41,6 +41,7 @@ from notify.domain.templates.segments import count_segments
 from notify.use_cases.clinic_policy import load_policy
 from notify.workers import claims
 from notify.workers.rate_limit import SegmentRate
+from shared import tracing
 from shared.clock import Clock
 from shared.contracts.notify import MessageStatus
 from shared.periodic import Periodic
@@ -233,12 +234,13 @@ class Dispatcher(Periodic):
             if validity < 1:
                 return outcome | {"status": MessageStatus.SKIPPED, "status_reason": TOO_LATE}
         try:
-            accepted = await self._gateway.send(
-                to=message.phone,
-                body=message.body,
-                status_callback=self._callback_for(message.id),
-                validity_seconds=validity,
-            )
+            with tracing.sending_sms(message.traceparent, message_id=message.id, kind=message.kind):
+                accepted = await self._gateway.send(
+                    to=message.phone,
+                    body=message.body,
+                    status_callback=self._callback_for(message.id),
+                    validity_seconds=validity,
+                )
         except SmsRejected as rejected:
             if rejected.retryable:
                 return outcome | self._retry(message, now, f"Twilio busy ({rejected.code})")

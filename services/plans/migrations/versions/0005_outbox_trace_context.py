@@ -1,0 +1,23 @@
+"""outbox.traceparent, outbox.tracestate: the trace each event belongs to, sent with it as
+the CloudEvents distributed-tracing extension (shared.tracing)
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+from collections.abc import Sequence
+
+from shared.messaging_tables import add_outbox_trace_context, drop_outbox_trace_context
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    add_outbox_trace_context()
+
+
+def downgrade() -> None:
+    drop_outbox_trace_context()
