@@ -11,6 +11,7 @@ from booking.adapters.handlers import handlers
 from booking.api import (
     appointments,
     calendar_feed,
+    fhir,
     offers,
     requests,
     resources,
@@ -45,6 +46,7 @@ def service(
                 calendar_feed.router,
                 offers.router,
                 self_booking.router,
+                fhir.router,
                 web_router,
             ],
             consumes=[TOPICS["plans"], TOPICS["notify"]],

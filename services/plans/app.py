@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plans.adapters.db import idempotency_keys, outbox, processed_event
 from plans.adapters.handlers import handlers
-from plans.api import patients, plans, protocols
+from plans.api import fhir, patients, plans, protocols
 from plans.settings import PlansSettings
 from plans.use_cases import patients as patient_records
 from plans.workers import WORKERS
@@ -33,7 +33,7 @@ def service(
             outbox=outbox,
             processed=processed_event,
             migrations=Path(__file__).parent / "migrations",
-            routers=[patients.router, protocols.router, plans.router],
+            routers=[patients.router, protocols.router, plans.router, fhir.router],
             consumes=[TOPICS["booking"], TOPICS["notify"]],
             handlers=handlers,
             extra_workers=WORKERS,
