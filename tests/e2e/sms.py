@@ -9,6 +9,7 @@ night passing would: the test then runs the same at any ``TEST_NOW``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,18 @@ class Sms:
     def body(self) -> str:
         body: str = self.sent["body"]
         return body
+
+
+#: A self-booking link in a text, as the patient would tap it.
+_BOOKING_LINK = re.compile(r"https?://\S+/book/[A-Za-z0-9_-]+")
+
+
+def link_in(body: str) -> str:
+    """The self-booking link an SMS carries (an invitation's, an offer's)."""
+    found = _BOOKING_LINK.search(body)
+    if found is None:
+        pytest.fail(f"no self-booking link in the SMS {body!r}")
+    return found.group(0)
 
 
 async def sandbox_messages(stack: Stack, to: str | None = None) -> list[dict[str, Any]]:

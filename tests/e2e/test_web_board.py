@@ -16,7 +16,7 @@ from playwright.async_api import Page, expect
 
 from shared.auth import Role
 from tests.e2e.conftest import eventually
-from tests.e2e.sms import sent_sms
+from tests.e2e.sms import link_in, sent_sms
 
 if TYPE_CHECKING:
     from devstack.stack import Stack
@@ -174,6 +174,60 @@ async def test_staff_sign_in_check_the_patient_in_and_complete_the_session_from_
 
     progress = await eventually(progressed, what="the plan's progress to count session 1")
     assert progress["open"] == 9
+
+
+async def test_the_board_lists_the_offers_in_flight_of_its_day_live_then_how_they_ended(
+    scenes: Scenes, desk_account: str
+) -> None:
+    """Time freed at the demo clinic is offered to a patient: the board's day of it lists
+    the offer, live with its claim time; when the patient passes on it, how it ended."""
+    freed = await scenes.freed_time(
+        protocol="medical", indication="medical", doctor="Dr Omar Board",
+        start_in_days=8, candidates={"Gisele Offered": 0},
+    )  # fmt: skip
+    patient_id, _ = freed.patients["Gisele Offered"]
+    offer = await scenes.offer_to(patient_id, freed.day)
+    until = datetime.fromisoformat(offer["claim_by"]).astimezone(PARIS)
+    context, page = await scenes.new_page(scenes.desktop)
+    try:
+        await sign_in(page, scenes.stack.urls["booking"], desk_account)
+        await page.get_by_label("Location").select_option(label="Mesocycle Clinic Paris")
+        await page.get_by_label("Day", exact=True).fill(freed.day.isoformat())
+        panel = page.get_by_role("region", name="Offers in flight")
+        line = panel.get_by_role("listitem").filter(has_text="Gisele Offered")
+        await expect(line).to_contain_text("session 1, 10:00-10:20 with Dr Omar Board")
+        await expect(line).to_contain_text(
+            re.compile(rf"Live until {until:%H:%M} \(\d+ min left\)")
+        )
+        await scenes.screenshot(page, "board-desktop-offers")
+
+        # She passes on it from her SMS link, on her phone: the page thanks her and shows
+        # what else is free; the board shows how the offer ended, by itself.
+        sms = await sent_sms(scenes.stack, scenes.staff, patient_id=patient_id, kind="offer")
+        phone, mine = await scenes.new_page(scenes.phone)
+        try:
+            await mine.goto(link_in(sms.body))
+            await mine.get_by_role("button", name="No thanks").click()
+            offer_panel = mine.locator("#offer")
+            passed = offer_panel.get_by_role("heading", name="You passed on this time")
+            await expect(passed).to_be_focused()
+            await expect(offer_panel).to_contain_text(
+                "Thank you for letting us know: we are offering "
+            )
+            await expect(offer_panel.get_by_role("button", name="Take this time")).to_have_count(0)
+            await expect(
+                offer_panel.get_by_role("heading", name="Other free times for session 1 of 5")
+            ).to_be_visible()
+        finally:
+            await phone.close()
+        await expect(line).to_contain_text(
+            re.compile(r"Declined at \d\d:\d\d: the patient passed on it")
+        )
+        await expect(line).not_to_contain_text("Live until")
+    finally:
+        await context.close()
+    [ended] = [o for o in await scenes.offers_on(freed.day) if o["id"] == offer["id"]]
+    assert ended["status"] == "declined"
 
 
 async def test_the_board_at_phone_width_and_signing_out(scenes: Scenes, desk_account: str) -> None:

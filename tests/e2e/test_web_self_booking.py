@@ -92,6 +92,11 @@ async def test_a_patient_books_session_one_from_the_sms_link_and_gets_the_confir
         title = page.get_by_role("heading", name="You are booked")
         await expect(title).to_be_focused()
         await expect(page.locator("#confirmation-facts")).to_contain_text("Session 1 of 10")
+        # The other nine sessions are proposed at once, to book in one step.
+        await expect(
+            page.get_by_role("heading", name="Book the rest of your course at the same time")
+        ).to_be_visible()
+        await expect(page.get_by_role("button", name="Book these 9 sessions")).to_be_visible()
         await scenes.screenshot(page, "self-booking-phone-confirmation")
 
         async with page.expect_download() as download_info:
@@ -225,24 +230,33 @@ async def test_an_unknown_link_says_so_and_whom_to_call(
         await context.close()
 
 
-#: The most free times the self-booking API lists for a session (the page says when a day
-#: may have more than it lists).
-SLOT_LIMIT = 200
-
-
-async def window_and_free_times(scenes: Scenes, link: str) -> tuple[dict[str, Any], list[str]]:
-    """Session 1's booking request and the starts the API offers for it (each once), as
-    the patient's page asks for them."""
+async def window_and_free_days(scenes: Scenes, link: str) -> tuple[dict[str, Any], Counter[date]]:
+    """Session 1's booking request and how many times are free each day of its window (every
+    one counted), as the patient's page asks for them."""
     booking = scenes.stack.urls["booking"]
     headers = {"X-Patient-Token": link.rsplit("/", 1)[1]}
     async with httpx.AsyncClient(base_url=f"{booking}/v1/self-booking", headers=headers) as api:
         requests = (await api.get("/requests")).raise_for_status().json()
         [request] = [r for r in requests if r["session_number"] == 1]
-        slots = (await api.get(f"/requests/{request['id']}/slots")).raise_for_status().json()
-    starts = sorted({s["patient_starts_at"] for s in slots})
-    request["listed_all"] = len(slots) < SLOT_LIMIT
-    request["listed_up_to"] = slots[-1]["patient_starts_at"][:10] if slots else None
-    return request, starts
+        days = (await api.get(f"/requests/{request['id']}/days")).raise_for_status().json()
+    return request, Counter({date.fromisoformat(d["day"]): d["free"] for d in days})
+
+
+async def free_times_of(
+    scenes: Scenes, link: str, request: dict[str, Any], day: date
+) -> list[tuple[str, str]]:
+    """Every free time of ``day`` for the session, as (HH:MM, practitioner), sorted."""
+    booking = scenes.stack.urls["booking"]
+    headers = {"X-Patient-Token": link.rsplit("/", 1)[1]}
+    async with httpx.AsyncClient(base_url=f"{booking}/v1/self-booking", headers=headers) as api:
+        slots = (
+            (await api.get(f"/requests/{request['id']}/slots", params={"day": day.isoformat()}))
+            .raise_for_status()
+            .json()
+        )
+    found = (await scenes.staff.get(f"{booking}/v1/practitioners")).raise_for_status().json()
+    names = {p["id"]: p["full_name"] for p in found}
+    return sorted((s["patient_starts_at"][11:16], names[s["practitioner_id"]]) for s in slots)
 
 
 def day_label(day: date) -> str:
@@ -290,11 +304,10 @@ async def test_the_day_picker_shows_the_window_and_books_a_time_by_keyboard_alon
         name="Lucie Clavier", phone=phone, start_in_days=(start - today).days
     )
     link = await scenes.invitation_link(patient_id)
-    request, starts = await window_and_free_times(scenes, link)
+    request, free = await window_and_free_days(scenes, link)
     first = max(date.fromisoformat(request["earliest_date"]), today)
     last = date.fromisoformat(request["latest_date"])
     window = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    free = Counter(date.fromisoformat(s[:10]) for s in starts)
     assert set(free) <= set(window)
     assert closed in window
     assert free[closed] == 0
@@ -303,10 +316,9 @@ async def test_the_day_picker_shows_the_window_and_books_a_time_by_keyboard_alon
     assert with_times[0] < closed < with_times[1]
 
     def note(day: date) -> str:
-        more = not request["listed_all"] and day.isoformat() >= request["listed_up_to"]
         if not free[day]:
-            return "Call to book" if more else "No free time"
-        return f"{free[day]}{'+' if more else ''} free time{'' if free[day] == 1 else 's'}"
+            return "No free time"
+        return f"{free[day]} free time{'' if free[day] == 1 else 's'}"
 
     context, page = await scenes.new_page(scenes.phone)
     try:
@@ -355,14 +367,14 @@ async def test_the_day_picker_shows_the_window_and_books_a_time_by_keyboard_alon
         await expect(day_button(chosen)).to_be_focused()
         await scenes.screenshot(page, "self-booking-phone-day-picker")
         count = f"{free[chosen]} free time{'' if free[chosen] == 1 else 's'}"
-        await expect(card.get_by_role("status")).to_have_text(
-            re.compile(rf"^{day_label(chosen)}: {count}( listed here, maybe more)?$")
-        )
+        await expect(card.get_by_role("status")).to_have_text(f"{day_label(chosen)}: {count}")
 
-        # Its times, each once, under Morning (before 12:00), Afternoon, Evening (17:00 on).
-        expected = [s[11:16] for s in starts if s.startswith(chosen.isoformat())]
+        # Its times, every one (as many as the day said), under Morning (before 12:00),
+        # Afternoon, Evening (17:00 on), and in each, every practitioner's under their name.
+        expected = await free_times_of(scenes, link, request, chosen)
+        assert len(expected) == free[chosen]
         parts = card.get_by_role("group", name=PART_OF_DAY)
-        shown: list[str] = []
+        shown: list[tuple[str, str]] = []
         bounds = {"Morning": ("00:00", "12:00"), "Afternoon": ("12:00", "17:00"),
                   "Evening": ("17:00", "24:00")}  # fmt: skip
         names = []
@@ -372,21 +384,28 @@ async def test_the_day_picker_shows_the_window_and_books_a_time_by_keyboard_alon
             heading = await page.locator(f"#{name}").text_content()
             assert heading in bounds
             names.append(heading)
-            times = await part.get_by_role("button").all_text_contents()
-            assert times
-            assert all(bounds[heading][0] <= t < bounds[heading][1] for t in times), times
-            for button in await part.get_by_role("button").all():
-                label = await button.get_attribute("aria-label")
-                assert label
-                assert label.startswith(f"{day_label(chosen)} at "), label
-            shown += times
+            # Each time: its name, its text, and the name it is listed under.
+            buttons = await part.get_by_role("button").evaluate_all(
+                """(buttons) => buttons.map((b) => [b.getAttribute("aria-label"), b.textContent,
+                    b.closest(".who-times").querySelector(".who").textContent])"""
+            )
+            assert buttons
+            for label, text, listed_under in buttons:
+                found = re.fullmatch(rf"{day_label(chosen)} at (\d\d:\d\d) with ([^,]+), .+", label)
+                assert found, label
+                at, who = found.groups()
+                assert bounds[heading][0] <= at < bounds[heading][1], label
+                assert text == at, label
+                assert listed_under.split(" (")[0] == who, label  # (where, if elsewhere)
+                shown.append((at, who))
         assert names == sorted(names, key=list(bounds).index)
-        assert shown == expected
+        assert sorted(shown) == expected
 
         # Booking one of them, by keyboard too, as on the list before.
         slot = first_time(card)
         label = await slot.get_attribute("aria-label")
         assert label
+        picked = label.split(" at ")[1][:5]
         await tab_to(page, slot)
         await page.keyboard.press("Enter")
         held = card.get_by_role("heading", name=re.compile("^Held for you until"))
@@ -395,7 +414,7 @@ async def test_the_day_picker_shows_the_window_and_books_a_time_by_keyboard_alon
         await page.keyboard.press("Enter")
         await expect(page.get_by_role("heading", name="You are booked")).to_be_focused()
         await expect(page.locator("#confirmation-facts")).to_contain_text(
-            f"{day_label(chosen)} at {expected[0]}"
+            f"{day_label(chosen)} at {picked}"
         )
     finally:
         await context.close()
@@ -406,7 +425,7 @@ async def test_the_day_picker_shows_the_window_and_books_a_time_by_keyboard_alon
                          appointment_id=booked["id"])  # fmt: skip
     assert sms.sent["to"] == phone
     assert "your appointment (session 1 of 10)" in sms.body
-    assert expected[0] in sms.body
+    assert picked in sms.body
 
 
 async def test_axe_finds_no_accessibility_violation_in_the_pages_main_states(
@@ -436,7 +455,8 @@ async def test_axe_finds_no_accessibility_violation_in_the_pages_main_states(
 
         await card.get_by_role("button", name="Confirm booking").click()
         await expect(page.get_by_role("heading", name="You are booked")).to_be_focused()
-        await axe.assert_accessible(page, "the confirmation")
+        await expect(page.get_by_role("button", name=re.compile("^Book these"))).to_be_visible()
+        await axe.assert_accessible(page, "the confirmation, the rest of the course proposed")
 
         await page.get_by_role("button", name="Back to my sessions").click()
         mine = page.locator("#appointments > li")

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from booking.adapters.db import SlotOffer
 from booking.workers.sweeper import Sweeper
 from shared.contracts.notify import MessageKind, MessageStatus, MessageStatusChanged, OfferRefused
 from shared.contracts.plans import PatientRegistered, PlanCancelled
@@ -317,3 +318,22 @@ async def test_staff_see_the_offers_of_a_day(booking: Booking) -> None:
         "/v1/offers", params={"day": DAY.isoformat(), "location_id": str(uuid.uuid4())}
     )
     assert unknown.status_code == 404
+
+
+async def test_a_claim_that_finds_its_time_just_taken_ends_the_offer(booking: Booking) -> None:
+    """The desk books the time while a claim holds the offer's row (so the desk's booking
+    passes over it): the claim is refused, and the offer ends then, not at claim_by."""
+    await open_session(booking, first=DAY, slack_days=2)
+    at = datetime.combine(DAY, time(12), PARIS)
+    made = await freed_and_offered(booking, at)
+    walk_in = await open_session(booking, first=DAY, slack_days=1)
+    async with booking.runtime.sessions.begin() as claiming:
+        await claiming.get(SlotOffer, uuid.UUID(made["offer_id"]), with_for_update=True)
+        await book(booking, walk_in, at)
+    assert await booking.events("offer_withdrawn.v1") == []  # passed over: it was locked
+
+    claimed = await booking.post("/v1/self-booking/offer/claim", headers=link_of(made))
+    assert claimed.status_code == 409, claimed.text
+    [withdrawn] = await booking.events("offer_withdrawn.v1")
+    assert (withdrawn["offer_id"], withdrawn["reason"]) == (made["offer_id"], "the time was taken")
+    assert len(await booking.events("offer_made.v1")) == 1  # the time is gone: nobody else

@@ -36,7 +36,9 @@ from booking.api.schemas import (
     SlotOut,
 )
 from booking.domain.course import Choice
+from booking.domain.errors import BookingRefused
 from booking.domain.lifecycle import Action
+from booking.domain.offers import OfferClosed
 from booking.domain.request import RequestStatus
 from booking.use_cases import availability, courses, moves, offers, reservations, steps
 from booking.use_cases.reactions import unit_of_work
@@ -256,10 +258,21 @@ async def claim_offer(
 ) -> AppointmentOut:
     """Take the offer: the session is booked into the freed time (or moved to it). 409
     when the offer has ended or the time was taken meanwhile, saying which."""
-    async with runtime.sessions.begin() as session:
-        uow = unit_of_work(session, settings, runtime.clock.now())
-        offer = await offers.offer_of_link(uow, token_hash=hash_patient_token(token))
-        appointment = await offers.claim(uow, offer_id=offer.id, patient_id=patient_id)
+    token_hash = hash_patient_token(token)
+    try:
+        async with runtime.sessions.begin() as session:
+            uow = unit_of_work(session, settings, runtime.clock.now())
+            offer = await offers.offer_of_link(uow, token_hash=token_hash)
+            appointment = await offers.claim(uow, offer_id=offer.id, patient_id=patient_id)
+    except BookingRefused as refused:
+        if isinstance(refused, OfferClosed):
+            raise
+        # Refused where it was to be booked (the time taken a moment ago): the offer ends
+        # here rather than stay live until its claim window passes.
+        async with runtime.sessions.begin() as session:
+            uow = unit_of_work(session, settings, runtime.clock.now())
+            await offers.withdraw_if_taken(uow, token_hash=token_hash)
+        raise
     return AppointmentOut.model_validate(appointment)
 
 

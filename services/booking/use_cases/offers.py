@@ -225,7 +225,8 @@ async def expire_offers(uow: UnitOfWork, *, limit: int = 100) -> int:
 
 async def withdraw_taken(uow: UnitOfWork, event: AppointmentMade | AppointmentMoved) -> None:
     """A reaction: an appointment now keeps time a live offer gives (nobody else gets that
-    offer's time), or takes a session a live offer was for (its time goes on)."""
+    offer's time), or takes a session a live offer was for (its time goes on). One
+    statement over the live offers alone (a partial index): every booking pays for it."""
     appointment = event.appointment
     overlapping = sa.and_(
         sa.or_(
@@ -235,12 +236,19 @@ async def withdraw_taken(uow: UnitOfWork, event: AppointmentMade | AppointmentMo
         SlotOffer.freed_from < appointment.blocked_until,
         SlotOffer.freed_until > appointment.blocked_from,
     )
-    for offer in await _live_offers(uow, overlapping):
-        await close(uow, offer, OfferAction.WITHDRAW, "the time was taken", pass_on=False)
-    if appointment.booking_request_id is not None:
-        await withdraw_for_requests(
-            uow, [appointment.booking_request_id], why="the session was booked otherwise"
-        )
+    for_its_session = SlotOffer.booking_request_id == appointment.booking_request_id
+    found = await uow.session.execute(
+        sa.select(SlotOffer, overlapping)
+        .where(SlotOffer.status == OfferStatus.LIVE, sa.or_(overlapping, for_its_session))
+        .order_by(SlotOffer.claim_by)
+        .with_for_update(skip_locked=True, of=SlotOffer)
+    )
+    for offer, taken in found.all():
+        if taken:
+            await close(uow, offer, OfferAction.WITHDRAW, "the time was taken", pass_on=False)
+        else:
+            why = "the session was booked otherwise"
+            await close(uow, offer, OfferAction.WITHDRAW, why, pass_on=True)
 
 
 async def withdraw_for_requests(uow: UnitOfWork, request_ids: list[uuid.UUID], *, why: str) -> None:
@@ -250,6 +258,22 @@ async def withdraw_for_requests(uow: UnitOfWork, request_ids: list[uuid.UUID], *
         return
     for offer in await _live_offers(uow, SlotOffer.booking_request_id.in_(request_ids)):
         await close(uow, offer, OfferAction.WITHDRAW, why, pass_on=True)
+
+
+async def withdraw_if_taken(uow: UnitOfWork, *, token_hash: str) -> None:
+    """A claim was refused where it was to be booked: when the offer's time is taken (by
+    a booking whose own withdrawal passed over the offer, locked by the claim), the offer
+    ends now, and nobody else gets the time."""
+    link = await uow.session.get(PatientLink, token_hash)
+    offer = await uow.session.get(SlotOffer, link.offer_id, with_for_update=True) if link else None
+    if offer is None or offer.status != OfferStatus.LIVE:
+        return
+    slot = await store.freed_slot(
+        uow.session, practitioner_id=offer.practitioner_id, room_id=offer.room_id,
+        location_id=offer.location_id, starts_at=offer.freed_from, ends_at=offer.freed_until,
+    )  # fmt: skip
+    if await store.time_taken(uow.session, slot):
+        await close(uow, offer, OfferAction.WITHDRAW, "the time was taken", pass_on=False)
 
 
 async def offer_of_link(uow: UnitOfWork, *, token_hash: str) -> SlotOffer:

@@ -20,12 +20,20 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.adapters.db import BookingRequest, Location, Patient, Practitioner, Room
+from booking.adapters.db import (
+    BookingRequest,
+    Location,
+    Patient,
+    PatientLink,
+    Practitioner,
+    Room,
+)
 from booking.api.deps import RuntimeDep, SessionDep, SettingsDep
 from booking.api.schemas import BookingRequestOut
 from booking.use_cases.self_booking import open_link
 from booking.web.settings import WebSettings, web_settings
 from shared.api import StaffDep
+from shared.auth import hash_patient_token
 from shared.problems import NotFound, Problem
 
 router = APIRouter(tags=["web pages"], include_in_schema=False)
@@ -94,6 +102,7 @@ async def self_booking_page(token: str, runtime: RuntimeDep, settings: SettingsD
         )
         async with runtime.sessions() as session:
             clinic = await clinic_for(session, patient_id)
+            link = await session.get(PatientLink, hash_patient_token(token))
     except Problem as problem:
         async with runtime.sessions() as session:
             known = await locations(session)
@@ -105,6 +114,8 @@ async def self_booking_page(token: str, runtime: RuntimeDep, settings: SettingsD
         "now": now.isoformat(),
         "cutoffHours": settings.patient_change_cutoff_hours,
         "holdMinutes": settings.hold_minutes,
+        # A link texted for an earlier-slot offer: the page opens on the offer.
+        "offer": link is not None and link.offer_id is not None,
     }
     return page("book.html", {"data": data, "locations": clinic["locations"]})
 
@@ -177,12 +188,14 @@ async def clinic_for(session: AsyncSession, patient_id: uuid.UUID) -> dict[str, 
     own = await session.scalars(
         sa.select(BookingRequest).where(BookingRequest.patient_id == patient_id)
     )
-    practitioners = await session.scalars(sa.select(Practitioner))
+    doctors = list(await session.scalars(sa.select(Practitioner)))
     rooms = await session.scalars(sa.select(Room))
     return {
         "timeZone": patient.time_zone if patient else None,
         "locations": await locations(session),
-        "practitioners": {str(p.id): p.full_name for p in practitioners},
+        "practitioners": {str(p.id): p.full_name for p in doctors},
+        # Where each works: said beside their name when the clinic has several locations.
+        "practitionerLocations": {str(p.id): str(p.location_id) for p in doctors},
         "rooms": {str(r.id): r.name for r in rooms},
         # Booked sessions leave the open list: the page still names them "session k of N".
         "requests": {

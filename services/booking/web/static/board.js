@@ -119,15 +119,18 @@
       const place = location();
       const kind = columnKind();
       const statuses = SHOWN.map((s) => `&status=${s}`).join("");
-      const [columns, day, worklist, attention] = await Promise.all([
+      const [columns, day, offers, practitioners, worklist, attention] = await Promise.all([
         columnsOf(place, kind),
         api("", `/v1/schedule?day=${$("day").value}&location_id=${place.id}${statuses}`),
+        api("", `/v1/offers?day=${$("day").value}&location_id=${place.id}`),
+        columnsOf(place, "practitioner"),
         api(data.plansUrl, "/v1/worklist?within_days=7"),
         api(data.notifyUrl, "/v1/messages/attention"),
       ]);
       if (!session) return;
       if (day.ok) renderBoard(columns, day.body, kind, place.time_zone, force);
       else say((day.body || {}).detail || "The day could not be loaded.");
+      renderOffers(offers, place.time_zone, practitioners);
       renderWorklist(worklist);
       renderAttention(attention);
       $("updated").textContent = `Updated at ${new Date().toLocaleTimeString("en-GB")}`;
@@ -206,6 +209,40 @@
     if (result.status === 0) return `${service} could not be reached at ${url}.`;
     if (result.status === 403) return `Your role does not show this list.`;
     return (result.body || {}).detail || `${service} answered ${result.status}.`;
+  }
+
+  const ENDED = { claimed: "Claimed", declined: "Declined", expired: "Expired", withdrawn: "Withdrawn" };
+
+  /** Where an offer stands: live until its claim time (and how long is left, by the
+   *  service's clock), or how and why it ended. */
+  function offerState(offer, zone) {
+    if (offer.status === "live") {
+      const left = Math.ceil((Date.parse(offer.claim_by) - (Date.now() + skew)) / 60000);
+      const until = `Live until ${mc.timeLabel(offer.claim_by, zone)}`;
+      return { className: "tag live", text: left > 0 ? `${until} (${left} min left)` : `${until} (ending)` };
+    }
+    const at = offer.closed_at ? ` at ${mc.timeLabel(offer.closed_at, zone)}` : "";
+    return { className: offer.status === "claimed" ? "tag ok" : "tag",
+             text: `${ENDED[offer.status] || offer.status}${at}${offer.reason ? `: ${offer.reason}` : ""}` };
+  }
+
+  function renderOffers(result, zone, practitioners) {
+    const box = $("offers");
+    if (!result.ok) {
+      return box.replaceChildren(el("p", { className: "hint", text: unavailable(result, "Booking", window.location.origin) }));
+    }
+    if (!result.body.length) {
+      return box.replaceChildren(el("p", { className: "hint", text: "No freed time offered on this day." }));
+    }
+    const names = Object.fromEntries(practitioners.map((p) => [p.id, p.full_name]));
+    box.replaceChildren(el("ul", {}, result.body.map((offer) => {
+      const state = offerState(offer, zone);
+      const who = names[offer.practitioner_id] ? ` with ${names[offer.practitioner_id]}` : "";
+      return el("li", { className: `offer-line o-${offer.status}` },
+        el("strong", { text: offer.patient_name || "Patient" }), ` - session ${offer.session_number}, `,
+        `${mc.timeLabel(offer.freed_from, zone)}-${mc.timeLabel(offer.freed_until, zone)}${who}`,
+        el("div", {}, el("span", { className: state.className, text: state.text })));
+    })));
   }
 
   function renderWorklist(result) {

@@ -10,8 +10,10 @@
   const clinic = data.locations[0] || null;
   const loadedAt = Date.now();
   const requests = { ...(data.requests || {}) };
-  const SLOT_LIMIT = 200; // the most free times the API lists for a session
   let booked = null;
+  let offerShown = null; // the open session whose free times the offer panel shows
+  let courseFor = null; // the appointment whose rest of course is proposed
+  const showing = new WeakMap(); // container -> the latest showSlots call filling it
 
   const now = () => Date.parse(data.now) + (Date.now() - loadedAt);
   const when = (iso) => `${mc.dayLabel(iso, zone)} at ${mc.timeLabel(iso, zone)}`;
@@ -20,7 +22,17 @@
     `Book between ${mc.dateLabel(r.earliest_date)} and ${mc.dateLabel(r.latest_date)}`;
   const practitioner = (id) => data.practitioners[id] || "a practitioner";
   const room = (id) => data.rooms[id] || "";
-  const withWhom = (x) => `with ${practitioner(x.practitioner_id)}${room(x.room_id) ? `, ${room(x.room_id)}` : ""}`;
+  const place = (id) => data.locations.find((l) => l.id === id) || null;
+  /** Where a practitioner works, when the clinic has more than one location (else ""). */
+  const whereOf = (practitionerId) => {
+    const found = data.locations.length > 1 && place((data.practitionerLocations || {})[practitionerId]);
+    return found ? found.name : "";
+  };
+  const withWhom = (x) => `with ${practitioner(x.practitioner_id)}${room(x.room_id) ? `, ${room(x.room_id)}` : ""}`
+    + (whereOf(x.practitioner_id) ? ` (${whereOf(x.practitioner_id)})` : "");
+  const shortWhen = (iso) => `${mc.shortDayLabel(iso, zone)} ${mc.timeLabel(iso, zone)}`;
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const sentence = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 
   function callUs() {
     if (!clinic || !clinic.phone) return ["call the clinic"];
@@ -51,6 +63,8 @@
 
   function linkStopped(body) {
     $("lists").hidden = true;
+    $("offer").hidden = true;
+    $("course").hidden = true;
     $("confirmation").hidden = true;
     const expired = body.title === "Link expired";
     showProblem(expired ? "This booking link has expired" : "This booking link does not work",
@@ -65,8 +79,12 @@
     }
   }
 
-  async function load() {
-    const [open, mine] = await Promise.all([api("/requests"), api("/appointments")]);
+  /** The patient's sessions, and the offer their link was texted for (if it was): `note`
+   *  says what just happened to the offer on this page (declined, a refused claim). */
+  async function load(note) {
+    const calls = [api("/requests"), api("/appointments")];
+    if (data.offer) calls.push(api("/offer"));
+    const [open, mine, offer] = await Promise.all(calls);
     if (!open.ok || !mine.ok) {
       if (open.status !== 401 && mine.status !== 401 && open.status !== 429) {
         showProblem("We could not load your sessions", (open.body || mine.body || {}).detail || "");
@@ -76,16 +94,161 @@
     $("loading").hidden = true;
     for (const r of open.body) requests[r.id] = r;
     const upcoming = mine.body.filter((a) => ["held", "booked", "confirmed"].includes(a.status));
+    offerShown = null;
+    if (offer && offer.ok) renderOffer(offer.body, open.body, upcoming, note || {});
     renderAppointments(upcoming);
     renderRequests(open.body.sort((a, b) => a.session_number - b.session_number), upcoming);
   }
 
-  function renderRequests(open, upcoming) {
+  /* ---- The earlier-slot offer the link was texted for ---- */
+
+  /** The offer's status, "expired" once past its claim time (before the clinic's sweep). */
+  function offerStatus(offer) {
+    return offer.status === "live" && Date.parse(offer.claim_by) <= now() ? "expired" : offer.status;
+  }
+
+  /** How an offer that is no longer live ended, as the patient reads it. */
+  function offerEnding(offer, note) {
+    const { refused } = note;
+    const freed = when(offer.freed_from);
+    const status = refused ? refused.status : offerStatus(offer);
+    if (status === "claimed") {
+      return { title: "You took this time", text: `${freed} is booked for you.` };
+    }
+    if (status === "declined") {
+      return { title: "You passed on this time",
+               text: note.declined
+                 ? `Thank you for letting us know: we are offering ${freed} to the next patient.`
+                 : `You passed on ${freed}. Thank you for letting us know.` };
+    }
+    if (status === "expired") {
+      return { title: "This offer has expired",
+               text: `Sorry: ${freed} was yours to take until ${mc.timeLabel(offer.claim_by, zone)}.` };
+    }
+    if (status === "taken" || (status === "withdrawn" && /taken/.test(offer.reason || ""))) {
+      return { title: "Sorry, someone else took this time", text: `${freed} is no longer free.` };
+    }
+    const why = (refused && refused.detail) || offer.reason;
+    return { title: "This offer is no longer available",
+             text: `${freed} can no longer be offered to you${why ? ` (${why})` : ""}.` };
+  }
+
+  /** The offer first on the page: live, with "Take this time" and "No thanks"; else how it
+   *  ended, kindly, and right below what else is free for its session (if still open). */
+  function renderOffer(offer, open, upcoming, note) {
+    const section = $("offer");
+    const title = $("offer-title");
+    const outcome = $("offer-outcome");
+    const request = requests[offer.booking_request_id];
+    const session = request ? sessionText(request) : `Session ${offer.session_number} of ${offer.total_sessions}`;
+    const live = offerStatus(offer) === "live" && !note.refused;
+    section.hidden = false;
+    section.classList.toggle("offer-ended", !live);
+    $("offer-slots").replaceChildren();
+    if (live) {
+      title.textContent = "A place freed up";
+      const take = el("button", { type: "button", text: "Take this time", onclick: () => claimOffer(offer) });
+      const pass = el("button", { type: "button", className: "secondary", text: "No thanks", onclick: () => declineOffer() });
+      const what = offer.moving_from
+        ? `Moves your ${session.toLowerCase()}, now on ${when(offer.moving_from)}, earlier.`
+        : `${session}.`;
+      $("offer-body").replaceChildren(
+        el("p", { className: "offer-when", text: `${when(offer.freed_from)} with ${offer.practitioner_name}` }),
+        el("p", { text: what }),
+        el("p", { className: "offer-by" }, "Take it by ", el("strong", { text: claimBy(offer) }),
+          ". After that, we offer it to the next patient."),
+        el("div", { className: "actions" }, take, pass));
+      outcome.textContent = "";
+      return;
+    }
+    const ending = offerEnding(offer, note);
+    title.textContent = ending.title;
+    const body = [el("p", { text: ending.text })];
+    const mine = (offer.status === "claimed" || (note.refused && note.refused.status === "claimed"))
+      && upcoming.find((a) => a.booking_request_id === offer.booking_request_id);
+    if (mine) {
+      body.push(el("p", { className: "offer-when", text: `${when(mine.starts_at)} ${withWhom(mine)}` }),
+        el("p", { className: "hint", text: `${session}. You will find it under \u201cYour booked sessions\u201d below.` }));
+    }
+    $("offer-body").replaceChildren(...body);
+    const stillOpen = open.find((r) => r.id === offer.booking_request_id);
+    if (stillOpen && !mine) {
+      offerShown = stillOpen.id;
+      const slots = $("offer-slots");
+      slots.append(el("h3", { text: `Other free times for ${sessionText(stillOpen).toLowerCase()}` }),
+        el("p", { text: windowText(stillOpen) }));
+      const picker = el("div", { id: "offer-picker" });
+      slots.append(picker);
+      showSlots(stillOpen, picker, { mode: "book", day: mc.localDate(offer.freed_from, zone) });
+      outcome.textContent = `${ending.title}. Other free times for ${sessionText(stillOpen).toLowerCase()} are below.`;
+    } else if (offer.moving_from && !mine) {
+      body.push(el("p", { text: `Your ${session.toLowerCase()} stays booked on ${when(offer.moving_from)}.` }));
+      $("offer-body").replaceChildren(...body);
+      outcome.textContent = `${ending.title}.`;
+    } else {
+      outcome.textContent = `${ending.title}.`;
+    }
+    if (note.refused || note.declined) mc.focus(title);
+  }
+
+  /** "10:30", or "Wednesday 17 June at 10:30" when not today where the patient is. */
+  function claimBy(offer) {
+    const today = mc.localDate(new Date(now()).toISOString(), zone);
+    return mc.localDate(offer.claim_by, zone) === today ? mc.timeLabel(offer.claim_by, zone) : when(offer.claim_by);
+  }
+
+  async function claimOffer(offer) {
+    const section = $("offer");
+    disableAll(section, true);
+    say(`Booking ${when(offer.freed_from)} for you...`);
+    const result = await api("/offer/claim", { method: "POST" });
+    say("");
+    if (result.ok) {
+      section.hidden = true;
+      offerShown = null;
+      const request = requests[offer.booking_request_id] || requests[result.body.booking_request_id];
+      return showConfirmation(result.body, request, Boolean(offer.appointment_id));
+    }
+    if (result.status === 409 || result.status === 404 || result.status === 422) {
+      const body = result.body || {};
+      // An offer that ended says how (offer_status); else its time was taken meanwhile.
+      await load({ refused: { status: body.offer_status || "taken", detail: body.detail || "" } });
+      return;
+    }
+    disableAll(section, false);
+    if (result.status !== 401 && result.status !== 429) {
+      showProblem("The time could not be booked", (result.body || {}).detail || "Please try again.");
+    }
+  }
+
+  async function declineOffer() {
+    const section = $("offer");
+    disableAll(section, true);
+    const result = await api("/offer/decline", { method: "POST" });
+    if (result.ok) return load({ declined: true });
+    if (result.status === 409 || result.status === 404) {
+      const body = result.body || {};
+      return load({ refused: { status: body.offer_status || "withdrawn", detail: body.detail || "" } });
+    }
+    disableAll(section, false);
+    if (result.status !== 401 && result.status !== 429) {
+      showProblem("We could not pass it on", (result.body || {}).detail || "Please try again.");
+    }
+  }
+
+  function renderRequests(all, upcoming) {
     const list = $("requests");
-    if (!open.length) {
-      const all = upcoming.length ? "All your sessions for now are booked." : "There is nothing to book with this link any more.";
-      list.replaceChildren(el("li", { className: "card" }, el("p", { text: all }),
+    if (!all.length) {
+      const done = upcoming.length ? "All your sessions for now are booked." : "There is nothing to book with this link any more.";
+      list.replaceChildren(el("li", { className: "card" }, el("p", { text: done }),
         el("p", {}, "To book another session, ", ...callUs(), ".")));
+      return;
+    }
+    // The session the offer shows the free times of is booked up there, not twice.
+    const open = all.filter((r) => r.id !== offerShown);
+    if (!open.length) {
+      list.replaceChildren(el("li", { className: "card" },
+        el("p", { text: `Pick a time for ${sessionText(all[0]).toLowerCase()} above, under the offer.` })));
       return;
     }
     list.replaceChildren(...open.map((r) => {
@@ -111,25 +274,23 @@
   }
 
   /** Free times of a session's window: a day picker over the window's days (each saying
-   *  how many times are free), then the chosen day's times by part of the day. `taken` is a
-   *  time just lost to someone else (never offered again here); `day` the day to show first. */
+   *  how many times are free, every one counted), then the chosen day's times, all of them,
+   *  by part of the day. `taken` is a time just lost to someone else (never offered again
+   *  here); `day` the day to show first. */
   async function showSlots(request, container, { mode, appointment, taken, lead, day }) {
+    // Only the latest call fills the container (a picker closed and opened again quickly).
+    const turn = (showing.get(container) || 0) + 1;
+    showing.set(container, turn);
     container.replaceChildren(el("p", { className: "hint", text: "Looking for free times..." }));
-    const found = await api(`/requests/${request.id}/slots`);
+    const found = await api(`/requests/${request.id}/days`);
+    if (showing.get(container) !== turn) return;
     if (!found.ok) {
       container.replaceChildren(el("p", { text: (found.body || {}).detail || "Free times could not be loaded." }));
       return;
     }
-    const seen = new Set();
-    const slots = found.body.filter((s) => {
-      const key = Date.parse(s.starts_at);
-      if (seen.has(key) || (taken && key === Date.parse(taken.starts_at))) return false;
-      if (appointment && key === Date.parse(appointment.starts_at)) return false;
-      seen.add(key);
-      return true;
-    }).sort((a, b) => Date.parse(a.starts_at) - Date.parse(b.starts_at));
+    const counts = new Map(found.body.filter((d) => d.free > 0).map((d) => [d.day, d.free]));
     const parts = lead ? [lead] : [];
-    if (!slots.length) {
+    if (!counts.size) {
       parts.push(el("div", { className: "notice notice-warn", role: "status" },
         el("h4", { text: "No free times left in this window" }),
         el("p", { text: `Nothing is free between ${mc.dateLabel(request.earliest_date)} and ${mc.dateLabel(request.latest_date)}.` }),
@@ -137,38 +298,25 @@
       container.replaceChildren(...parts);
       return;
     }
-    const byDay = new Map();
-    for (const slot of slots) {
-      const date = mc.localDate(slot.starts_at, zone);
-      if (!byDay.has(date)) byDay.set(date, []);
-      byDay.get(date).push(slot);
-    }
+    const same = (a, b) => Date.parse(a.starts_at) === Date.parse(b.starts_at) && a.practitioner_id === b.practitioner_id;
+    const offered = (slot) => !(taken && same(slot, taken)) && !(appointment && same(slot, appointment));
     const choose = (slot) => (mode === "move" ? proposeMove(request, appointment, slot, container)
       : hold(request, slot, container));
     // The day asked for, else the lost time's, else the first with free times.
     const wanted = [day, taken && mc.localDate(taken.starts_at, zone)];
-    const first = wanted.find((d) => d && byDay.has(d)) || byDay.keys().next().value;
-    parts.push(dayPicker(request, container, {
-      byDay, moreFrom: listedUpTo(request, found.body), first, choose,
-      title: mode === "move" ? "Pick the new day" : "Pick a day",
-    }));
-    container.replaceChildren(...parts);
-  }
-
-  /** The API lists at most SLOT_LIMIT free times (the preferred practitioner's first, then
-   *  everyone's, earliest first): when it did, days from the one it stopped in on may have
-   *  more times than listed. Answers that first day, or null when the list is complete. */
-  function listedUpTo(request, listed) {
-    if (listed.length < SLOT_LIMIT) return null;
-    const preferred = request.preferred_practitioner_id;
-    if (preferred && listed.every((s) => s.practitioner_id === preferred)) return "0000-00-00";
-    return mc.localDate(listed[listed.length - 1].starts_at, zone);
+    const first = wanted.find((d) => d && counts.has(d)) || [...counts.keys()].sort()[0];
+    const picker = dayPicker(request, container, {
+      counts, first, choose, offered, title: mode === "move" ? "Pick the new day" : "Pick a day",
+    });
+    await picker.ready; // shown once the first day's times are there too
+    if (showing.get(container) !== turn) return;
+    container.replaceChildren(...parts, picker.node);
   }
 
   /** The days to offer: the window's (none before today), and any day a time falls on. */
-  function windowDays(request, byDay) {
+  function windowDays(request, counts) {
     const today = mc.localDate(new Date(now()).toISOString(), zone);
-    const days = new Set(byDay.keys());
+    const days = new Set(counts.keys());
     for (let d = request.earliest_date > today ? request.earliest_date : today; d <= request.latest_date; d = nextDate(d)) {
       days.add(d);
     }
@@ -185,33 +333,27 @@
     return new Intl.DateTimeFormat("en-GB", { ...options, timeZone: "UTC" }).format(new Date(Date.UTC(y, m - 1, d)));
   }
 
-  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
-
-  /** A day's free times, or why none show: for its button and for the status line. */
-  function dayFacts(date, count, moreFrom) {
-    const more = moreFrom !== null && date >= moreFrom;
+  /** A day's free times: for its button and for the status line. */
+  function dayFacts(date, count) {
     const label = mc.dateLabel(date, true);
-    if (count && more) {
-      return { note: `${count}+ free times`, said: `${label}: ${plural(count, "free time")} listed here, maybe more` };
-    }
     if (count) return { note: plural(count, "free time"), said: `${label}: ${plural(count, "free time")}` };
-    if (more) return { note: "Call to book", said: `${label}: times not listed here` };
     return { note: "No free time", said: `${label}: no free time` };
   }
 
   /** Days as toggle buttons (one tab stop, on the chosen day; Left/Right, Home/End move
    *  between the days with free times; Enter or Space chooses), a live status saying what
    *  the chosen day offers, then its times under Morning, Afternoon and Evening, each a
-   *  group labelled by its heading. */
-  function dayPicker(request, container, { byDay, moreFrom, first, choose, title }) {
+   *  group labelled by its heading. A day's times are fetched when it is chosen; `ready`
+   *  settles once the first day's are. */
+  function dayPicker(request, container, { counts, first, choose, offered, title }) {
     const base = container.id;
     const status = el("p", { className: "picker-status", role: "status", "aria-live": "polite" });
-    const times = el("div", { className: "times", id: `${base}-times` });
-    const facts = new Map();
-    const buttons = windowDays(request, byDay).map((date) => {
-      const count = (byDay.get(date) || []).length;
-      const fact = dayFacts(date, count, moreFrom);
-      facts.set(date, fact);
+    const times = el("div", { className: "times", id: `${base}-times`, "aria-busy": "false" });
+    const listed = new Map(); // day -> its free times, once fetched
+    let chosenDay = null;
+    const buttons = windowDays(request, counts).map((date) => {
+      const count = counts.get(date) || 0;
+      const fact = dayFacts(date, count);
       return el("button", {
         type: "button", className: count ? "day" : "day day-none", "data-day": date,
         "aria-pressed": "false", "aria-controls": times.id, disabled: !count, tabindex: "-1",
@@ -226,13 +368,31 @@
       for (const b of open) b.tabIndex = b === target ? 0 : -1;
     }
 
-    function show(date) {
+    async function show(date) {
       const chosen = buttons.find((b) => b.dataset.day === date);
+      chosenDay = date;
       for (const b of buttons) b.setAttribute("aria-pressed", String(b === chosen));
       rove(chosen);
-      times.replaceChildren(...dayTimes(date, byDay.get(date) || [], moreFrom, `${base}-${date}`, choose));
+      if (!listed.has(date)) {
+        status.textContent = "";
+        times.setAttribute("aria-busy", "true");
+        times.replaceChildren(el("p", { className: "hint", text: "Looking for free times..." }));
+        const found = await api(`/requests/${request.id}/slots?day=${date}`);
+        if (chosenDay !== date) return; // another day was chosen meanwhile
+        times.setAttribute("aria-busy", "false");
+        if (!found.ok) {
+          times.replaceChildren(el("p", { text: (found.body || {}).detail || "Free times could not be loaded." }));
+          return;
+        }
+        listed.set(date, found.body.filter(offered));
+      }
+      const daySlots = listed.get(date);
+      // The day's own count, as just listed (a time may have gone since the days were counted).
+      const fact = dayFacts(date, daySlots.length);
+      chosen.querySelector(".day-count").textContent = fact.note;
+      times.replaceChildren(...dayTimes(daySlots, `${base}-${date}`, choose, request));
       // Focus stays on the day; the status says what it offers (read out once shown).
-      status.textContent = facts.get(date).said;
+      status.textContent = fact.said;
     }
 
     const group = el("div", {
@@ -252,14 +412,10 @@
       el("h4", { id: `${base}-days-title`, text: title }),
       el("p", { className: "hint", id: `${base}-days-hint`,
                 text: "Each day says how many times are free. On a keyboard, arrow keys move between days." }),
-      group,
+      group, status, times,
     ];
-    if (buttons.some((b) => b.disabled && facts.get(b.dataset.day).note === "Call to book")) {
-      parts.push(el("p", { className: "hint" }, "For a day marked \u201cCall to book\u201d, ", ...callUs(), "."));
-    }
-    parts.push(status, times);
-    show(first);
-    return el("div", { className: "picker" }, parts);
+    const ready = show(first);
+    return { node: el("div", { className: "picker" }, parts), ready };
   }
 
   const PARTS_OF_DAY = [["morning", "Morning", 0], ["afternoon", "Afternoon", 12], ["evening", "Evening", 17]];
@@ -269,26 +425,35 @@
     return Number(mc.timeLabel(iso, zone).slice(0, 2)) % 24;
   }
 
-  function dayTimes(date, daySlots, moreFrom, base, choose) {
+  /** Practitioners in the order a day's times show them: the session's preferred one
+   *  first, then by name. */
+  function byPractitioner(slots, request) {
+    const preferred = request.preferred_practitioner_id;
+    const ids = [...new Set(slots.map((s) => s.practitioner_id))];
+    return ids.sort((a, b) => (b === preferred) - (a === preferred) || practitioner(a).localeCompare(practitioner(b)));
+  }
+
+  /** A day's times under Morning, Afternoon and Evening (each a group named by its
+   *  heading), and in each, every practitioner's times under their name. */
+  function dayTimes(daySlots, base, choose, request) {
     const nodes = [];
+    const sorted = [...daySlots].sort((a, b) => Date.parse(a.starts_at) - Date.parse(b.starts_at));
     PARTS_OF_DAY.forEach(([key, name, from], index) => {
       const until = index + 1 < PARTS_OF_DAY.length ? PARTS_OF_DAY[index + 1][2] : 24;
-      const these = daySlots.filter((s) => hourOf(s.starts_at) >= from && hourOf(s.starts_at) < until);
+      const these = sorted.filter((s) => hourOf(s.starts_at) >= from && hourOf(s.starts_at) < until);
       if (!these.length) return;
       const headingId = `${base}-${key}`;
       nodes.push(el("div", { className: "part", role: "group", "aria-labelledby": headingId },
         el("h5", { id: headingId, text: name }),
-        el("div", { className: "slots" }, these.map((slot) => el("button", {
-          type: "button",
-          "aria-label": `${when(slot.starts_at)} ${withWhom(slot)}`,
-          text: mc.timeLabel(slot.starts_at, zone),
-          onclick: () => choose(slot),
-        })))));
+        byPractitioner(these, request).map((who) => el("div", { className: "who-times" },
+          el("p", { className: "who", text: whereOf(who) ? `${practitioner(who)} (${whereOf(who)})` : practitioner(who) }),
+          el("div", { className: "slots" }, these.filter((s) => s.practitioner_id === who).map((slot) => el("button", {
+            type: "button",
+            "aria-label": `${when(slot.starts_at)} ${withWhom(slot)}`,
+            text: mc.timeLabel(slot.starts_at, zone),
+            onclick: () => choose(slot),
+          })))))));
     });
-    if (moreFrom !== null && date >= moreFrom) {
-      nodes.push(el("p", { className: "hint" }, "Not every free time of this day fits in this list. For another time, ",
-        ...callUs(), "."));
-    }
     return nodes;
   }
 
@@ -360,25 +525,148 @@
   function showConfirmation(appointment, request, moved) {
     booked = { appointment, request };
     $("lists").hidden = true;
+    $("offer").hidden = true;
     $("problem").hidden = true;
     const facts = [
       ["Session", sessionText(request)],
       ["When", when(appointment.starts_at)],
       ["With", practitioner(appointment.practitioner_id)],
       ["Room", room(appointment.room_id)],
-      ["Where", clinic ? clinic.name : ""],
+      ["Where", (place(appointment.location_id) || clinic || {}).name || ""],
     ].filter(([, value]) => value);
     $("confirmation-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
     $("confirmation-title").textContent = moved ? "Your session has moved" : "You are booked";
     $("confirmation").hidden = false;
     mc.focus($("confirmation-title"));
+    proposeCourse(appointment);
+  }
+
+  /* ---- The rest of the course in one step ---- */
+
+  /** Once a session is booked: the course's other open sessions at its weekday and time
+   *  with its practitioner (or the nearest free time, pointed out), to book all at once.
+   *  `lead` goes first (why a new proposal is shown). */
+  async function proposeCourse(appointment, lead) {
+    courseFor = appointment.id;
+    const found = await api(`/appointments/${appointment.id}/rest-of-course`);
+    if (courseFor !== appointment.id || $("confirmation").hidden) return; // left meanwhile
+    if (!found.ok || !found.body.sessions.length) {
+      $("course").hidden = !lead;
+      if (lead) $("course-body").replaceChildren(lead);
+      return;
+    }
+    renderProposal(found.body, appointment, lead);
+  }
+
+  /** "Fri 3 Jul 10:00 is taken: 10:45 instead", or what else a session's exception is. */
+  function exceptionText(proposed, anchor) {
+    const slot = proposed.slot;
+    const other = slot.practitioner_id !== anchor.practitioner_id ? ` with ${practitioner(slot.practitioner_id)}` : "";
+    if (!proposed.wanted_starts_at) {
+      return `No ${mc.weekdayLabel(anchor.starts_at, zone)} in this session's window: ${shortWhen(slot.starts_at)}${other} instead`;
+    }
+    const sameDay = mc.localDate(slot.starts_at, zone) === mc.localDate(proposed.wanted_starts_at, zone);
+    const instead = sameDay ? mc.timeLabel(slot.starts_at, zone) : shortWhen(slot.starts_at);
+    return `${shortWhen(proposed.wanted_starts_at)} is taken: ${instead}${other} instead`;
+  }
+
+  function renderProposal(proposal, anchor, lead) {
+    const section = $("course");
+    const sessions = [...proposal.sessions].sort((a, b) => a.session_number - b.session_number);
+    const missing = sessions.filter((p) => !p.slot);
+    const changed = sessions.filter((p) => p.slot && !p.as_wanted);
+    const key = mc.newKey(); // one proposal, one booking: a retried click is the same one
+    const items = sessions.map((p) => {
+      const request = requests[p.booking_request_id];
+      const name = request ? sessionText(request) : `Session ${p.session_number}`;
+      if (!p.slot) {
+        const window = request ? ` between ${mc.dateLabel(request.earliest_date)} and ${mc.dateLabel(request.latest_date)}` : "";
+        return el("li", { className: "course-item course-none" },
+          el("span", { className: "course-session", text: name }),
+          el("span", { className: "course-when", text: `No free time${window}` }));
+      }
+      const item = el("li", { className: p.as_wanted ? "course-item" : "course-item course-exception" },
+        el("span", { className: "course-session", text: name }),
+        el("span", { className: "course-when", text: `${when(p.slot.starts_at)} ${withWhom(p.slot)}` }));
+      if (!p.as_wanted) item.append(el("span", { className: "course-note", text: `Changed: ${exceptionText(p, anchor)}` }));
+      return item;
+    });
+    const parts = lead ? [lead] : [];
+    parts.push(el("p", { text: `Every ${mc.weekdayLabel(anchor.starts_at, zone)} at ${mc.timeLabel(anchor.starts_at, zone)} `
+      + `with ${practitioner(anchor.practitioner_id)}, each session inside its own window. Nothing is booked until you confirm.` }));
+    if (changed.length) {
+      parts.push(el("p", { className: "hint", text: changed.length === 1
+        ? "One session cannot be at that time: it is marked \u201cChanged\u201d with the nearest free time."
+        : `${changed.length} sessions cannot be at that time: they are marked \u201cChanged\u201d with the nearest free time.` }));
+    }
+    parts.push(el("ol", { className: "course-list", "aria-label": "The rest of your course" }, items));
+    if (missing.length || !proposal.complete) {
+      const numbers = missing.map((p) => p.session_number).join(", ");
+      parts.push(el("div", { className: "notice notice-warn" },
+        el("p", { text: `${missing.length === 1 ? `Session ${numbers} has` : `Sessions ${numbers} have`} no free time in `
+          + `${missing.length === 1 ? "its" : "their"} window, so the rest of your course cannot be booked in one step here.` }),
+        el("p", {}, "To book it, please ", ...callUs(), ".")));
+    } else {
+      const bookAll = el("button", {
+        type: "button", text: `Book these ${plural(sessions.length, "session")}`,
+        onclick: () => bookCourse(proposal, anchor, key),
+      });
+      parts.push(el("div", { className: "actions" }, bookAll));
+    }
+    $("course-outcome").textContent = "";
+    $("course-body").replaceChildren(...parts);
+    section.hidden = false;
+  }
+
+  async function bookCourse(proposal, anchor, key) {
+    const section = $("course");
+    const sessions = proposal.sessions.map((p) => ({
+      booking_request_id: p.booking_request_id, practitioner_id: p.slot.practitioner_id,
+      room_id: p.slot.room_id, starts_at: p.slot.starts_at,
+    }));
+    disableAll(section, true);
+    $("course-outcome").textContent = `Booking ${plural(sessions.length, "session")}...`;
+    const result = await api(`/plans/${proposal.plan_id}/course`, {
+      method: "POST", headers: { "Idempotency-Key": key }, body: { sessions },
+    });
+    if (result.ok) return renderCourseBooked(result.body);
+    if (result.status === 409 || result.status === 422) {
+      $("course-outcome").textContent = "";
+      const lead = el("div", { className: "notice notice-warn", role: "alert" },
+        el("h3", { text: "Nothing was booked" }),
+        el("p", { text: `${sentence((result.body || {}).detail || "one of the times is no longer free")}.` }),
+        el("p", { text: "Here is the rest of your course again, with the times free now." }));
+      await proposeCourse(anchor, lead);
+      mc.focus(lead);
+      return;
+    }
+    disableAll(section, false);
+    $("course-outcome").textContent = "";
+    if (result.status !== 401 && result.status !== 429) {
+      showProblem("The sessions could not be booked", (result.body || {}).detail || "Please try again.");
+    }
+  }
+
+  function renderCourseBooked(appointments) {
+    const sorted = [...appointments].sort((a, b) => Date.parse(a.starts_at) - Date.parse(b.starts_at));
+    const heading = el("h3", { text: `Your ${plural(sorted.length, "session")} ${sorted.length === 1 ? "is" : "are"} booked` });
+    $("course-body").replaceChildren(el("div", { className: "notice notice-ok" }, heading,
+      el("ol", { className: "course-list", "aria-label": "Your sessions booked now" }, sorted.map((a) => {
+        const request = requests[a.booking_request_id];
+        return el("li", { className: "course-item" },
+          el("span", { className: "course-session", text: request ? sessionText(request) : "Session" }),
+          el("span", { className: "course-when", text: `${when(a.starts_at)} ${withWhom(a)}` }));
+      })),
+      el("p", { text: "We are texting you a confirmation of each." })));
+    $("course-outcome").textContent = `All ${plural(sorted.length, "session")} of the rest of your course are booked.`;
+    mc.focus(heading);
   }
 
   function calendarFile(appointment, request) {
     const text = mc.icsFile({
       uid: appointment.id, startsAt: appointment.starts_at, endsAt: appointment.ends_at,
       summary: `${clinic ? clinic.name : "Clinic"}: ${sessionText(request)}`,
-      location: clinic ? clinic.name : "",
+      location: (place(appointment.location_id) || clinic || {}).name || "",
       description: `${withWhom(appointment)}. To change it, call ${clinic && clinic.phone ? clinic.phone : "the clinic"}.`,
     });
     const number = request ? request.session_number : "";
@@ -470,6 +758,8 @@
   $("back-to-list").addEventListener("click", async () => {
     // Shown again only once reloaded: a click on the stale list would be lost mid-render.
     $("confirmation").hidden = true;
+    $("course").hidden = true;
+    courseFor = null;
     $("loading").hidden = false;
     await load();
     $("lists").hidden = false;

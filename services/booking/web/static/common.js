@@ -58,6 +58,16 @@ const mc = (() => {
     return formatter(zone, { weekday: "long", day: "numeric", month: "long" }).format(new Date(iso));
   }
 
+  /** "Tue 27 Jan" for an instant, where the reader is. */
+  function shortDayLabel(iso, zone) {
+    return formatter(zone, { weekday: "short", day: "numeric", month: "short" }).format(new Date(iso));
+  }
+
+  /** "Tuesday" for an instant, where the reader is. */
+  function weekdayLabel(iso, zone) {
+    return formatter(zone, { weekday: "long" }).format(new Date(iso));
+  }
+
   /** "10:00" for an instant, where the reader is. */
   function timeLabel(iso, zone) {
     return formatter(zone, { hour: "2-digit", minute: "2-digit", hour12: false }).format(new Date(iso));
@@ -119,5 +129,8 @@ const mc = (() => {
     node.focus();
   }
 
-  return { el, call, newKey, dayLabel, timeLabel, localDate, dateLabel, icsFile, download, focus };
+  return {
+    el, call, newKey, dayLabel, shortDayLabel, weekdayLabel, timeLabel, localDate, dateLabel,
+    icsFile, download, focus,
+  };
 })();
