@@ -300,3 +300,58 @@ class CalendarFeedToken(Base):
     )
     token_hash: Mapped[str] = mapped_column(Text, unique=True)
     created_at: Mapped[datetime] = mapped_column(Instant)
+
+
+# The staff reports' read model (use_cases/report_model.py): what booking keeps of other
+# services' events for the reports, one row per message, reply and plan, so replaying
+# an event changes nothing.
+
+
+class ReportMessage(Base):
+    """An SMS of notify's as the reports count it (MessageStatusChanged): its latest status."""
+
+    __tablename__ = "report_message"
+    __table_args__ = (sa.Index("ix_report_message_first_at", "first_at"),)
+
+    message_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    patient_id: Mapped[uuid.UUID]
+    appointment_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    offer_id: Mapped[uuid.UUID | None]
+    kind: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    #: The status's place in a message's life (domain.reports.STATUS_RANK): a status
+    #: reported at the same instant as the kept one replaces it only if it is later.
+    status_rank: Mapped[int] = mapped_column(sa.SmallInteger)
+    #: When notify first reported it, and when the kept status was reported.
+    first_at: Mapped[datetime] = mapped_column(Instant)
+    changed_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class ReportReply(Base):
+    """A patient's "C" about an appointment (ConfirmationReceived)."""
+
+    __tablename__ = "report_reply"
+
+    appointment_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(Instant, primary_key=True)
+    patient_id: Mapped[uuid.UUID]
+    appointment_version: Mapped[int]
+
+
+class ReportPlanOutcome(Base):
+    """How a plan ended (plans' PlanCompleted, PlanCancelled): completed or dropped."""
+
+    __tablename__ = "report_plan_outcome"
+    __table_args__ = (sa.Index("ix_report_plan_outcome_decided_at", "decided_at"),)
+
+    plan_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    patient_id: Mapped[uuid.UUID]
+    outcome: Mapped[str] = mapped_column(Text)  # completed | dropped
+    #: The event's time: when plans recorded the ending.
+    decided_at: Mapped[datetime] = mapped_column(Instant)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+#: The reports find a course's appointments of any status by their session (the unique
+#: index on booking_request_id covers active appointments only).
+sa.Index("ix_appointment_booking_request_id", Appointment.booking_request_id)

@@ -18,6 +18,7 @@ from booking.settings import BookingSettings
 from booking.use_cases import offers, patients, requests
 from booking.use_cases.bus import UnitOfWork
 from booking.use_cases.reactions import unit_of_work
+from booking.use_cases.report_model import with_read_model
 from shared.consumer import Handler, Handlers
 from shared.contracts.notify import (
     ConfirmationReceived,
@@ -70,7 +71,7 @@ def handlers(runtime: Runtime[BookingSettings]) -> Handlers:
         await patients.record_message_status(session, status=event.data)
         await pass_on_unreached_offer(session, event)
 
-    return {
+    handled: Handlers = {
         PatientRegistered: keep_patient,
         PatientUpdated: keep_patient,
         PatientErased: erase_patient,
@@ -97,3 +98,4 @@ def handlers(runtime: Runtime[BookingSettings]) -> Handlers:
             lambda uow, refused: offers.decline_by_sms(uow, refused=refused)
         ),
     }
+    return with_read_model(handled)
