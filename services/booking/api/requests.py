@@ -16,7 +16,6 @@ from booking.adapters.db import BookingRequest, Location, Patient, Practitioner,
 from booking.api.deps import RuntimeDep, SessionDep, SettingsDep, staff_name
 from booking.api.schemas import AppointmentOut, BookingRequestOut, CourseIn, SlotOut
 from booking.domain.availability import Offer
-from booking.domain.course import Choice
 from booking.domain.request import RequestStatus
 from booking.use_cases import availability, courses, invitations
 from booking.use_cases import requests as use_cases
@@ -139,10 +138,7 @@ async def book_course(
     once: IdempotentDep,
 ) -> JSONResponse:
     """Book every open session of a plan in one transaction: all of them, or none."""
-    choices = [
-        Choice(s.booking_request_id, s.practitioner_id, s.room_id, s.starts_at)
-        for s in body.sessions
-    ]
+    choices = body.choices()
 
     async def create() -> list[AppointmentOut]:
         booked = await courses.book_course(

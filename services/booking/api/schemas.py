@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from booking.domain.course import Choice
 from booking.domain.request import RequestStatus
 from shared.api import Instant
 from shared.clock import LocalTime
@@ -109,6 +110,9 @@ class HoldIn(BaseModel):
     room_id: uuid.UUID
     starts_at: Instant
 
+    def choice(self) -> Choice:
+        return Choice(self.booking_request_id, self.practitioner_id, self.room_id, self.starts_at)
+
 
 class CourseIn(BaseModel):
     """Every open session of a plan, each on a practitioner, a room and a time."""
@@ -116,6 +120,9 @@ class CourseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sessions: list[HoldIn] = Field(min_length=1, max_length=52)
+
+    def choices(self) -> list[Choice]:
+        return [s.choice() for s in self.sessions]
 
 
 class TransitionIn(BaseModel):

@@ -35,7 +35,6 @@ from booking.api.schemas import (
     ShiftOut,
     SlotOut,
 )
-from booking.domain.course import Choice
 from booking.domain.errors import BookingRefused
 from booking.domain.lifecycle import Action
 from booking.domain.offers import OfferClosed
@@ -160,7 +159,7 @@ async def hold(
 ) -> JSONResponse:
     """Hold a slot for a few minutes while the patient confirms it."""
     now = runtime.clock.now()
-    choice = Choice(body.booking_request_id, body.practitioner_id, body.room_id, body.starts_at)
+    choice = body.choice()
 
     async def create() -> AppointmentOut:
         appointment = await reservations.book_session(
@@ -340,10 +339,7 @@ async def book_rest_of_course(
 ) -> JSONResponse:
     """Book every open session of the patient's plan at once, as proposed (or as they
     chose): all of them, or none when one is refused (the answer names it)."""
-    choices = [
-        Choice(s.booking_request_id, s.practitioner_id, s.room_id, s.starts_at)
-        for s in body.sessions
-    ]
+    choices = body.choices()
 
     async def create() -> list[AppointmentOut]:
         booked = await courses.book_course(
