@@ -28,10 +28,14 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from pydantic import AliasChoices
+from pydantic_settings import BaseSettings
 
 from booking.app import service as booking_service
+from booking.web.settings import WebSettings
 from notify.app import service as notify_service
 from plans.app import service as plans_service
+from shared.fhir import FhirSettings
 from shared.service import Service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -335,10 +339,9 @@ def test_twilio_is_the_real_one_and_notify_has_its_settings(services: dict[str, 
             "TWILIO_AUTH_TOKEN",
             "TWILIO_FROM_NUMBER",
             "NOTIFY_PUBLIC_URL",
-            "SELF_BOOKING_BASE_URL",
-            "PATIENT_LINK_SECRET",
         ):
             assert REQUIRED_VAR.match(env[var]), (name, var)
+    assert REQUIRED_VAR.match(env_of(services["booking"])["BOOKING_SELF_BOOKING_URL"])
     assert not {"TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID"} & set(env_of(services["plans"]))
 
 
@@ -655,7 +658,7 @@ def test_secret_example_holds_only_marked_placeholders(k8s: list[tuple[str, Doc]
         for key, value in secret["stringData"].items():
             keys.add(key)
             assert "CHANGE-ME" in value, f"{secret['metadata']['name']}.{key}"
-    expected = {"JWT_SECRET", "PATIENT_LINK_SECRET", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"}
+    expected = {"JWT_SECRET", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"}
     assert expected | {f"{a.upper()}_DATABASE_URL" for a in APPS} <= keys
 
 
@@ -689,3 +692,64 @@ def test_the_pre_deploy_selector_picks_config_topics_and_migrations_only(
     assert picked == {"Namespace/mesocycle", "ConfigMap/mesocycle-config", *jobs}
     readme = DEPLOY_README.read_text(encoding="utf-8")
     assert "-l 'app.kubernetes.io/component in (config,setup,migration)'" in readme
+
+
+# ---- every setting given is one a service reads ----------------------------------------
+
+#: Read by OpenTelemetry itself (shared/tracing.py), not by our settings classes.
+READ_BY_LIBRARIES = re.compile(r"^OTEL_[A-Z0-9_]+$")
+
+
+def env_names(settings: type[BaseSettings]) -> set[str]:
+    """The environment variables a settings class reads (pydantic-settings' rules: the
+    aliases a field names, else its prefix and name)."""
+    prefix = str(settings.model_config.get("env_prefix", ""))
+    names = set()
+    for name, field in settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names |= {choice for choice in alias.choices if isinstance(choice, str)}
+        elif isinstance(alias, str):
+            names.add(alias)
+        else:
+            names.add(f"{prefix}{name}".upper())
+    return names
+
+
+def read_by(app: str) -> set[str]:
+    """Every variable ``app``'s processes read."""
+    extra: dict[str, list[type[BaseSettings]]] = {
+        "plans": [FhirSettings],
+        "booking": [FhirSettings, WebSettings],
+        "notify": [],
+    }
+    classes = [type(services_of[app]().settings), *extra[app]]
+    return set().union(*(env_names(c) for c in classes))
+
+
+services_of: dict[str, Callable[[], Service[Any]]] = {
+    "plans": plans_service,
+    "booking": booking_service,
+    "notify": notify_service,
+}
+
+
+def test_every_variable_compose_gives_a_service_is_one_it_reads(services: dict[str, Doc]) -> None:
+    """A misspelt or retired name is silently ignored, leaving the default (a self-booking
+    link to 127.0.0.1, say): every name set must be read."""
+    for name, app in [*((a, a) for a in APPS), (DISPATCHER, "notify")]:
+        unread = {
+            var for var in env_of(services[name])
+            if var not in read_by(app) and not READ_BY_LIBRARIES.match(var)
+        }  # fmt: skip
+        assert unread == set(), name
+
+
+def test_every_variable_the_k8s_config_sets_is_read_by_some_service(
+    k8s: list[tuple[str, Doc]],
+) -> None:
+    read = set().union(*(read_by(app) for app in APPS))
+    config = of_kind(k8s, "ConfigMap")["mesocycle-config"]["data"]
+    secrets = [d["stringData"] for d in of_kind(k8s, "Secret").values()]
+    given = set(config) | {key for secret in secrets for key in secret}
+    assert {var for var in given if var not in read and not READ_BY_LIBRARIES.match(var)} == set()
