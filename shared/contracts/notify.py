@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
 
 from shared.events import TOPICS, Payload, event_type
@@ -107,3 +107,17 @@ class SmsConsentChanged(Payload):
 
     def subject(self) -> str:
         return str(self.patient_id)
+
+
+@event_type("clinic.notify.quiet_hours_changed.v1", topic=TOPIC)
+class QuietHoursChanged(Payload):
+    """The clinic's quiet hours, as its message policy now has them (each save of the
+    policy, ``revision`` growing): booking makes no earlier-slot offer in them either."""
+
+    quiet_hours_start: time
+    quiet_hours_end: time
+    revision: int
+    changed_at: datetime
+
+    def subject(self) -> str:
+        return "message-policy"

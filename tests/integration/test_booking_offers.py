@@ -15,7 +15,13 @@ import pytest
 
 from booking.adapters.db import SlotOffer
 from booking.workers.sweeper import Sweeper
-from shared.contracts.notify import MessageKind, MessageStatus, MessageStatusChanged, OfferRefused
+from shared.contracts.notify import (
+    MessageKind,
+    MessageStatus,
+    MessageStatusChanged,
+    OfferRefused,
+    QuietHoursChanged,
+)
 from shared.contracts.plans import PatientRegistered, PlanCancelled
 from tests.utils.booking import Booking, running_booking, token_of
 
@@ -337,3 +343,31 @@ async def test_a_claim_that_finds_its_time_just_taken_ends_the_offer(booking: Bo
     [withdrawn] = await booking.events("offer_withdrawn.v1")
     assert (withdrawn["offer_id"], withdrawn["reason"]) == (made["offer_id"], "the time was taken")
     assert len(await booking.events("offer_made.v1")) == 1  # the time is gone: nobody else
+
+
+async def test_offers_keep_the_quiet_hours_notify_s_policy_has(booking: Booking) -> None:
+    """notify's policy says 20:00-09:00: at 08:30 (outside the default 21:00-08:00) the
+    patient is in quiet hours, so nobody is offered the time; a late, older revision
+    changes nothing."""
+    await open_session(booking, first=DAY, slack_days=2)
+    changed_at = booking.clock.now()
+    await booking.apply(
+        QuietHoursChanged(
+            quiet_hours_start=time(20), quiet_hours_end=time(9), revision=2, changed_at=changed_at
+        )
+    )
+    await booking.apply(
+        QuietHoursChanged(
+            quiet_hours_start=time(21), quiet_hours_end=time(8), revision=1, changed_at=changed_at
+        )
+    )
+    booking.clock.set(datetime.combine(date(2026, 1, 6), time(8, 30), PARIS))
+    cancelling = await open_session(booking, first=DAY, slack_days=1)
+    appointment_id = await book(booking, cancelling, datetime.combine(DAY, time(10), PARIS))
+    assert (await booking.post(f"/v1/appointments/{appointment_id}/cancel", {})).status_code == 200
+    assert len(await booking.events("slot_freed.v1")) == 1
+    assert await booking.events("offer_made.v1") == []
+
+    booking.clock.set(datetime.combine(date(2026, 1, 6), time(9), PARIS))  # awake again
+    made = await freed_and_offered(booking, datetime.combine(DAY, time(11), PARIS))
+    assert made["type"].endswith("offer_made.v1")

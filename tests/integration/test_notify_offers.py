@@ -1,11 +1,12 @@
 """Earlier-slot offers in notify: texted while live, withdrawn when booking closes them,
-checked again at send time, and NO passes them on (an event to booking)."""
+checked again at send time, and NO passes them on (an event to booking); booking hears
+the clinic's quiet hours, to make no offer in them."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notify.adapters.db import Message, Offer, outbox
 from notify.adapters.sms import TwilioGateway
+from notify.domain.policy import MessagePolicy
+from notify.use_cases.clinic_policy import save_policy
 from notify.use_cases.replies import receive_sms
 from notify.use_cases.scheduling import close_offer, schedule_offer
 from notify.workers.dispatcher import Dispatcher
@@ -208,3 +211,19 @@ async def test_reply_no_passes_the_live_offer_on_and_nothing_else(
             sa.text("SELECT opted_out_at FROM patient WHERE id = :id"), {"id": patient_id}
         )
     assert patient_opted_out is None  # NO is not an opt-out
+
+
+async def test_each_policy_save_tells_booking_its_quiet_hours(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Booking makes no offer in the clinic's quiet hours: each save of notify's policy
+    sends them, with a revision so a late older one changes nothing there."""
+    for start, end in ((time(20), time(9)), (time(22), time(7))):
+        policy = MessagePolicy(quiet_hours_start=start, quiet_hours_end=end)
+        async with sessions.begin() as session:
+            await save_policy(session, policy=policy, clinic="Mesocycle", by="admin", now=NOW)
+    told = [e for e in await told_booking(sessions) if e["type"].endswith("quiet_hours_changed.v1")]
+    assert [(e["quiet_hours_start"], e["quiet_hours_end"], e["revision"]) for e in told] == [
+        ("20:00:00", "09:00:00", 1),
+        ("22:00:00", "07:00:00", 2),
+    ]

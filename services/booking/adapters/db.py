@@ -225,6 +225,20 @@ class SlotOffer(Base):
     reason: Mapped[str | None] = mapped_column(Text, default=None)
 
 
+class ClinicQuietHours(Base):
+    """The clinic's quiet hours, as notify's message policy has them (QuietHoursChanged,
+    the newest revision kept): no earlier-slot offer is made in them. No row: 21:00-08:00,
+    the policy's defaults."""
+
+    __tablename__ = "clinic_quiet_hours"
+    __table_args__ = (sa.CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quiet_start: Mapped[time] = mapped_column(sa.Time)
+    quiet_end: Mapped[time] = mapped_column(sa.Time)
+    revision: Mapped[int]
+
+
 class WorkingHours(Base):
     """A weekly opening span of a location, a practitioner or a room (wall clock there).
 

@@ -24,6 +24,7 @@ from shared.contracts.notify import (
     ConfirmationReceived,
     MessageStatusChanged,
     OfferRefused,
+    QuietHoursChanged,
     RescheduleRequested,
 )
 from shared.contracts.plans import (
@@ -96,6 +97,9 @@ def handlers(runtime: Runtime[BookingSettings]) -> Handlers:
         MessageStatusChanged: record_message_status,
         OfferRefused: in_unit_of_work(
             lambda uow, refused: offers.decline_by_sms(uow, refused=refused)
+        ),
+        QuietHoursChanged: in_unit_of_work(
+            lambda uow, changed: offers.keep_quiet_hours(uow, changed=changed)
         ),
     }
     return with_read_model(handled)

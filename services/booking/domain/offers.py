@@ -112,7 +112,8 @@ class OfferPolicy:
     daily_cap: int = 2
     #: No offer for a slot sooner than this (the clinic's minimum notice).
     minimum_notice: timedelta = timedelta(hours=2)
-    #: The patient's quiet hours: no offer texted then (the next patient gets it).
+    #: The patient's quiet hours: no offer texted then (the next patient gets it). These
+    #: are notify's defaults; the clinic's own come from its policy (QuietHoursChanged).
     quiet_start: time = time(21)
     quiet_end: time = time(8)
 

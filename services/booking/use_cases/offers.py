@@ -17,6 +17,7 @@ On unless ``BOOKING_OFFER_FREED_SLOTS`` is false.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ from booking.adapters import store
 from booking.adapters.db import (
     Appointment,
     BookingRequest,
+    ClinicQuietHours,
     Patient,
     PatientLink,
     SlotOffer,
@@ -47,7 +49,14 @@ from booking.use_cases.invitations import new_link
 from booking.use_cases.records import SOURCE
 from shared.contracts import booking as contract
 from shared.contracts.booking import OfferStatus
-from shared.contracts.notify import MessageKind, MessageStatus, MessageStatusChanged, OfferRefused
+from shared.contracts.notify import (
+    MessageKind,
+    MessageStatus,
+    MessageStatusChanged,
+    OfferRefused,
+    QuietHoursChanged,
+)
+from shared.db import upsert
 from shared.events import Payload, new_event
 from shared.outbox import add_events
 
@@ -95,9 +104,12 @@ async def offer_next(
 ) -> bool:
     """Offer ``slot`` to the best candidate who has not had it; whether one was found."""
     session, now, settings = uow.session, uow.now, uow.settings
-    policy = settings.offer_policy
     if await store.time_taken(session, slot):
         return False
+    quiet = await session.get(ClinicQuietHours, 1)
+    policy = settings.offer_policy
+    if quiet is not None:  # the clinic's own, as notify's policy has them
+        policy = replace(policy, quiet_start=quiet.quiet_start, quiet_end=quiet.quiet_end)
     candidates = await store.offer_candidates(
         session, slot, freed_by=freed_by, freed_request_id=freed_request_id, now=now
     )
@@ -188,6 +200,20 @@ async def decline(
     offer = await _offer(uow, offer_id, patient_id=patient_id)
     await close(uow, offer, OfferAction.DECLINE, reason)
     return offer
+
+
+async def keep_quiet_hours(uow: UnitOfWork, *, changed: QuietHoursChanged) -> None:
+    """notify's policy has new quiet hours: offers keep to them (a late, older revision
+    changes nothing)."""
+    values = {
+        "quiet_start": changed.quiet_hours_start,
+        "quiet_end": changed.quiet_hours_end,
+        "revision": changed.revision,
+    }
+    await upsert(
+        uow.session, ClinicQuietHours, key={"id": 1}, values=values,
+        where=ClinicQuietHours.revision < changed.revision,
+    )  # fmt: skip
 
 
 async def decline_by_sms(uow: UnitOfWork, *, refused: OfferRefused) -> None:

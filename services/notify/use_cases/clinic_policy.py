@@ -8,12 +8,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notify.adapters.db import PolicyDocument, TemplateOverride
+from notify.adapters.db import PolicyDocument, TemplateOverride, outbox
 from notify.domain.policy import DEFAULT_POLICY, MessagePolicy
 from notify.domain.templates.render import TemplateBook, check_template, template_book
-from shared.contracts.notify import MessageKind
+from notify.use_cases.deliveries import SOURCE
+from shared.contracts.notify import MessageKind, QuietHoursChanged
 from shared.db import upsert
+from shared.events import new_event
+from shared.outbox import add_events
 from shared.problems import NotFound, Unprocessable
+
+#: The key of the policy's events: one clinic, one ordered stream of its changes.
+QUIET_HOURS_KEY = "message-policy"
 
 
 async def load_policy(session: AsyncSession) -> MessagePolicy:
@@ -47,20 +53,29 @@ async def save_policy(
 
     Saving bumps the policy's revision: the ``replan`` worker then plans the messages of
     every upcoming appointment again under it, batch by batch
-    (:func:`notify.use_cases.policy_replanning.replan_under_new_policy`).
+    (:func:`notify.use_cases.policy_replanning.replan_under_new_policy`); its quiet hours
+    go to booking (``QuietHoursChanged``), which makes no offer in them.
     """
     for language, kinds in (await load_templates(session)).items():
         for kind, source in kinds.items():
             _check(source, kind=kind, language=language, policy=policy, clinic=clinic)
     values = {"document": policy.model_dump(mode="json"), "updated_at": now, "updated_by": by}
-    await session.execute(
+    revision = await session.scalar(
         insert(PolicyDocument)
         .values(id=1, revision=1, **values)
         .on_conflict_do_update(
             index_elements=[PolicyDocument.id],
             set_={**values, "revision": PolicyDocument.revision + 1},
         )
+        .returning(PolicyDocument.revision)
     )
+    assert revision is not None
+    changed = QuietHoursChanged(
+        quiet_hours_start=policy.quiet_hours_start, quiet_hours_end=policy.quiet_hours_end,
+        revision=revision, changed_at=now,
+    )  # fmt: skip
+    event = new_event(changed, source=SOURCE, key=QUIET_HOURS_KEY, now=now)
+    await add_events(session, outbox, [event])
     return policy
 
 
