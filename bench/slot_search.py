@@ -3,6 +3,7 @@ patient page's, for a booking request whose window is a week, over a one-practit
 clinic and over ten practitioners and five rooms, each booked to 60%.
 
     .venv/bin/python -m bench.slot_search [--samples 1000] [--fill 0.6] [--seed 18]
+        [--profile DIR]
 
 Uses DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS when set, else starts the embedded
 PostgreSQL and Apache Kafka like `make dev`. One booking API process (`python -m booking
@@ -21,6 +22,7 @@ window next Monday to Sunday. Searched alternately, one at a time, after a warm-
 - patient page: GET /v1/self-booking/requests/{id}/slots with the link's X-Patient-Token
   (issued by POST /v1/booking-requests/{id}/invitations; the page's call, up to 200).
 Targets (issue #18, 2 cores): p99 <= 20 ms over one practitioner-week, <= 60 ms over ten.
+``--profile DIR``: the API process under cProfile (bench/booking_profile.py).
 The last line: ``slot search p99: one practitioner-week X ms, ten practitioners-week Y ms``
 (the slower of the two endpoints for each).
 """
@@ -290,13 +292,20 @@ def next_monday(today: date) -> date:
     return today + timedelta(days=7 - today.weekday())
 
 
-def run(infra: Infrastructure, samples: int, fill: float, seed: int, scratch: Path) -> None:
+def run(
+    infra: Infrastructure,
+    samples: int,
+    fill: float,
+    seed: int,
+    scratch: Path,
+    profile: Path | None = None,
+) -> None:
     rng = random.Random(seed)
     monday = next_monday(datetime.now(PARIS).date())
     all_clinics = clinics()
     for clinic in all_clinics:
         plan_bookings(clinic, monday, fill, rng)
-    layout = Layout(workers=1, relay="none", pre_ping=True)
+    layout = Layout(workers=1, relay="none", pre_ping=True, profile=profile)
     extra = {"BOOKING_LINK_REQUESTS_PER_MINUTE": "100000000"}
     with booking_database(infra.server_url) as database:
         asyncio.run(write_clinics(database.dsn, all_clinics))
@@ -352,12 +361,16 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1000, help="per endpoint and clinic")
     parser.add_argument("--fill", type=float, default=0.6, help="share of the week booked")
     parser.add_argument("--seed", type=int, default=18, help="of the random bookings")
+    parser.add_argument("--profile", type=Path, help="the API process under cProfile")
     args = parser.parse_args()
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory(prefix="bench-slots-") as scratch,
         infrastructure(Path(scratch)) as infra,
     ):
-        run(infra, args.samples, args.fill, args.seed, Path(scratch))
+        profile = args.profile.resolve() if args.profile is not None else None
+        run(infra, args.samples, args.fill, args.seed, Path(scratch), profile)
 
 
 if __name__ == "__main__":

@@ -65,12 +65,36 @@ def issue_staff_token(
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
+#: Tokens whose signature and claims were verified, per secret: their user and ``exp``.
+#: A client sends the same token with every request; its HMAC and claims are checked
+#: once per process, its ``exp`` on every request. Failures are never kept. Bounded: once
+#: full it starts again empty.
+_verified: dict[tuple[str, str], tuple[StaffUser, int]] = {}
+VERIFIED_KEPT = 1024
+
+
 def verify_staff_token(secret: str, token: str, *, now: datetime) -> StaffUser:
     """The staff user of a valid token at ``now``; raises :class:`Problem` 401 otherwise.
 
     ``exp`` is checked against the service's clock, not PyJWT's wall clock, so tokens
-    are minted and checked on the same time (a pinned or shifted clock included).
+    are minted and checked on the same time (a pinned or shifted clock included). A
+    token verified before is not verified again (see ``_verified``), but its ``exp`` is.
     """
+    kept = _verified.get((secret, token))
+    if kept is None:
+        kept = _verify(secret, token)
+        if len(_verified) >= VERIFIED_KEPT:
+            _verified.clear()
+        _verified[secret, token] = kept
+    user, expires = kept
+    if expires <= now.timestamp():
+        raise Problem(401, "Token expired", "the staff token has expired; sign in again")
+    return user
+
+
+def _verify(secret: str, token: str) -> tuple[StaffUser, int]:
+    """The user and ``exp`` of a token signed with ``secret``; :class:`Problem` 401 when
+    its signature, algorithm, issuer or claims are not valid."""
     try:
         claims = jwt.decode(
             token,
@@ -86,13 +110,12 @@ def verify_staff_token(secret: str, token: str, *, now: datetime) -> StaffUser:
         )
         role = Role(str(claims.get("role")))
         expires = int(claims["exp"])
+        user = StaffUser(
+            subject=str(claims["sub"]), role=role, practitioner_id=claims.get("practitioner_id")
+        )
     except (jwt.InvalidTokenError, ValueError, TypeError) as error:
         raise Problem(401, "Invalid token", f"the staff token is not valid: {error}") from error
-    if expires <= now.timestamp():
-        raise Problem(401, "Token expired", "the staff token has expired; sign in again")
-    return StaffUser(
-        subject=str(claims["sub"]), role=role, practitioner_id=claims.get("practitioner_id")
-    )
+    return user, expires
 
 
 def staff_dependency(

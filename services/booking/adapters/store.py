@@ -14,8 +14,16 @@ One module, in the order a booking meets it:
 - **the hot statements**, run on the session's own asyncpg connection, inside its
   transaction, as plain SQL asyncpg prepares once per connection: SQLAlchemy's
   per-statement work was the largest single cost of a reservation in the profile
-  (docs/booking.md). Anything pending in the ORM is flushed first, so a raw statement
-  never overtakes a change the use case made before it;
+  (docs/booking.md), and every round trip costs both processes a wake-up
+  (docs/performance.md). Anything pending in the ORM is flushed first, so a raw
+  statement never overtakes a change the use case made before it. What a path reads
+  after one point in its transaction is read in one statement where it can be: a
+  placing reads its course and the clinic's hours and time off at once, after the course
+  lock (never in the lock's own statement: one statement has one snapshot, and what the
+  lock waited for must be seen); the insert also says whether a live offer is in the new
+  appointment's way, so that the reaction withdrawing such offers need not look again
+  (``no_live_offers``); slot search reads its practitioners with the course, and a
+  location's rooms with their hours, time off and taken time;
 - **taking the time**: PostgreSQL is the arbiter of double booking. An insert (or a move)
   its exclusion constraints refuse becomes the 409 naming what is taken, unless what it
   collided with is a hold whose time ran out: the caller expires that hold and the
@@ -28,7 +36,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from datetime import time as wall_clock
 from typing import Any, TypeVar, cast
@@ -38,6 +46,7 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from booking.adapters.db import (
     Appointment,
@@ -95,19 +104,31 @@ async def lock_plan(
     ``FOR NO KEY UPDATE``: two placings in one course wait for each other, but a row that
     only names a request (an offer made to it, from another course's transaction) does
     not wait, so two courses' transactions never deadlock over each other's offers."""
-    requests = await session.scalars(
+    return list(await session.scalars(_lock_plan(plan_id)))
+
+
+def _lock_plan(plan_id: uuid.UUID | sa.ScalarSelect[uuid.UUID]) -> sa.Select[Any]:
+    return (
         sa.select(BookingRequest)
         .where(BookingRequest.plan_id == plan_id)
         .order_by(BookingRequest.session_number)
         .with_for_update(key_share=True)
     )
-    return list(requests)
+
+
+#: lock_course's statement, built once (building a statement costs, on the booking path).
+_LOCK_COURSE = _lock_plan(
+    sa.select(BookingRequest.plan_id)
+    .where(BookingRequest.id == sa.bindparam("request_id"))
+    .scalar_subquery()
+)
 
 
 async def lock_course(session: AsyncSession, request_id: uuid.UUID) -> BookingRequest | None:
     """Lock every booking request of ``request_id``'s plan, in session order; that one."""
-    plan = sa.select(BookingRequest.plan_id).where(BookingRequest.id == request_id)
-    requests = await lock_plan(session, plan.scalar_subquery())
+    requests: Iterable[BookingRequest] = await session.scalars(
+        _LOCK_COURSE, {"request_id": request_id}
+    )
     return next((r for r in requests if r.id == request_id), None)
 
 
@@ -139,20 +160,27 @@ async def load_course(session: AsyncSession, plan_id: uuid.UUID) -> Course:
             .where(BookingRequest.plan_id == plan_id)
         )
     ).all()
+    return _course([row._mapping for row in rows])
+
+
+def _course(rows: Sequence[Any]) -> Course:
+    """The course of rows of the plan's requests, each with its active appointment's
+    ``starts_at`` and location ``time_zone`` (None when none); from the database, so its
+    windows need no validating."""
     windows = [
-        SessionWindow(
-            session_number=row.session_number, total_sessions=row.total_sessions,
-            target_date=row.target_date, earliest_date=row.earliest_date,
-            latest_date=row.latest_date,
+        SessionWindow.model_construct(
+            session_number=row["session_number"], total_sessions=row["total_sessions"],
+            target_date=row["target_date"], earliest_date=row["earliest_date"],
+            latest_date=row["latest_date"],
         )
         for row in rows
     ]  # fmt: skip
     placed = [
-        Placement(row.session_number, local_date(row.starts_at, row.time_zone))
+        Placement(row["session_number"], local_date(row["starts_at"], row["time_zone"]))
         for row in rows
-        if row.starts_at is not None
+        if row["starts_at"] is not None
     ]
-    gap = next((row.min_gap_days for row in rows if row.min_gap_days is not None), None)
+    gap = next((row["min_gap_days"] for row in rows if row["min_gap_days"] is not None), None)
     return Course(windows, placed, gap if gap is not None else derive_min_gap(windows))
 
 
@@ -227,17 +255,7 @@ async def load_clinic(
 ) -> Clinic:
     """Hours, time off and (``with_taken``) taken time of these resources over ``span``."""
     ids = [location.id, *practitioner_ids, *room_ids]
-    hours: dict[uuid.UUID, list[WeeklyHours]] = {}
-    away: dict[uuid.UUID, list[Interval]] = {}
-    for row in await _hours_and_time_off(session, ids, span.start, span.end):
-        if row["weekday"] is not None:
-            hours.setdefault(row["resource_id"], []).append(
-                WeeklyHours(row["weekday"], row["opens"], row["closes"])
-            )
-        else:
-            away.setdefault(row["resource_id"], []).append(
-                Interval(row["starts_at"], row["ends_at"])
-            )
+    rows = await _hours_and_time_off(session, ids, span.start, span.end)
     taken: dict[uuid.UUID, list[Interval]] = {}
     if with_taken:  # (not even built otherwise: building a statement costs on the hot path)
         busy = sa.select(
@@ -258,6 +276,29 @@ async def load_clinic(
             blocked = Interval(held.blocked_from, held.blocked_until)
             taken.setdefault(held.practitioner_id, []).append(blocked)
             taken.setdefault(held.room_id, []).append(blocked)
+    return _clinic(rows, location, practitioner_ids, room_ids, taken)
+
+
+def _clinic(
+    rows: Sequence[Any],
+    location: LocationInfo,
+    practitioner_ids: Sequence[uuid.UUID],
+    room_ids: Sequence[uuid.UUID],
+    taken: Mapping[uuid.UUID, list[Interval]],
+) -> Clinic:
+    """The clinic of rows of HOURS_AND_TIME_OFF (weekday set for an opening span, else
+    time off) and the resources' ``taken`` time."""
+    hours: dict[uuid.UUID, list[WeeklyHours]] = {}
+    away: dict[uuid.UUID, list[Interval]] = {}
+    for row in rows:
+        if row["weekday"] is not None:
+            hours.setdefault(row["resource_id"], []).append(
+                WeeklyHours(row["weekday"], row["opens"], row["closes"])
+            )
+        else:
+            away.setdefault(row["resource_id"], []).append(
+                Interval(row["starts_at"], row["ends_at"])
+            )
     location_hours = hours.get(location.id) or list(EVERY_DAY)
     closed = away.get(location.id, [])
 
@@ -274,21 +315,71 @@ async def load_clinic(
     )
 
 
+async def treating_and_course(
+    session: AsyncSession,
+    *,
+    indication: str,
+    practitioner_id: uuid.UUID | None,
+    plan_id: uuid.UUID,
+) -> tuple[list[tuple[uuid.UUID, uuid.UUID]], Course]:
+    """Slot search's first read, in one round trip: the practitioners treating
+    ``indication`` (only ``practitioner_id`` when given), each with their location, and
+    the plan's course (as :func:`load_course` reads it)."""
+    driver = await connection(session)
+    with loss_as_connection_error():
+        rows = await driver.fetch(TREATING_AND_COURSE, indication, practitioner_id, plan_id)
+    treating = [(row["id"], row["location_id"]) for row in rows if row["id"] is not None]
+    return treating, _course([row for row in rows if row["id"] is None])
+
+
+async def clinic_with_rooms(
+    session: AsyncSession,
+    *,
+    location: LocationInfo,
+    practitioner_ids: Sequence[uuid.UUID],
+    span: Interval,
+) -> Clinic:
+    """The location's rooms and, over ``span``, the hours, time off and taken time of
+    those rooms and of ``practitioner_ids`` (as :func:`load_clinic` reads them), in one
+    round trip: slot search's clinic."""
+    driver = await connection(session)
+    with loss_as_connection_error():
+        rows = await driver.fetch(
+            CLINIC_WITH_ROOMS, location.id, [location.id, *practitioner_ids], span.start,
+            span.end, list(practitioner_ids),
+        )  # fmt: skip
+    room_ids = [row["resource_id"] for row in rows if row["kind"] == "room"]
+    taken: dict[uuid.UUID, list[Interval]] = {}
+    for row in rows:
+        if row["kind"] == "taken":
+            blocked = Interval(row["starts_at"], row["ends_at"])
+            taken.setdefault(row["resource_id"], []).append(blocked)
+            taken.setdefault(row["room_id"], []).append(blocked)
+    hours = [row for row in rows if row["kind"] in ("hours", "off")]
+    return _clinic(hours, location, practitioner_ids, room_ids, taken)
+
+
 async def placing(session: AsyncSession, request: BookingRequest, choice: Choice) -> Placing:
     """What ``choice`` for ``request``'s session is judged against: its resources (404 when
     unknown), its course and the clinic around it (the caller locked the course)."""
     doctor = await practitioner(session, choice.practitioner_id)
     chosen_room = await room(session, choice.room_id)
     place = await location(session, doctor.location_id)
-    course = await load_course(session, request.plan_id)
-    clinic = await load_clinic(
-        session,
-        location=place,
-        practitioner_ids=[doctor.id],
-        room_ids=[chosen_room.id],
-        span=Interval(choice.starts_at - AROUND, choice.starts_at + AROUND),
-        with_taken=False,  # PostgreSQL's exclusion constraints judge what is taken
-    )
+    # The course (as load_course reads it) and the clinic around the choice (as
+    # load_clinic reads it, without taken time: PostgreSQL's exclusion constraints judge
+    # that), in one round trip, after the course's lock.
+    driver = await connection(session)
+    ids = [place.id, doctor.id, chosen_room.id]
+    with loss_as_connection_error():
+        rows = await driver.fetch(
+            COURSE_HOURS_AND_TIME_OFF,
+            request.plan_id, ids, choice.starts_at - AROUND, choice.starts_at + AROUND,
+        )  # fmt: skip
+    course = _course([row for row in rows if row["session_number"] is not None])
+    clinic = _clinic(
+        [row for row in rows if row["session_number"] is None],
+        place, [doctor.id], [chosen_room.id], {},
+    )  # fmt: skip
     return Placing(doctor, chosen_room, place, course, clinic)
 
 
@@ -514,6 +605,70 @@ HOURS_AND_TIME_OFF = (
 )
 
 
+#: shared.contracts.booking.ACTIVE as SQL, as the partial indexes and the exclusion
+#: constraints write it (constants only).
+ACTIVE_SQL = "status IN (" + ", ".join(f"'{status}'" for status in sorted(ACTIVE)) + ")"
+# A plan's course (each request with its active appointment's start and location's time
+# zone, as load_course reads it) and HOURS_AND_TIME_OFF of resources $2 over [$3, $4):
+# what a choice is judged against, in one round trip. A course row has session_number.
+COURSE_HOURS_AND_TIME_OFF = (
+    "SELECT r.session_number, r.total_sessions, r.target_date, r.earliest_date,"  # noqa: S608
+    " r.latest_date, r.min_gap_days, a.starts_at, l.time_zone,"
+    " NULL::uuid AS resource_id, NULL::smallint AS weekday, NULL::time AS opens,"
+    " NULL::time AS closes, NULL::timestamptz AS ends_at"
+    " FROM booking_request r"
+    f" LEFT JOIN appointment a ON a.booking_request_id = r.id AND a.{ACTIVE_SQL}"
+    " LEFT JOIN location l ON l.id = a.location_id"
+    " WHERE r.plan_id = $1"
+    " UNION ALL"
+    " SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, resource_id, weekday, opens,"
+    " closes, NULL FROM working_hours WHERE resource_id = ANY($2::uuid[])"
+    " UNION ALL"
+    " SELECT NULL, NULL, NULL, NULL, NULL, NULL, starts_at, NULL, resource_id, NULL, NULL,"
+    " NULL, ends_at FROM time_off"
+    " WHERE resource_id = ANY($2::uuid[]) AND starts_at < $4 AND ends_at > $3"
+)
+
+
+# Slot search's first read: practitioners treating $1 (only $2 when not null) with their
+# location, then the course of plan $3 as COURSE_HOURS_AND_TIME_OFF reads it; a course row
+# has no id.
+TREATING_AND_COURSE = (
+    "SELECT id, location_id, NULL::int AS session_number, NULL::int AS total_sessions,"  # noqa: S608
+    " NULL::date AS target_date, NULL::date AS earliest_date, NULL::date AS latest_date,"
+    " NULL::int AS min_gap_days, NULL::timestamptz AS starts_at, NULL::text AS time_zone"
+    " FROM practitioner WHERE indications @> ARRAY[$1::text] AND ($2::uuid IS NULL OR id = $2)"
+    " UNION ALL"
+    " SELECT NULL, NULL, r.session_number, r.total_sessions, r.target_date, r.earliest_date,"
+    " r.latest_date, r.min_gap_days, a.starts_at, l.time_zone"
+    " FROM booking_request r"
+    f" LEFT JOIN appointment a ON a.booking_request_id = r.id AND a.{ACTIVE_SQL}"
+    " LEFT JOIN location l ON l.id = a.location_id"
+    " WHERE r.plan_id = $3"
+)
+# Slot search's clinic: the rooms of location $1; the hours and time off over [$3, $4) of
+# resources $2 and of those rooms; the blocked spans over [$3, $4) of the active
+# appointments of practitioners $5 or of those rooms (resource_id: the practitioner).
+_ROOMS_HERE = "(SELECT id FROM room WHERE location_id = $1)"
+CLINIC_WITH_ROOMS = (
+    "SELECT 'room' AS kind, id AS resource_id, NULL::smallint AS weekday,"  # noqa: S608
+    " NULL::time AS opens, NULL::time AS closes, NULL::timestamptz AS starts_at,"
+    " NULL::timestamptz AS ends_at, NULL::uuid AS room_id"
+    " FROM room WHERE location_id = $1"
+    " UNION ALL"
+    " SELECT 'hours', resource_id, weekday, opens, closes, NULL, NULL, NULL FROM working_hours"
+    f" WHERE resource_id = ANY($2::uuid[]) OR resource_id IN {_ROOMS_HERE}"
+    " UNION ALL"
+    " SELECT 'off', resource_id, NULL, NULL, NULL, starts_at, ends_at, NULL FROM time_off"
+    f" WHERE (resource_id = ANY($2::uuid[]) OR resource_id IN {_ROOMS_HERE})"
+    " AND starts_at < $4 AND ends_at > $3"
+    " UNION ALL"
+    " SELECT 'taken', practitioner_id, NULL, NULL, NULL, blocked_from, blocked_until, room_id"
+    f" FROM appointment WHERE (practitioner_id = ANY($5::uuid[]) OR room_id IN {_ROOMS_HERE})"
+    f" AND {ACTIVE_SQL} AND blocked_from < $4 AND blocked_until > $3"
+)
+
+
 async def _hours_and_time_off(
     session: AsyncSession, ids: list[uuid.UUID], start: datetime, end: datetime
 ) -> list[asyncpg.Record]:
@@ -547,14 +702,62 @@ INSERT_APPOINTMENT = (
 )
 
 
+def _parameter(column: str) -> str:
+    """INSERT_APPOINTMENT's parameter of the appointment's ``column``, cast."""
+    number = list(APPOINTMENT_COLUMNS).index(column) + 3
+    return f"${number}::{APPOINTMENT_COLUMNS[column]}"
+
+
+# The same, also saying whether a live offer (a partial index) gives time the new
+# appointment keeps or is for its session: what use_cases.offers.withdraw_taken would
+# find. Without one it need not look again (see no_live_offers).
+INSERT_APPOINTMENT_SEEING_OFFERS = (
+    INSERT_APPOINTMENT  # noqa: S608 (constants only; every value is a bind parameter)
+    + ", EXISTS (SELECT 1 FROM slot_offer WHERE status = 'live' AND ("  # noqa: S608
+    f"booking_request_id = {_parameter('booking_request_id')}"
+    f" OR ((practitioner_id = {_parameter('practitioner_id')}"
+    f" OR room_id = {_parameter('room_id')})"
+    f" AND freed_from < {_parameter('blocked_until')}"
+    f" AND freed_until > {_parameter('blocked_from')})))"
+)
+_NO_LIVE_OFFERS = "appointments_with_no_live_offers"
+
+
 async def _insert(session: AsyncSession, locks: tuple[str, str], values: dict[str, Any]) -> bool:
-    """Insert the appointment unless its time is taken; True if inserted."""
+    """Insert the appointment unless its time is taken; True if inserted (and noted for
+    :func:`no_live_offers` when no live offer was in its way)."""
     driver = await connection(session)
     with loss_as_connection_error():
-        row = await driver.fetchval(
-            INSERT_APPOINTMENT, *locks, *[values[c] for c in APPOINTMENT_COLUMNS]
+        row = await driver.fetchrow(
+            INSERT_APPOINTMENT_SEEING_OFFERS, *locks, *[values[c] for c in APPOINTMENT_COLUMNS]
         )
-    return row is not None
+    if row is None:
+        return False
+    if not row[1]:
+        transaction = session.get_transaction()
+        noted = session.info.get(_NO_LIVE_OFFERS)
+        if noted is None or noted[0] is not transaction:
+            noted = session.info[_NO_LIVE_OFFERS] = (transaction, set())
+        noted[1].add(values["id"])
+    return True
+
+
+def no_live_offers(session: AsyncSession, appointment_id: uuid.UUID) -> bool:
+    """Whether the appointment, inserted in this transaction, met no live offer on its
+    time or for its session when it was inserted, and no offer was made in this session
+    since: then no live offer is for it to withdraw (one made meanwhile by another
+    transaction is as possible as after any look; a claim of it finds the time taken)."""
+    noted = session.info.get(_NO_LIVE_OFFERS)
+    return (
+        noted is not None and noted[0] is session.get_transaction() and appointment_id in noted[1]
+    )
+
+
+@sa.event.listens_for(Session, "transient_to_pending")
+def _offer_made(session: Session, instance: object) -> None:
+    """An offer made in a session: what its inserts saw of live offers no longer holds."""
+    if isinstance(instance, SlotOffer):
+        session.info.pop(_NO_LIVE_OFFERS, None)
 
 
 _OUTBOX = "event_id, topic, key, type, source, subject, time, traceparent, tracestate, data"

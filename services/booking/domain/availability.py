@@ -9,7 +9,8 @@ Candidate starts step forward from each opening instant in real elapsed minutes.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -193,10 +194,48 @@ def candidate_starts(open_spans: Sequence[Interval], search: Search) -> Iterator
             start += search.granularity
 
 
-def _free(resource: Resource, session: Interval, blocked: Interval) -> bool:
-    return not any(session.overlaps(a) for a in resource.away) and not any(
-        blocked.overlaps(t) for t in resource.taken
+class _Overlaps:
+    """Whether a span ``[start, end)`` overlaps any of ``spans`` (as
+    :meth:`Interval.overlaps` says), in O(log n): the spans sorted by start, with the
+    latest end among each prefix. Those starting before ``end`` are a prefix; one of them
+    ends after ``start`` exactly when the latest end of that prefix does."""
+
+    __slots__ = ("_ends", "_starts")
+
+    def __init__(self, spans: Iterable[Interval]) -> None:
+        ordered = sorted(spans, key=lambda span: span.start)
+        self._starts = [span.start for span in ordered]
+        self._ends: list[datetime] = []
+        for span in ordered:
+            latest = self._ends[-1] if self._ends else span.end
+            self._ends.append(span.end if span.end > latest else latest)
+
+    def __call__(self, start: datetime, end: datetime) -> bool:
+        before = bisect_left(self._starts, end)
+        return before > 0 and self._ends[before - 1] > start
+
+
+def _free_at(resource: Resource, search: Search) -> Callable[[datetime], bool]:
+    """Whether the resource is free for a session starting then: the session meets none
+    of its time off, its blocked span (buffers included) none of its taken time. Each
+    start is worked out once."""
+    length, before, after = (
+        timedelta(minutes=search.minutes),
+        search.buffer_before,
+        search.buffer_after,
     )
+    away, taken = _Overlaps(resource.away), _Overlaps(resource.taken)
+    known: dict[datetime, bool] = {}
+
+    def free(start: datetime) -> bool:
+        found = known.get(start)
+        if found is None:
+            end = start + length
+            found = not away(start, end) and not taken(start - before, end + after)
+            known[start] = found
+        return found
+
+    return free
 
 
 def find_offers(
@@ -214,25 +253,28 @@ def find_offers(
     exclusion constraints enforce.
     """
     length = timedelta(minutes=search.minutes)
+    practitioners_free = [_free_at(practitioner, search) for practitioner in practitioners]
+    rooms_free = [_free_at(room, search) for room in rooms]
     # One room per practitioner and start: the patient (or auto mode) chooses who.
     offers: dict[tuple[datetime, uuid.UUID], Offer] = {}
-    for practitioner in practitioners:
-        practitioner_open = opening_intervals(
-            practitioner.hours, search.first_day, search.last_day, search.time_zone
-        )
-        for room in rooms:
-            room_open = opening_intervals(
-                room.hours, search.first_day, search.last_day, search.time_zone
-            )
-            for start in candidate_starts(intersect(practitioner_open, room_open), search):
-                if (start, practitioner.id) in offers:
-                    continue
-                session = Interval(start, start + length)
-                blocked = Interval(start - search.buffer_before, session.end + search.buffer_after)
-                if _free(practitioner, session, blocked) and _free(room, session, blocked):
-                    offers[start, practitioner.id] = Offer(
-                        start, session.end, practitioner.id, room.id
-                    )
+    # Day by day: a day's opening spans (hence its starts) all come before the next day's,
+    # so once ``limit`` starts are found the later days cannot be among the first.
+    day = search.first_day
+    while day <= search.last_day and (len(offers) < limit or limit <= 0):
+        rooms_open = [opening_intervals(room.hours, day, day, search.time_zone) for room in rooms]
+        for practitioner, practitioner_free in zip(practitioners, practitioners_free, strict=True):
+            practitioner_open = opening_intervals(practitioner.hours, day, day, search.time_zone)
+            if not practitioner_open:
+                continue
+            for room, room_open, room_free in zip(rooms, rooms_open, rooms_free, strict=True):
+                for start in candidate_starts(intersect(practitioner_open, room_open), search):
+                    if (start, practitioner.id) in offers:
+                        continue
+                    if practitioner_free(start) and room_free(start):
+                        offers[start, practitioner.id] = Offer(
+                            start, start + length, practitioner.id, room.id
+                        )
+        day += timedelta(days=1)
     return sorted(offers.values(), key=lambda o: (o.starts_at, str(o.practitioner_id)))[:limit]
 
 

@@ -7,14 +7,11 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.adapters import store
 from booking.adapters.db import (
     BookingRequest,
-    Practitioner,
-    Room,
 )
 from booking.domain.availability import (
     Interval,
@@ -58,10 +55,13 @@ async def find_slots(
                 "practitioner_id and preferred_only ask for two different practitioners"
             )
         practitioner_id = preferred
-    query = sa.select(Practitioner).where(Practitioner.indications.contains([request.indication]))
-    if practitioner_id is not None:
-        query = query.where(Practitioner.id == practitioner_id)
-    practitioners = list(await session.scalars(query))
+    # The practitioners and the course in one round trip (adapters.store).
+    practitioners, course = await store.treating_and_course(
+        session,
+        indication=request.indication,
+        practitioner_id=practitioner_id,
+        plan_id=request.plan_id,
+    )
     if not practitioners:
         if practitioner_id is not None:
             raise UnsuitableChoice(
@@ -69,17 +69,13 @@ async def find_slots(
             )
         return []
     # Only days far enough from the course's other active sessions (the spacing rule).
-    course = await store.load_course(session, request.plan_id)
     allowed = allowed_days(
         request.session_number, [*course.placed, *also_placed], course.min_gap_days
     )
     offers: list[Offer] = []
-    for location_id in sorted({p.location_id for p in practitioners}):
+    for location_id in sorted({where for _, where in practitioners}):
         location = await store.location(session, location_id)
-        rooms = list(
-            await session.scalars(sa.select(Room.id).where(Room.location_id == location_id))
-        )
-        here = [p.id for p in practitioners if p.location_id == location_id]
+        here = [id_ for id_, where in practitioners if where == location_id]
         search = _search(request, location, settings, now, allowed, between)
         if search.first_day > search.last_day:
             continue
@@ -88,8 +84,9 @@ async def find_slots(
             wall_clock(request.earliest_date - timedelta(days=1), time(0), zone),
             wall_clock(request.latest_date + timedelta(days=2), time(0), zone),
         )
-        clinic = await store.load_clinic(
-            session, location=location, practitioner_ids=here, room_ids=rooms, span=span
+        # The location's rooms and everyone's hours, time off and taken time, in one trip.
+        clinic = await store.clinic_with_rooms(
+            session, location=location, practitioner_ids=here, span=span
         )
         # Searched apart, so the others' earlier starts never crowd the preferred one out.
         for group in (

@@ -252,8 +252,11 @@ async def expire_offers(uow: UnitOfWork, *, limit: int = 100) -> int:
 async def withdraw_taken(uow: UnitOfWork, event: AppointmentMade | AppointmentMoved) -> None:
     """A reaction: an appointment now keeps time a live offer gives (nobody else gets that
     offer's time), or takes a session a live offer was for (its time goes on). One
-    statement over the live offers alone (a partial index): every booking pays for it."""
+    statement over the live offers alone (a partial index): every booking pays for it,
+    unless its insert already saw none (store.no_live_offers)."""
     appointment = event.appointment
+    if isinstance(event, AppointmentMade) and store.no_live_offers(uow.session, appointment.id):
+        return
     overlapping = sa.and_(
         sa.or_(
             SlotOffer.practitioner_id == appointment.practitioner_id,
