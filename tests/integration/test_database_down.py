@@ -1,4 +1,5 @@
-"""The database unreachable: the API says so with a 503 and Retry-After, never a 500."""
+"""The database unreachable: the API says so with a 503 and Retry-After, never a 500; a
+pooled connection the server dropped is replaced before use."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
 
 from devstack.ports import free_port
 from plans.app import service
 from plans.settings import PlansSettings
 from shared.clock import ManualClock
+from shared.db import create_engine
 from shared.settings import DEV_JWT_SECRET
 from tests.clock import TEST_NOW, StaffAuth
 
@@ -49,3 +53,30 @@ async def test_a_write_while_the_database_is_unreachable_is_a_503_to_retry(
     assert created.headers["retry-after"] == "5"
     assert "database" in created.json()["detail"]
     assert ready.status_code == 503
+
+
+@pytest.mark.parametrize("pre_ping", [True, False])
+async def test_a_pooled_connection_the_server_dropped_is_replaced_before_use_when_pinged(
+    fresh_database: str, pre_ping: bool
+) -> None:
+    """The server ends a pooled connection (a restart, an idle timeout): with the pre-ping
+    the next checkout pings it in one round trip, finds it gone and uses a new one; without
+    it, one use fails first (the documented cost of BOOKING_DB_POOL_PRE_PING=false)."""
+    engine = create_engine(fresh_database, pool_size=1, pre_ping=pre_ping)
+    admin = create_engine(fresh_database, pool_size=1)
+    try:
+        async with engine.connect() as first:
+            pid = await first.scalar(sa.text("SELECT pg_backend_pid()"))
+        async with admin.connect() as other:
+            await other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        try:
+            async with engine.connect() as again:
+                now_pid = await again.scalar(sa.text("SELECT pg_backend_pid()"))
+        except DBAPIError:
+            assert not pre_ping, "the pre-ping let a dropped connection be used"
+        else:
+            assert pre_ping, "a dropped connection was used without failing"
+            assert now_pid != pid
+    finally:
+        await engine.dispose()
+        await admin.dispose()

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.adapters.db import BookingRequest, Location, Patient, Practitioner, idempotency_keys
+from booking.adapters import store
+from booking.adapters.db import BookingRequest, Patient, idempotency_keys
 from booking.api.deps import RuntimeDep, SessionDep, SettingsDep, staff_name
 from booking.api.schemas import AppointmentOut, BookingRequestOut, CourseIn, SlotOut
 from booking.domain.availability import Offer
@@ -96,11 +97,9 @@ async def slots_out(
     zones: dict[uuid.UUID, ZoneInfo] = {}
     out = []
     for offer in offers:
-        if offer.practitioner_id not in zones:
-            practitioner = await session.get(Practitioner, offer.practitioner_id)
-            assert practitioner is not None
-            location = await session.get(Location, practitioner.location_id)
-            assert location is not None
+        if offer.practitioner_id not in zones:  # kept per process: no round trip
+            practitioner = await store.practitioner(session, offer.practitioner_id)
+            location = await store.location(session, practitioner.location_id)
             zones[offer.practitioner_id] = ZoneInfo(location.time_zone)
         out.append(
             SlotOut(
