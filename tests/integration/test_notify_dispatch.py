@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import pytest_asyncio
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,25 +25,6 @@ from twilio_sandbox import FaultKind, RunningSandbox
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 NOW = datetime(2026, 6, 10, 9, 0, tzinfo=UTC)
-
-
-@pytest_asyncio.fixture
-async def sessions(fresh_database: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    async for made in harness.migrated_sessions(fresh_database):
-        yield made
-
-
-@pytest_asyncio.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async for running in harness.sandbox():
-        yield running
-
-
-@pytest_asyncio.fixture
-async def gateway(fresh_database: str, sandbox: RunningSandbox) -> AsyncIterator[TwilioGateway]:
-    settings = harness.settings_for(fresh_database, sandbox)
-    async for made in harness.gateway_for(settings):
-        yield made
 
 
 def dispatcher(

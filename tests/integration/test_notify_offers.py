@@ -5,13 +5,11 @@ the clinic's quiet hours, to make no offer in them."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import pytest_asyncio
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,24 +31,6 @@ PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 3, 20, 10, 0, tzinfo=PARIS)
 FREED = datetime(2026, 3, 23, 9, 30, tzinfo=PARIS)
 PHONE = "+33612345678"
-
-
-@pytest_asyncio.fixture
-async def sessions(fresh_database: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    async for made in harness.migrated_sessions(fresh_database):
-        yield made
-
-
-@pytest_asyncio.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async for running in harness.sandbox():
-        yield running
-
-
-@pytest_asyncio.fixture
-async def gateway(fresh_database: str, sandbox: RunningSandbox) -> AsyncIterator[TwilioGateway]:
-    async for made in harness.gateway_for(harness.settings_for(fresh_database, sandbox)):
-        yield made
 
 
 def offer_to(patient_id: uuid.UUID, *, claim_minutes: int = 30) -> OfferMade:

@@ -4,11 +4,9 @@ START plans again what was skipped while the patient had opted out."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import pytest_asyncio
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,12 +23,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 NOW = datetime(2026, 6, 10, 9, 0, tzinfo=UTC)  # 11:00 in Paris
 PHONE = "+33612345678"
-
-
-@pytest_asyncio.fixture
-async def sessions(fresh_database: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    async for made in harness.migrated_sessions(fresh_database):
-        yield made
 
 
 async def book(

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import pytest_asyncio
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -40,24 +38,6 @@ PARIS = ZoneInfo("Europe/Paris")
 # Clocks went forward in Paris on Sunday 29 March 2026 at 02:00.
 SESSION = datetime(2026, 3, 30, 8, 30, tzinfo=PARIS)
 BOOKED_AT = datetime(2026, 3, 20, 10, 0, tzinfo=PARIS)
-
-
-@pytest_asyncio.fixture
-async def sessions(fresh_database: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    async for made in harness.migrated_sessions(fresh_database):
-        yield made
-
-
-@pytest_asyncio.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async for running in harness.sandbox():
-        yield running
-
-
-@pytest_asyncio.fixture
-async def gateway(fresh_database: str, sandbox: RunningSandbox) -> AsyncIterator[TwilioGateway]:
-    async for made in harness.gateway_for(harness.settings_for(fresh_database, sandbox)):
-        yield made
 
 
 def snapshot(

@@ -256,12 +256,6 @@ class TwilioTime:
 
 
 @pytest_asyncio.fixture
-async def sessions(fresh_database: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    async for made in harness.migrated_sessions(fresh_database):
-        yield made
-
-
-@pytest_asyncio.fixture
 async def clocked_sandbox() -> AsyncIterator[tuple[str, SandboxStore, TwilioTime]]:
     twilio_time = TwilioTime()
     config = harness.sandbox_config()
