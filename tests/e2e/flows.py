@@ -152,3 +152,25 @@ async def overlapping_appointments(stack: Stack) -> list[Any]:
             return list(rows)
     finally:
         await engine.dispose()
+
+
+def own_location(stack: Stack, *, name: str, practitioner: str, room: str) -> dict[str, str]:
+    """A location of a test's own with one practitioner (treating cellulite) and one room,
+    so what the test counts or shows there is its alone: their ids."""
+    headers = {"Authorization": f"Bearer {stack.staff_token()}"}
+    booking = stack.urls["booking"]
+    with httpx.Client(headers=headers, timeout=10) as client:
+
+        def post(path: str, body: dict[str, Any]) -> str:
+            response = client.post(f"{booking}{path}", json=body)
+            response.raise_for_status()
+            created: str = response.json()["id"]
+            return created
+
+        location = post("/v1/locations", {"name": name, "time_zone": "Europe/Paris"})
+        doctor = post(
+            "/v1/practitioners",
+            {"location_id": location, "full_name": practitioner, "indications": ["cellulite"]},
+        )
+        room_id = post("/v1/rooms", {"location_id": location, "name": room})
+    return {"id": location, "practitioner_id": doctor, "room_id": room_id}

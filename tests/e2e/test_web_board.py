@@ -16,6 +16,7 @@ from playwright.async_api import Page, expect
 
 from shared.auth import Role
 from tests.e2e.conftest import eventually
+from tests.e2e.flows import own_location
 from tests.e2e.sms import link_in, sent_sms
 
 if TYPE_CHECKING:
@@ -46,25 +47,9 @@ def desk_account(web_stack: Stack) -> str:
 @pytest.fixture(scope="module")
 def board_location(web_stack: Stack) -> dict[str, str]:
     """A location of the board tests' own, with a practitioner and a room."""
-    headers = {"Authorization": f"Bearer {web_stack.staff_token()}"}
-    booking = web_stack.urls["booking"]
-    with httpx.Client(headers=headers, timeout=10) as client:
-
-        def post(path: str, body: dict[str, Any]) -> str:
-            response = client.post(f"{booking}{path}", json=body)
-            response.raise_for_status()
-            created: str = response.json()["id"]
-            return created
-
-        location = post(
-            "/v1/locations", {"name": "Saint-Germain Clinic", "time_zone": "Europe/Paris"}
-        )
-        practitioner = post(
-            "/v1/practitioners",
-            {"location_id": location, "full_name": "Dr Ana Board", "indications": ["cellulite"]},
-        )
-        room = post("/v1/rooms", {"location_id": location, "name": "Room B"})
-    return {"id": location, "practitioner_id": practitioner, "room_id": room}
+    return own_location(
+        web_stack, name="Saint-Germain Clinic", practitioner="Dr Ana Board", room="Room B"
+    )
 
 
 def into_opening_hours(stack: Stack) -> None:

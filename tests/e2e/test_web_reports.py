@@ -20,6 +20,7 @@ from playwright.async_api import expect
 
 from tests.e2e import axe
 from tests.e2e.conftest import PARIS, eventually
+from tests.e2e.flows import own_location
 from tests.e2e.sms import sent_sms
 
 if TYPE_CHECKING:
@@ -49,23 +50,9 @@ def reports_account(web_stack: Stack) -> str:
 @pytest.fixture(scope="module")
 def reports_location(web_stack: Stack) -> dict[str, str]:
     """A location of this test's own, so its figures are the test's alone."""
-    headers = {"Authorization": f"Bearer {web_stack.staff_token()}"}
-    booking = web_stack.urls["booking"]
-    with httpx.Client(headers=headers, timeout=10) as client:
-
-        def post(path: str, body: dict[str, Any]) -> str:
-            response = client.post(f"{booking}{path}", json=body)
-            response.raise_for_status()
-            created: str = response.json()["id"]
-            return created
-
-        location = post("/v1/locations", {"name": "Reports Clinic", "time_zone": "Europe/Paris"})
-        practitioner = post(
-            "/v1/practitioners",
-            {"location_id": location, "full_name": "Dr Rita Report", "indications": ["cellulite"]},
-        )
-        room = post("/v1/rooms", {"location_id": location, "name": "Room R"})
-    return {"id": location, "practitioner_id": practitioner, "room_id": room}
+    return own_location(
+        web_stack, name="Reports Clinic", practitioner="Dr Rita Report", room="Room R"
+    )
 
 
 def into_the_morning(stack: Stack) -> None:

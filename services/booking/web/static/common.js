@@ -129,8 +129,37 @@ const mc = (() => {
     node.focus();
   }
 
+  /** The staff sign-in form, the same on every staff page (templates/staff_sign_in.html):
+   *  a signed-in session (its token and who) is kept in this tab under `key`, then
+   *  `signedIn(session)` runs; `problem(text)` says why a sign-in failed ("": nothing). */
+  function wireSignIn({ key, problem, signedIn }) {
+    const form = document.getElementById("login-form");
+    const email = document.getElementById("email");
+    const password = document.getElementById("password");
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const body = { email: email.value.trim(), password: password.value };
+      if (!body.email || !body.password) return problem("Enter your email and your password.");
+      const button = form.querySelector("button");
+      button.disabled = true;
+      const result = await call("/v1/auth/login", { method: "POST", body });
+      button.disabled = false;
+      password.value = "";
+      if (!result.ok) {
+        problem((result.body || {}).detail || "Sign-in failed.");
+        email.focus();
+        return;
+      }
+      // Counted on this browser's clock: the service's may differ (a demo's time travel).
+      const session = { ...result.body, valid_until: Date.now() + result.body.expires_in * 1000 };
+      sessionStorage.setItem(key, JSON.stringify(session));
+      problem("");
+      signedIn(session);
+    });
+  }
+
   return {
     el, call, newKey, dayLabel, shortDayLabel, weekdayLabel, timeLabel, localDate, dateLabel,
-    icsFile, download, focus,
+    icsFile, download, focus, wireSignIn,
   };
 })();

@@ -64,25 +64,13 @@
     }
   }
 
-  $("login-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const email = $("email").value.trim();
-    const password = $("password").value;
-    if (!email || !password) return loginProblem("Enter your email and your password.");
-    const button = event.target.querySelector("button");
-    button.disabled = true;
-    const result = await mc.call("/v1/auth/login", { method: "POST", body: { email, password } });
-    button.disabled = false;
-    $("password").value = "";
-    if (!result.ok) {
-      loginProblem((result.body || {}).detail || "Sign-in failed.");
-      $("email").focus();
-      return;
-    }
-    session = { ...result.body, valid_until: Date.now() + result.body.expires_in * 1000 };
-    sessionStorage.setItem(KEY, JSON.stringify(session));
-    loginProblem("");
-    start();
+  mc.wireSignIn({
+    key: KEY,
+    problem: loginProblem,
+    signedIn: (signedIn) => {
+      session = signedIn;
+      start();
+    },
   });
   $("sign-out").addEventListener("click", () => signOut("You are signed out."));
 
