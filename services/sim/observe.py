@@ -120,6 +120,9 @@ class Busy:
     expired_holds: int
     #: SMS the sandbox has not reported delivered (or not) yet: its callbacks are coming.
     callbacks: int = 0
+    #: Live earlier-slot offers past their claim window: booking's sweeper will expire
+    #: them and offer the time to the next patient.
+    expired_offers: int = 0
 
     def quiet(self) -> bool:
         return not (
@@ -129,14 +132,15 @@ class Busy:
             or self.sending
             or self.unknown
             or self.expired_holds
+            or self.expired_offers
         )
 
     def __str__(self) -> str:
         return (
             f"{self.outbox} outbox rows unpublished, consumer lag {self.lag}, {self.due} SMS "
             f"due, {self.sending} sending, {self.unknown} in doubt, "
-            f"{self.expired_holds} holds past their time, {self.callbacks} SMS awaiting "
-            "their delivery callback"
+            f"{self.expired_holds} holds and {self.expired_offers} offers past their time, "
+            f"{self.callbacks} SMS awaiting their delivery callback"
         )
 
 
@@ -341,6 +345,11 @@ class Observer:
             "SELECT count(*) FROM appointment WHERE status = 'held' AND hold_expires_at <= :now",
             now=now,
         )
+        offers = await self.scalar(
+            "booking",
+            "SELECT count(*) FROM slot_offer WHERE status = 'live' AND claim_by <= :now",
+            now=now,
+        )
         outbox = 0
         for service in SERVICES:
             outbox += int(
@@ -354,6 +363,7 @@ class Observer:
             counts["unknown"],
             int(holds),
             counts["callbacks"],
+            int(offers),
         )
 
     async def quiesce(self, now: datetime, *, within: float = 180.0) -> Busy | None:
@@ -382,7 +392,7 @@ class Observer:
             await asyncio.sleep(0.1)
 
     async def next_due(self, after: datetime) -> datetime | None:
-        """When notify next has a message due, or booking a hold running out."""
+        """When notify next has a message due, or booking a hold or an offer running out."""
         due = await self.scalar(
             "notify",
             "SELECT min(m.due_at) FROM message m JOIN patient p ON p.id = m.patient_id"
@@ -395,7 +405,12 @@ class Observer:
             " AND hold_expires_at > :after",
             after=after,
         )
-        found = [t for t in (due, hold) if t is not None]
+        claim_by = await self.scalar(
+            "booking",
+            "SELECT min(claim_by) FROM slot_offer WHERE status = 'live' AND claim_by > :after",
+            after=after,
+        )
+        found = [t for t in (due, hold, claim_by) if t is not None]
         return min(found) if found else None
 
     # -- the sandbox --------------------------------------------------------------------
