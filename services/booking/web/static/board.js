@@ -31,12 +31,6 @@
     $("status").textContent = text;
   }
 
-  function loginProblem(text) {
-    const box = $("login-problem");
-    box.textContent = text;
-    box.hidden = !text;
-  }
-
   function signOut(message) {
     sessionStorage.removeItem(KEY);
     session = null;
@@ -44,13 +38,12 @@
     $("board").hidden = true;
     $("signed-in").hidden = true;
     $("login").hidden = false;
-    loginProblem(message || "");
+    mc.signInProblem(message || "");
     mc.focus($("login-title"));
   }
 
   mc.wireSignIn({
     key: KEY,
-    problem: loginProblem,
     signedIn: (signedIn) => {
       session = signedIn;
       start();

@@ -129,10 +129,18 @@ const mc = (() => {
     node.focus();
   }
 
+  /** Say on the staff sign-in form why a sign-in failed or ended ("": nothing). */
+  function signInProblem(text) {
+    const box = document.getElementById("login-problem");
+    box.textContent = text;
+    box.hidden = !text;
+  }
+
   /** The staff sign-in form, the same on every staff page (templates/staff_sign_in.html):
    *  a signed-in session (its token and who) is kept in this tab under `key`, then
-   *  `signedIn(session)` runs; `problem(text)` says why a sign-in failed ("": nothing). */
-  function wireSignIn({ key, problem, signedIn }) {
+   *  `signedIn(session)` runs; a refusal is said on the form (signInProblem). */
+  function wireSignIn({ key, signedIn }) {
+    const problem = signInProblem;
     const form = document.getElementById("login-form");
     const email = document.getElementById("email");
     const password = document.getElementById("password");
@@ -160,6 +168,6 @@ const mc = (() => {
 
   return {
     el, call, newKey, dayLabel, shortDayLabel, weekdayLabel, timeLabel, localDate, dateLabel,
-    icsFile, download, focus, wireSignIn,
+    icsFile, download, focus, signInProblem, wireSignIn,
   };
 })();

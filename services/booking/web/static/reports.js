@@ -18,19 +18,13 @@
     $("status").textContent = text;
   }
 
-  function loginProblem(text) {
-    const box = $("login-problem");
-    box.textContent = text;
-    box.hidden = !text;
-  }
-
   function signOut(message) {
     sessionStorage.removeItem(KEY);
     session = null;
     $("reports").hidden = true;
     $("signed-in").hidden = true;
     $("login").hidden = false;
-    loginProblem(message || "");
+    mc.signInProblem(message || "");
     mc.focus($("login-title"));
   }
 
@@ -66,7 +60,6 @@
 
   mc.wireSignIn({
     key: KEY,
-    problem: loginProblem,
     signedIn: (signedIn) => {
       session = signedIn;
       start();
