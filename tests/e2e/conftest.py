@@ -89,7 +89,14 @@ def paris_today(stack: Stack) -> date:
 
 
 def staff_client(stack: Stack) -> httpx.AsyncClient:
-    return httpx.AsyncClient(auth=StaffAuth(stack.env["JWT_SECRET"], stack.clock), timeout=10)
+    """A client for the whole module: it drops an idle connection well before uvicorn's
+    5 s keep-alive closes it, so no request goes out on a socket the server is closing
+    (a ReadError under load when both sides use 5 s)."""
+    return httpx.AsyncClient(
+        auth=StaffAuth(stack.env["JWT_SECRET"], stack.clock),
+        timeout=10,
+        limits=httpx.Limits(keepalive_expiry=2),
+    )
 
 
 async def publish(
