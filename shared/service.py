@@ -122,7 +122,10 @@ class Service(Generic[S]):
         tracing.setup(settings.service)  # once per process, before the first connection
         url = settings.resolved_database_url()
         engine = db.create_engine(
-            url, pool_size=settings.db_pool_size, pre_ping=settings.db_pool_pre_ping
+            url,
+            pool_size=settings.db_pool_size,
+            pre_ping=settings.db_pool_pre_ping,
+            ping_after_idle=settings.db_pool_ping_after_idle,
         )
         producer = kafka.new_producer(settings)
         await _start_producer(producer, settings.kafka_bootstrap_servers)

@@ -40,9 +40,11 @@ class ServiceSettings(BaseSettings):
     database_url: str | None = None
     server_database_url: str | None = Field(None, validation_alias=common("DATABASE_URL"))
     db_pool_size: int = 10
-    #: Ping each pooled connection before use (one round trip per checkout), so a
-    #: restarted database costs no failed request; off trades that for latency.
+    #: Ping a pooled connection before use (one round trip per checkout), so a restarted
+    #: database costs no failed request; off trades that for latency.
     db_pool_pre_ping: bool = True
+    #: ... but only one idle this long (seconds): one used a moment ago is trusted.
+    db_pool_ping_after_idle: float = Field(0.5, ge=0)
 
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092", validation_alias=common("KAFKA_BOOTSTRAP_SERVERS")

@@ -55,27 +55,44 @@ async def test_a_write_while_the_database_is_unreachable_is_a_503_to_retry(
     assert ready.status_code == 503
 
 
-@pytest.mark.parametrize("pre_ping", [True, False])
+@pytest.mark.parametrize(
+    ("pre_ping", "ping_after_idle", "replaced"),
+    [
+        pytest.param(True, 0.0, True, id="pinged"),
+        # Used a moment ago (within the window): trusted, as under load, so not pinged.
+        pytest.param(True, 3600.0, False, id="used-within-the-window"),
+        pytest.param(False, 0.0, False, id="no-pre-ping"),
+    ],
+)
 async def test_a_pooled_connection_the_server_dropped_is_replaced_before_use_when_pinged(
-    fresh_database: str, pre_ping: bool
+    fresh_database: str, pre_ping: bool, ping_after_idle: float, replaced: bool
 ) -> None:
-    """The server ends a pooled connection (a restart, an idle timeout): with the pre-ping
-    the next checkout pings it in one round trip, finds it gone and uses a new one; without
-    it, one use fails first (the documented cost of BOOKING_DB_POOL_PRE_PING=false)."""
-    engine = create_engine(fresh_database, pool_size=1, pre_ping=pre_ping)
+    """The server ends a pooled connection (a restart, an idle timeout): when the next
+    checkout pings it (the connection idle for ``ping_after_idle``), one round trip finds
+    it gone and a new one is used; when it is not pinged, one use fails first (the
+    documented cost of BOOKING_DB_POOL_PRE_PING=false, and of a connection trusted because
+    it was used within the window)."""
+    engine = create_engine(
+        fresh_database, pool_size=1, pre_ping=pre_ping, ping_after_idle=ping_after_idle
+    )
     admin = create_engine(fresh_database, pool_size=1)
     try:
         async with engine.connect() as first:
             pid = await first.scalar(sa.text("SELECT pg_backend_pid()"))
         async with admin.connect() as other:
-            await other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            # Waits (up to 10 s) until the backend is gone.
+            ended = sa.text("SELECT pg_terminate_backend(:pid, 10000)")
+            assert await other.scalar(ended, {"pid": pid})
         try:
             async with engine.connect() as again:
                 now_pid = await again.scalar(sa.text("SELECT pg_backend_pid()"))
         except DBAPIError:
-            assert not pre_ping, "the pre-ping let a dropped connection be used"
+            assert not replaced, "a dropped connection was used though it was pinged"
+            # The pool then drops it: the next use works.
+            async with engine.connect() as after:
+                assert await after.scalar(sa.text("SELECT pg_backend_pid()")) != pid
         else:
-            assert pre_ping, "a dropped connection was used without failing"
+            assert replaced, "a dropped connection was used without failing"
             assert now_pid != pid
     finally:
         await engine.dispose()
