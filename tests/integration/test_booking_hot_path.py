@@ -1,5 +1,6 @@
 """The reservation's plain-SQL statements run inside the use case's transaction, never
-outside it: a rollback takes them back, and without a begun transaction they refuse."""
+outside it: they begin it when they come first, a rollback takes them back, and without a
+transaction (autocommit) they refuse."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.adapters import store
 from booking.adapters.db import outbox
@@ -35,30 +37,38 @@ async def outbox_rows(booking: Booking) -> int:
         return int(await session.scalar(sa.select(sa.func.count()).select_from(outbox)) or 0)
 
 
-async def test_a_rolled_back_use_case_takes_its_plain_sql_back(booking: Booking) -> None:
+@pytest.mark.parametrize("first", ["plain SQL", "the ORM"])
+async def test_a_rolled_back_use_case_takes_its_plain_sql_back(
+    booking: Booking, first: str
+) -> None:
+    """Whichever statement comes first begins the session's transaction (a placing's
+    first statement is plain SQL): a rollback takes the plain SQL back, a commit keeps it."""
+
     class Refused(Exception):
         pass
 
-    async def stage_then_fail() -> None:
+    async def stage(*, then_fail: bool) -> None:
         async with booking.runtime.sessions.begin() as session:
-            await session.execute(sa.text("SELECT 1"))  # the transaction begins
+            if first == "the ORM":
+                await session.execute(sa.text("SELECT 1"))
             await store.stage_event(session, an_outbox_row(), None)
             assert await session.scalar(sa.select(sa.func.count()).select_from(outbox)) == 1
-            raise Refused
+            if then_fail:
+                raise Refused
 
     with pytest.raises(Refused):
-        await stage_then_fail()
+        await stage(then_fail=True)
     assert await outbox_rows(booking) == 0
-    async with booking.runtime.sessions.begin() as session:
-        await session.execute(sa.text("SELECT 1"))
-        await store.stage_event(session, an_outbox_row(), None)
+    await stage(then_fail=False)
     assert await outbox_rows(booking) == 1
 
 
-async def test_plain_sql_refuses_to_run_outside_a_begun_transaction(booking: Booking) -> None:
-    async with booking.runtime.sessions.begin() as session:
-        with pytest.raises(RuntimeError, match="transaction begun"):
-            await store.stage_event(session, an_outbox_row(), None)
+async def test_plain_sql_refuses_to_run_outside_a_transaction(booking: Booking) -> None:
+    async with booking.runtime.engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        async with AsyncSession(bind=autocommit) as session:
+            with pytest.raises(RuntimeError, match="transaction begun"):
+                await store.stage_event(session, an_outbox_row(), None)
     assert await outbox_rows(booking) == 0
 
 

@@ -17,11 +17,12 @@ One module, in the order a booking meets it:
   (docs/booking.md), and every round trip costs both processes a wake-up
   (docs/performance.md). Anything pending in the ORM is flushed first, so a raw
   statement never overtakes a change the use case made before it. What a path reads
-  after one point in its transaction is read in one statement where it can be: a
-  placing reads its course and the clinic's hours and time off at once, after the course
-  lock (never in the lock's own statement: one statement has one snapshot, and what the
-  lock waited for must be seen); the insert also says whether a live offer is in the new
-  appointment's way, so that the reaction withdrawing such offers need not look again
+  after one point in its transaction is read in one round trip where it can be: a
+  placing locks its course and reads the course and the clinic's hours and time off in
+  one call of a function (the read must see what the lock waited for: one statement has
+  one snapshot, but each statement of a VOLATILE function takes its own); the insert
+  also says whether a live offer is in the new appointment's way, so that the reaction
+  withdrawing such offers need not look again
   (``no_live_offers``); slot search reads its practitioners with the course, and a
   location's rooms with their hours, time off and taken time;
 - **taking the time**: PostgreSQL is the arbiter of double booking. An insert (or a move)
@@ -46,7 +47,7 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from booking.adapters.db import (
     Appointment,
@@ -359,28 +360,47 @@ async def clinic_with_rooms(
     return _clinic(hours, location, practitioner_ids, room_ids, taken)
 
 
-async def placing(session: AsyncSession, request: BookingRequest, choice: Choice) -> Placing:
-    """What ``choice`` for ``request``'s session is judged against: its resources (404 when
-    unknown), its course and the clinic around it (the caller locked the course)."""
+async def placing(session: AsyncSession, choice: Choice) -> tuple[BookingRequest, Placing] | None:
+    """Lock the course of ``choice``'s session (every path placing a session does, first
+    or again) and read what the choice is judged against: its resources (404 when
+    unknown), its course and the clinic around it, in one round trip
+    (``lock_course_for_placing``, migration 0011). The session's request, or None when
+    there is no such request."""
     doctor = await practitioner(session, choice.practitioner_id)
     chosen_room = await room(session, choice.room_id)
     place = await location(session, doctor.location_id)
-    # The course (as load_course reads it) and the clinic around the choice (as
-    # load_clinic reads it, without taken time: PostgreSQL's exclusion constraints judge
-    # that), in one round trip, after the course's lock.
     driver = await connection(session)
     ids = [place.id, doctor.id, chosen_room.id]
     with loss_as_connection_error():
         rows = await driver.fetch(
-            COURSE_HOURS_AND_TIME_OFF,
-            request.plan_id, ids, choice.starts_at - AROUND, choice.starts_at + AROUND,
+            LOCK_COURSE_FOR_PLACING,
+            choice.booking_request_id, ids, choice.starts_at - AROUND, choice.starts_at + AROUND,
         )  # fmt: skip
-    course = _course([row for row in rows if row["session_number"] is not None])
-    clinic = _clinic(
-        [row for row in rows if row["session_number"] is None],
-        place, [doctor.id], [chosen_room.id], {},
+    requests = [_persistent(session, row["request"]) for row in rows if row["request"] is not None]
+    request = next((r for r in requests if r.id == choice.booking_request_id), None)
+    if request is None:
+        return None
+    course = _course(
+        [{**row["request"], "starts_at": row["starts_at"], "time_zone": row["time_zone"]}
+         for row in rows if row["request"] is not None]
     )  # fmt: skip
-    return Placing(doctor, chosen_room, place, course, clinic)
+    clinic = _clinic(
+        [row for row in rows if row["request"] is None], place, [doctor.id], [chosen_room.id], {}
+    )
+    return request, Placing(doctor, chosen_room, place, course, clinic)
+
+
+def _persistent(session: AsyncSession, row: asyncpg.Record) -> BookingRequest:
+    """The session's BookingRequest of ``row`` (a whole row just read): the one it holds
+    already, as a query through the ORM would give it, else one made of the row as if
+    loaded."""
+    kept = session.identity_map.get(session.identity_key(BookingRequest, row["id"]))
+    if kept is not None:
+        return cast(BookingRequest, kept)
+    request = BookingRequest(**row)
+    make_transient_to_detached(request)
+    session.add(request)
+    return request
 
 
 # Earlier-slot offers.
@@ -587,6 +607,12 @@ async def connection(session: AsyncSession) -> asyncpg.Connection:
     raw = await (await session.connection()).get_raw_connection()
     driver = cast(asyncpg.Connection, raw.driver_connection)
     if not driver.is_in_transaction():
+        # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement. A
+        # plain statement came first: the adapter begins now, so the transaction stays
+        # its own to commit or roll back. (A private method: sqlalchemy is pinned, and
+        # tests/integration/test_booking_hot_path.py fails if it changes.)
+        await cast(Any, raw.dbapi_connection)._start_transaction()
+    if not driver.is_in_transaction():
         raise RuntimeError("hot-path statements need the session's transaction begun")
     session.info[_KEPT] = (session.get_transaction(), driver)
     return driver
@@ -608,30 +634,15 @@ HOURS_AND_TIME_OFF = (
 #: shared.contracts.booking.ACTIVE as SQL, as the partial indexes and the exclusion
 #: constraints write it (constants only).
 ACTIVE_SQL = "status IN (" + ", ".join(f"'{status}'" for status in sorted(ACTIVE)) + ")"
-# A plan's course (each request with its active appointment's start and location's time
-# zone, as load_course reads it) and HOURS_AND_TIME_OFF of resources $2 over [$3, $4):
-# what a choice is judged against, in one round trip. A course row has session_number.
-COURSE_HOURS_AND_TIME_OFF = (
-    "SELECT r.session_number, r.total_sessions, r.target_date, r.earliest_date,"  # noqa: S608
-    " r.latest_date, r.min_gap_days, a.starts_at, l.time_zone,"
-    " NULL::uuid AS resource_id, NULL::smallint AS weekday, NULL::time AS opens,"
-    " NULL::time AS closes, NULL::timestamptz AS ends_at"
-    " FROM booking_request r"
-    f" LEFT JOIN appointment a ON a.booking_request_id = r.id AND a.{ACTIVE_SQL}"
-    " LEFT JOIN location l ON l.id = a.location_id"
-    " WHERE r.plan_id = $1"
-    " UNION ALL"
-    " SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, resource_id, weekday, opens,"
-    " closes, NULL FROM working_hours WHERE resource_id = ANY($2::uuid[])"
-    " UNION ALL"
-    " SELECT NULL, NULL, NULL, NULL, NULL, NULL, starts_at, NULL, resource_id, NULL, NULL,"
-    " NULL, ends_at FROM time_off"
-    " WHERE resource_id = ANY($2::uuid[]) AND starts_at < $4 AND ends_at > $3"
-)
+# lock_course_for_placing (migration 0011): the course of request $1 locked, then each of
+# its requests (whole, as ``request``) with its active appointment's ``starts_at`` and
+# location ``time_zone``, and the hours and time off of resources $2 over [$3, $4) (as
+# HOURS_AND_TIME_OFF reads them; ``request`` null).
+LOCK_COURSE_FOR_PLACING = "SELECT * FROM lock_course_for_placing($1, $2, $3, $4)"
 
 
 # Slot search's first read: practitioners treating $1 (only $2 when not null) with their
-# location, then the course of plan $3 as COURSE_HOURS_AND_TIME_OFF reads it; a course row
+# location, then the course of plan $3 as LOCK_COURSE_FOR_PLACING reads it; a course row
 # has no id.
 TREATING_AND_COURSE = (
     "SELECT id, location_id, NULL::int AS session_number, NULL::int AS total_sessions,"  # noqa: S608

@@ -63,7 +63,10 @@ async def reschedule(
         starts_at=move.starts_at,
     )
     left = TimeKept.of(appointment)
-    placing = await store.placing(session, request, choice)
+    located = await store.placing(session, choice)
+    if located is None:
+        raise Unknown(f"no request {appointment.booking_request_id}")
+    placing = located[1]
     times = placing.judge(choice, request, now=now, rules=rules(settings, patient_id))
     statement = (
         sa.update(Appointment)

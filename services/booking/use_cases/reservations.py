@@ -43,11 +43,11 @@ async def reserve(
     taken time.
     """
     session, now = uow.session, uow.now
-    request = await store.lock_course(session, choice.booking_request_id)
-    if request is None or (patient_id is not None and request.patient_id != patient_id):
+    located = await store.placing(session, choice)
+    if located is None or (patient_id is not None and located[0].patient_id != patient_id):
         raise Unknown(f"no booking request {choice.booking_request_id}")
+    request, placing = located
     request_status = request.take(hold=hold_until is not None)
-    placing = await store.placing(session, request, choice)
     times = placing.judge(choice, request, now=now, rules=rules(uow.settings, patient_id))
     values = {
         "id": uuid.uuid4(),
