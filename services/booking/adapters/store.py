@@ -137,31 +137,9 @@ async def load_course(session: AsyncSession, plan_id: uuid.UUID) -> Course:
     """A plan's course: its windows, its sessions' active placements (local dates where
     they are) and its minimum gap (the protocol's as plans sent it, else derived from the
     windows). The caller locked it first (:func:`lock_course`) when it will place one."""
-    rows = (
-        await session.execute(
-            sa.select(
-                BookingRequest.session_number,
-                BookingRequest.total_sessions,
-                BookingRequest.target_date,
-                BookingRequest.earliest_date,
-                BookingRequest.latest_date,
-                BookingRequest.min_gap_days,
-                Appointment.starts_at,
-                Location.time_zone,
-            )
-            .select_from(BookingRequest)
-            .outerjoin(
-                Appointment,
-                sa.and_(
-                    Appointment.booking_request_id == BookingRequest.id,
-                    Appointment.status.in_(ACTIVE),
-                ),
-            )
-            .outerjoin(Location, Location.id == Appointment.location_id)
-            .where(BookingRequest.plan_id == plan_id)
-        )
-    ).all()
-    return _course([row._mapping for row in rows])
+    driver = await connection(session)
+    with loss_as_connection_error():
+        return _course(await driver.fetch(COURSE, plan_id))
 
 
 def _course(rows: Sequence[Any]) -> Course:
@@ -641,21 +619,30 @@ ACTIVE_SQL = "status IN (" + ", ".join(f"'{status}'" for status in sorted(ACTIVE
 LOCK_COURSE_FOR_PLACING = "SELECT * FROM lock_course_for_placing($1, $2, $3, $4)"
 
 
+# A plan's course: each of its requests with its active appointment's start and location
+# time zone (None when none). The appointment (one at most) is looked up by the request in
+# the partial unique index, as lock_course_for_placing does (LATERAL ... LIMIT 1: as a
+# join, the planner hashed every active appointment whenever its statistics lagged
+# behind the table, a cost growing with it). The plan's parameter follows _COURSE_OF.
+_COURSE_COLUMNS = (
+    "r.session_number, r.total_sessions, r.target_date, r.earliest_date, r.latest_date,"
+    " r.min_gap_days, a.starts_at, a.time_zone"
+)
+_COURSE_OF = (
+    " FROM booking_request r LEFT JOIN LATERAL (SELECT a.starts_at, l.time_zone"  # noqa: S608
+    " FROM appointment a JOIN location l ON l.id = a.location_id"
+    f" WHERE a.booking_request_id = r.id AND a.{ACTIVE_SQL} LIMIT 1) a ON true"
+    " WHERE r.plan_id = "
+)
+COURSE = f"SELECT {_COURSE_COLUMNS}{_COURSE_OF}$1"
 # Slot search's first read: practitioners treating $1 (only $2 when not null) with their
-# location, then the course of plan $3 as LOCK_COURSE_FOR_PLACING reads it; a course row
-# has no id.
+# location, then the COURSE of plan $3; a course row has no id.
 TREATING_AND_COURSE = (
     "SELECT id, location_id, NULL::int AS session_number, NULL::int AS total_sessions,"  # noqa: S608
     " NULL::date AS target_date, NULL::date AS earliest_date, NULL::date AS latest_date,"
     " NULL::int AS min_gap_days, NULL::timestamptz AS starts_at, NULL::text AS time_zone"
     " FROM practitioner WHERE indications @> ARRAY[$1::text] AND ($2::uuid IS NULL OR id = $2)"
-    " UNION ALL"
-    " SELECT NULL, NULL, r.session_number, r.total_sessions, r.target_date, r.earliest_date,"
-    " r.latest_date, r.min_gap_days, a.starts_at, l.time_zone"
-    " FROM booking_request r"
-    f" LEFT JOIN appointment a ON a.booking_request_id = r.id AND a.{ACTIVE_SQL}"
-    " LEFT JOIN location l ON l.id = a.location_id"
-    " WHERE r.plan_id = $3"
+    f" UNION ALL SELECT NULL, NULL, {_COURSE_COLUMNS}{_COURSE_OF}$3"
 )
 # Slot search's clinic: the rooms of location $1; the hours and time off over [$3, $4) of
 # resources $2 and of those rooms; the blocked spans over [$3, $4) of the active

@@ -7,7 +7,11 @@ resources' hours and time off around the choice. The read must see what the lock
 for (another placing of the same course, just committed): one statement has one
 snapshot, so the two cannot be one statement, but a VOLATILE function takes a fresh
 snapshot for each statement it runs. The locked requests come back whole (the table's
-row type, so a column added later comes with them) for the ORM's identity map.
+row type, so a column added later comes with them) for the ORM's identity map. Each
+request's active appointment (one at most: the partial unique index) is looked up by
+the request, in that index (LATERAL ... LIMIT 1, which the planner cannot flatten into a
+join): as a join, the planner hashed every active appointment of the clinic whenever its
+statistics lagged behind a table that grows fast, a cost that grew with the table.
 
 Revision ID: 0011
 Revises: 0010
@@ -40,12 +44,16 @@ def upgrade() -> None:
             PERFORM FROM booking_request WHERE plan_id = course
                 ORDER BY session_number FOR NO KEY UPDATE;
             RETURN QUERY
-                SELECT r, a.starts_at, l.time_zone, NULL::uuid, NULL::smallint, NULL::time,
+                SELECT r, a.starts_at, a.time_zone, NULL::uuid, NULL::smallint, NULL::time,
                        NULL::time, NULL::timestamptz
                 FROM booking_request r
-                LEFT JOIN appointment a ON a.booking_request_id = r.id
-                    AND a.status IN ('held', 'booked', 'confirmed', 'checked_in')
-                LEFT JOIN location l ON l.id = a.location_id
+                LEFT JOIN LATERAL (
+                    SELECT a.starts_at, l.time_zone FROM appointment a
+                    JOIN location l ON l.id = a.location_id
+                    WHERE a.booking_request_id = r.id
+                        AND a.status IN ('held', 'booked', 'confirmed', 'checked_in')
+                    LIMIT 1
+                ) a ON true
                 WHERE r.plan_id = course
                 UNION ALL
                 SELECT NULL, NULL, NULL, resource_id, weekday, opens, closes, NULL
