@@ -342,8 +342,9 @@ async def placing(session: AsyncSession, choice: Choice) -> tuple[BookingRequest
     """Lock the course of ``choice``'s session (every path placing a session does, first
     or again) and read what the choice is judged against: its resources (404 when
     unknown), its course and the clinic around it, in one round trip
-    (``lock_course_for_placing``, migration 0011). The session's request, or None when
-    there is no such request."""
+    (``lock_course_for_placing``, migration 0011). The session's request (joining the
+    ORM session as if loaded; the course's others are loaded by what needs them, from
+    the database as it then is), or None when there is no such request."""
     doctor = await practitioner(session, choice.practitioner_id)
     chosen_room = await room(session, choice.room_id)
     place = await location(session, doctor.location_id)
@@ -354,18 +355,20 @@ async def placing(session: AsyncSession, choice: Choice) -> tuple[BookingRequest
             LOCK_COURSE_FOR_PLACING,
             choice.booking_request_id, ids, choice.starts_at - AROUND, choice.starts_at + AROUND,
         )  # fmt: skip
-    requests = [_persistent(session, row["request"]) for row in rows if row["request"] is not None]
-    request = next((r for r in requests if r.id == choice.booking_request_id), None)
-    if request is None:
+    of_course = [row for row in rows if row["request"] is not None]
+    chosen = [
+        row["request"] for row in of_course if row["request"]["id"] == choice.booking_request_id
+    ]
+    if not chosen:
         return None
     course = _course(
         [{**row["request"], "starts_at": row["starts_at"], "time_zone": row["time_zone"]}
-         for row in rows if row["request"] is not None]
+         for row in of_course]
     )  # fmt: skip
     clinic = _clinic(
         [row for row in rows if row["request"] is None], place, [doctor.id], [chosen_room.id], {}
     )
-    return request, Placing(doctor, chosen_room, place, course, clinic)
+    return _persistent(session, chosen[0]), Placing(doctor, chosen_room, place, course, clinic)
 
 
 def _persistent(session: AsyncSession, row: asyncpg.Record) -> BookingRequest:
