@@ -45,7 +45,6 @@ import httpx
 from bench.harness import (
     Infrastructure,
     argument_parser,
-    database_on,
     infrastructure,
     machine_lines,
     ms,
@@ -245,8 +244,7 @@ def run(
             f"  notify's sender: {rate} SMS segment(s) a second{default}; "
             f"{segments:.1f} segment(s) per SMS"
         )
-        dsn = database_on(infra.server_url, f"{label}_booking").dsn
-        lines = machine_lines(infra, dsn)
+        lines = machine_lines(infra, databases["BOOKING_DATABASE_URL"])
     sms = "invitation SMS" if mode == "invite" else "first SMS (the hold's)"
     opened, texted = percentile(timings.opened, 0.99), percentile(timings.texted, 0.99)
     print(lines[0])
