@@ -4,17 +4,21 @@ transaction (autocommit) they refuse."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import asyncpg
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.adapters import store
 from booking.adapters.db import outbox
 from tests.clock import TEST_NOW
+from tests.polling import eventually
 from tests.utils.booking import Booking, running_booking
 
 
@@ -79,3 +83,52 @@ def test_a_lost_database_reads_as_a_connection_error() -> None:
     # Anything else passes unchanged.
     with pytest.raises(asyncpg.DeadlockDetectedError), store.loss_as_connection_error():
         raise asyncpg.DeadlockDetectedError("deadlock")
+
+
+async def test_a_placing_reads_what_its_course_lock_waited_for(booking: Booking) -> None:
+    """Session 1 is being booked, its transaction still open: a placing of session 2 waits
+    on the course lock, and once session 1 commits reads its new appointment. (One
+    statement could not: its snapshot predates the commit it waited for.)"""
+    await booking.seed_clinic()
+    one, two = await booking.requests(await booking.cycle(sessions=2))
+    starts = TEST_NOW + timedelta(days=2)
+    values = {
+        "id": uuid.uuid4(), "version": 1, "status": "booked",
+        "patient_id": uuid.UUID(one["patient_id"]), "booking_request_id": uuid.UUID(one["id"]),
+        "practitioner_id": uuid.UUID(booking.practitioner_ids[0]),
+        "room_id": uuid.UUID(booking.room_ids[0]), "location_id": uuid.UUID(booking.location_id),
+        "starts_at": starts, "ends_at": starts + timedelta(minutes=30), "blocked_from": starts,
+        "blocked_until": starts + timedelta(minutes=30), "created_at": TEST_NOW,
+        "updated_at": TEST_NOW, "hold_expires_at": None, "changed_by": "test",
+    }  # fmt: skip
+    dsn = make_url(booking.settings.resolved_database_url()).set(drivername="postgresql")
+    first, second = [
+        await asyncpg.connect(dsn.render_as_string(hide_password=False)) for _ in range(2)
+    ]
+    try:
+        booking_one = first.transaction()
+        await booking_one.start()
+        await first.fetch(
+            store.LOCK_COURSE_FOR_PLACING, values["booking_request_id"], [], starts, starts
+        )
+        locks = sorted((str(values["practitioner_id"]), str(values["room_id"])))
+        await first.fetchrow(
+            store.INSERT_APPOINTMENT, *locks, *[values[c] for c in store.APPOINTMENT_COLUMNS]
+        )
+        async with second.transaction():
+            placing_two = asyncio.create_task(
+                second.fetch(
+                    store.LOCK_COURSE_FOR_PLACING, uuid.UUID(two["id"]), [], starts, starts
+                )
+            )
+            waiting = "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1"
+            pid = second.get_server_pid()
+            await eventually(lambda: first.fetchval(waiting, pid), what="placing 2 to wait")
+            assert not placing_two.done()
+            await booking_one.commit()
+            rows = await placing_two
+        course = {row["request"]["session_number"]: row["starts_at"] for row in rows}
+        assert course == {1: starts, 2: None}
+    finally:
+        await first.close()
+        await second.close()
