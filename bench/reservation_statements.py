@@ -13,7 +13,10 @@ table as it grows:
   the request's status (``STAGE_EVENT_WITH_REQUEST_STATUS``); COMMIT (bench/floor_app.py);
 - service: BEGIN; ``LOCK_COURSE_FOR_PLACING`` (the course locked, then the course, hours
   and time off read); ``INSERT_APPOINTMENT_SEEING_OFFERS``; the same outbox row; COMMIT:
-  the round trips of a reservation through the booking API.
+  the round trips of a reservation through the booking API;
+- session: the same, in booking's AsyncSession on booking's engine (``shared.db``), on
+  the connection as ``adapters.store`` takes it: the client's CPU beyond the service
+  line's is the session's own frame (begin, the pool, commit, close).
 Each line gives the backend's CPU (user + system, /proc) and the client's per
 transaction. Without the HTTP, the ORM and other clients, what is left is what each
 sequence costs PostgreSQL, and how that grows with the table: how the planner's choices
@@ -24,10 +27,12 @@ placing read (auto_explain, nested statements).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -37,7 +42,14 @@ import asyncpg
 from bench.booking_load import cpu_seconds
 from bench.booking_reservations import Seed, plan_seed, write_seed
 from bench.floor_app import REQUEST
-from bench.harness import add_requests, argument_parser, booking_database, infrastructure
+from bench.harness import (
+    Database,
+    add_requests,
+    argument_parser,
+    booking_database,
+    infrastructure,
+)
+from booking.adapters import store
 from booking.adapters.store import (
     APPOINTMENT_COLUMNS,
     AROUND,
@@ -48,19 +60,18 @@ from booking.adapters.store import (
 )
 from booking.settings import BookingSettings
 from shared.contracts.booking import AppointmentBooked
+from shared.db import create_engine, session_factory
 
-KINDS = ("floor", "service")
+KINDS = ("floor", "service", "session")
 
 
-async def reservations(dsn: str, kind: str, seed: Seed) -> tuple[float, float]:
+async def reservations(database: Database, kind: str, seed: Seed) -> tuple[float, float]:
     """Book every reservation of ``seed`` as ``kind``; CPU seconds per transaction of the
     backend and of this process."""
     settings = BookingSettings()
-    connection = await asyncpg.connect(dsn)
-    try:
-        backend = [await connection.fetchval("SELECT pg_backend_pid()")]
+    async with _transactions(database, kind) as (backend, transaction):
         patients = {r.id: r.patient_id for r in seed.requests}
-        started, own = cpu_seconds(backend), time.process_time()
+        started, own = cpu_seconds([backend]), time.process_time()
         for booking in seed.bookings:
             request_id = uuid.UUID(booking["booking_request_id"])
             practitioner = uuid.UUID(booking["practitioner_id"])
@@ -77,7 +88,7 @@ async def reservations(dsn: str, kind: str, seed: Seed) -> tuple[float, float]:
                 "updated_at": now, "hold_expires_at": None, "changed_by": "staff",
             }  # fmt: skip
             locks = sorted((str(practitioner), str(room)))
-            async with connection.transaction():
+            async with transaction() as connection:
                 if kind == "floor":
                     await connection.fetchrow(REQUEST, request_id)
                     insert = INSERT_APPOINTMENT
@@ -98,9 +109,44 @@ async def reservations(dsn: str, kind: str, seed: Seed) -> tuple[float, float]:
                     json.dumps({"appointment_id": str(values["id"])}), request_id, "booked",
                 )  # fmt: skip
         count = len(seed.bookings)
-        return (cpu_seconds(backend) - started) / count, (time.process_time() - own) / count
+        return (cpu_seconds([backend]) - started) / count, (time.process_time() - own) / count
+
+
+Transaction = Callable[[], contextlib.AbstractAsyncContextManager[asyncpg.Connection]]
+
+
+@contextlib.asynccontextmanager
+async def _transactions(database: Database, kind: str) -> AsyncIterator[tuple[int, Transaction]]:
+    """The backend's pid, and transactions on its connection: asyncpg's own, or (kind
+    "session") booking's AsyncSession on booking's engine, its connection as the store
+    takes it."""
+    if kind != "session":
+        connection = await asyncpg.connect(database.dsn)
+
+        @contextlib.asynccontextmanager
+        async def plain() -> AsyncIterator[asyncpg.Connection]:
+            async with connection.transaction():
+                yield connection
+
+        try:
+            yield await connection.fetchval("SELECT pg_backend_pid()"), plain
+        finally:
+            await connection.close()
+        return
+    engine = create_engine(database.url, pool_size=1)
+    sessions = session_factory(engine)
+
+    @contextlib.asynccontextmanager
+    async def transaction() -> AsyncIterator[asyncpg.Connection]:
+        async with sessions.begin() as session:
+            yield await store.connection(session)
+
+    try:
+        async with transaction() as connection:
+            backend = await connection.fetchval("SELECT pg_backend_pid()")
+        yield backend, transaction
     finally:
-        await connection.close()
+        await engine.dispose()
 
 
 async def with_later_sessions(dsn: str, seed: Seed, sessions: int) -> None:
@@ -163,7 +209,7 @@ def main() -> None:
         )
         for n in range(args.rounds * len(KINDS)):
             kind, booked = KINDS[n % len(KINDS)], n * args.per_round
-            backend, client = asyncio.run(reservations(database.dsn, kind, seeds[n]))
+            backend, client = asyncio.run(reservations(database, kind, seeds[n]))
             print(
                 f"  round {n // len(KINDS) + 1}, {kind:7s} ({booked:6d} appointments before):"
                 f" backend {backend * 1000:.3f} ms, client {client * 1000:.3f} ms"
