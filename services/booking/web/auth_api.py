@@ -101,15 +101,15 @@ async def login(
     now = runtime.clock.now()
     address = request.client.host if request.client else "unknown"
     # A transaction of its own, so refused attempts count too.
-    async with runtime.sessions.begin() as session:
+    async with runtime.sessions.begin() as counting:
         await count_hit(
-            session,
+            counting,
             key=f"login:{body.email.strip().lower()}",
             limit=settings.login_attempts_per_minute,
             now=now,
         )
         await count_hit(
-            session,
+            counting,
             key=f"login-address:{address}",
             limit=settings.login_attempts_per_address_per_minute,
             now=now,
