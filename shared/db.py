@@ -79,13 +79,17 @@ def _pinging_after(idle: float) -> Callable[[Any, Any, object], None]:
         One used within ``idle`` is trusted, as HikariCP trusts one used in the last
         500 ms: under load no request pays the round trip, and a database that went away
         within that moment costs the one request that finds it (a 503 to retry; the pool
-        then drops the connection). SQLAlchemy's own pre-ping wraps the query in a
-        transaction for pgbouncer's transaction mode: three round trips, on every
-        checkout, for a pooler we do not use."""
+        then drops the connection); one the driver already saw closed is dropped
+        whatever its age. SQLAlchemy's own pre-ping wraps the query in a transaction for
+        pgbouncer's transaction mode: three round trips, on every checkout, for a pooler
+        we do not use."""
+        driver = dbapi_connection.driver_connection
+        if driver.is_closed():  # its end already seen (the server's, or a terminate)
+            raise DisconnectionError("the pooled connection is closed")
         if time.monotonic() - record.info.get(_IDLE_SINCE, -math.inf) < idle:
             return
         try:
-            await_(dbapi_connection.driver_connection.fetchrow(";"))
+            await_(driver.fetchrow(";"))
         except _PING_FAILED as error:
             raise DisconnectionError(str(error)) from error
 

@@ -59,19 +59,20 @@ async def test_a_write_while_the_database_is_unreachable_is_a_503_to_retry(
     ("pre_ping", "ping_after_idle", "replaced"),
     [
         pytest.param(True, 0.0, True, id="pinged"),
-        # Used a moment ago (within the window): trusted, as under load, so not pinged.
-        pytest.param(True, 3600.0, False, id="used-within-the-window"),
+        # Used a moment ago (within the window): not pinged, as under load, but the driver
+        # saw its end.
+        pytest.param(True, 3600.0, True, id="used-within-the-window"),
         pytest.param(False, 0.0, False, id="no-pre-ping"),
     ],
 )
 async def test_a_pooled_connection_the_server_dropped_is_replaced_before_use_when_pinged(
     fresh_database: str, pre_ping: bool, ping_after_idle: float, replaced: bool
 ) -> None:
-    """The server ends a pooled connection (a restart, an idle timeout): when the next
-    checkout pings it (the connection idle for ``ping_after_idle``), one round trip finds
-    it gone and a new one is used; when it is not pinged, one use fails first (the
-    documented cost of BOOKING_DB_POOL_PRE_PING=false, and of a connection trusted because
-    it was used within the window)."""
+    """The server ends a pooled connection (a restart, an idle timeout): at the next
+    checkout, a connection idle for ``ping_after_idle`` is pinged (one round trip finds it
+    gone) and one used within that moment is not, but the driver saw its end: either way a
+    new one is used. Without the pre-ping one use fails first (the documented cost of
+    BOOKING_DB_POOL_PRE_PING=false)."""
     engine = create_engine(
         fresh_database, pool_size=1, pre_ping=pre_ping, ping_after_idle=ping_after_idle
     )
@@ -97,3 +98,23 @@ async def test_a_pooled_connection_the_server_dropped_is_replaced_before_use_whe
     finally:
         await engine.dispose()
         await admin.dispose()
+
+
+@pytest.mark.parametrize(("ping_after_idle", "pinged"), [(0.0, True), (3600.0, False)])
+async def test_a_connection_used_within_the_window_is_not_pinged(
+    fresh_database: str, ping_after_idle: float, pinged: bool
+) -> None:
+    """Under load every connection was used a moment ago: its checkout costs no round trip."""
+    engine = create_engine(fresh_database, pool_size=1, ping_after_idle=ping_after_idle)
+    sent: list[str] = []
+    try:
+        async with engine.connect() as first:
+            raw = await first.get_raw_connection()
+            raw.driver_connection.add_query_logger(  # type: ignore[union-attr]
+                lambda record: sent.append(record.query)
+            )
+        async with engine.connect() as again:
+            await again.scalar(sa.text("SELECT 1"))
+    finally:
+        await engine.dispose()
+    assert (";" in sent) is pinged, sent
