@@ -43,13 +43,13 @@ def create_engine(
 ) -> AsyncEngine:
     """An asyncpg engine; with ``pre_ping`` (default) a restarted database is survived at
     the cost of one round trip per checkout of a connection idle for ``ping_after_idle``
-    seconds or more (:func:`_ping_on_checkout`)."""
+    seconds or more (:func:`_pinging_after`)."""
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
     if pre_ping:
-        pool = engine.sync_engine
-        sa.event.listen(pool, "connect", _note_idle_since)
-        sa.event.listen(pool, "checkin", _note_idle_since)
-        sa.event.listen(pool, "checkout", _pinging_after(ping_after_idle))
+        pooled = engine.sync_engine
+        sa.event.listen(pooled, "connect", _note_idle_since)
+        sa.event.listen(pooled, "checkin", _note_idle_since)
+        sa.event.listen(pooled, "checkout", _pinging_after(ping_after_idle))
     return engine
 
 
