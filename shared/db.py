@@ -185,6 +185,24 @@ def is_connection_loss(error: BaseException) -> bool:
     return False
 
 
+#: What PostgreSQL aborts a transaction with when it clashed with another at the same
+#: moment (deadlock_detected, serialization_failure).
+_CLASHES = frozenset({"40P01", "40001"})
+
+
+def is_transaction_clash(error: BaseException) -> bool:
+    """PostgreSQL aborted the transaction for clashing with another one at the same
+    moment (two writers taking locks in opposite orders): nobody's input is at fault, and
+    the same request again may well pass. Follows the causes as
+    :func:`is_connection_loss` does."""
+    current: BaseException | None = error
+    while current is not None:
+        if getattr(current, "sqlstate", None) in _CLASHES:
+            return True
+        current = current.__cause__ or getattr(current, "orig", None)
+    return False
+
+
 def _raised_in_the_driver(error: BaseException) -> bool:
     return any(
         f"{os.sep}asyncpg{os.sep}" in frame.f_code.co_filename

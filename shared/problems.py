@@ -30,7 +30,7 @@ from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from sqlalchemy.exc import StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.db import is_connection_loss
+from shared.db import is_connection_loss, is_transaction_clash
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,14 @@ DATABASE_DOWN = Problem(
     "the database cannot be reached right now; nothing was saved, try again in a few seconds",
     headers={"Retry-After": "5"},
 )
+#: A transaction PostgreSQL aborted for clashing with another (a deadlock): nothing was
+#: saved, and the same request again may well pass.
+CLASH = Problem(
+    409,
+    "Conflict",
+    "another change to the same records was made at the same moment; nothing was saved, try again",
+    conflict="concurrent",
+)
 
 
 #: A service's domain exceptions and how its API answers each: status and title. The
@@ -170,6 +178,9 @@ def install_problem_handlers(app: FastAPI, refusals: Refusals | None = None) -> 
         if is_connection_loss(exc):
             log.warning("database unreachable on %s %s", request.method, request.url.path)
             return problem_response(DATABASE_DOWN, request)
+        if is_transaction_clash(exc):
+            log.warning("transaction clash on %s %s: %s", request.method, request.url.path, exc)
+            return problem_response(CLASH, request)
         why = unstorable_text(exc)
         if why is None:
             return await on_unexpected(request, exc)

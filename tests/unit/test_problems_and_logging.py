@@ -8,10 +8,12 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 
 from shared.observability import JsonFormatter, MaskingFormatter, mask_phone
 from shared.problems import MEDIA_TYPE, Conflict, NotFound, install_problem_handlers
@@ -41,6 +43,16 @@ def make_app() -> FastAPI:
     @app.get("/v1/boom")
     async def boom() -> dict[str, Any]:
         raise RuntimeError(INTERNALS)
+
+    @app.post("/v1/clash/{how}")
+    async def clash(how: str) -> dict[str, Any]:
+        deadlock = asyncpg.DeadlockDetectedError("deadlock detected")
+        if how == "raw":  # a statement run on the driver's connection itself
+            raise deadlock
+        try:
+            raise deadlock
+        except asyncpg.DeadlockDetectedError as error:  # as SQLAlchemy wraps it
+            raise DBAPIError("SELECT pg_advisory_xact_lock(1)", None, error) from error
 
     return app
 
@@ -126,6 +138,17 @@ async def test_an_unexpected_error_answers_500_problem_without_the_internals(
     assert logged
     assert logged[0].exc_info is not None
     assert INTERNALS in str(logged[0].exc_info[1])
+
+
+@pytest.mark.parametrize("how", ["raw", "through SQLAlchemy"])
+async def test_a_transaction_postgresql_aborted_as_a_deadlock_answers_409_to_retry(
+    how: str,
+) -> None:
+    """Two writers took locks in opposite orders and PostgreSQL aborted one: nobody's
+    input is at fault, nothing was saved, the same request again may pass."""
+    body = assert_problem(await request("POST", f"/v1/clash/{how}"), 409)
+    assert body["conflict"] == "concurrent"
+    assert "try again" in body["detail"]
 
 
 # -- phone numbers in logs -------------------------------------------------------------
