@@ -6,7 +6,7 @@ import math
 import os
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import asyncpg
@@ -170,8 +170,7 @@ def is_connection_loss(error: BaseException) -> bool:
     """The database went away or cannot be reached (refused, reset, shutting down or
     starting up): nobody's input is at fault, so retry later. Follows the causes
     SQLAlchemy wraps the driver's errors in."""
-    current: BaseException | None = error
-    while current is not None:
+    for current in _causes(error):
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True
         # Only a refused or reset connection: other OSErrors (a file, a timeout) are not.
@@ -181,7 +180,6 @@ def is_connection_loss(error: BaseException) -> bool:
         # ENOENT, raised inside the driver (any other missing file is a bug, not this).
         if isinstance(current, FileNotFoundError) and _raised_in_the_driver(current):
             return True
-        current = current.__cause__ or getattr(current, "orig", None)
     return False
 
 
@@ -193,14 +191,16 @@ _CLASHES = frozenset({"40P01", "40001"})
 def is_transaction_clash(error: BaseException) -> bool:
     """PostgreSQL aborted the transaction for clashing with another one at the same
     moment (two writers taking locks in opposite orders): nobody's input is at fault, and
-    the same request again may well pass. Follows the causes as
-    :func:`is_connection_loss` does."""
+    the same request again may well pass."""
+    return any(getattr(cause, "sqlstate", None) in _CLASHES for cause in _causes(error))
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and the causes SQLAlchemy and its asyncpg adapter wrap the driver's in."""
     current: BaseException | None = error
     while current is not None:
-        if getattr(current, "sqlstate", None) in _CLASHES:
-            return True
+        yield current
         current = current.__cause__ or getattr(current, "orig", None)
-    return False
 
 
 def _raised_in_the_driver(error: BaseException) -> bool:

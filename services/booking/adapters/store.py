@@ -84,6 +84,7 @@ from booking.domain.offers import Candidate, FreedSlot
 from booking.domain.request import RequestStatus
 from shared.contracts.booking import ACTIVE, UPCOMING, AppointmentStatus
 from shared.contracts.plans import SessionWindow
+from shared.db import is_transaction_clash
 from shared.outbox import CHANNEL, WRITERS
 
 T = TypeVar("T")
@@ -850,7 +851,7 @@ async def claim_time(
                 appointment: Appointment = result.one()
                 return appointment
         except DBAPIError as error:
-            if _is_deadlock(error):
+            if is_transaction_clash(error):
                 # A course booking locks several resources; a rare cycle is still a clash.
                 raise _concurrent() from None
             if not isinstance(error, IntegrityError):
@@ -930,10 +931,6 @@ def _concurrent() -> StateConflict:
         "another booking took these resources at the same moment; try again",
         conflict="concurrent",
     )
-
-
-def _is_deadlock(error: DBAPIError) -> bool:
-    return getattr(error.orig, "sqlstate", None) == "40P01" or "deadlock detected" in str(error)
 
 
 def _double_booking(error: IntegrityError) -> StateConflict | None:
