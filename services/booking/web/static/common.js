@@ -140,28 +140,27 @@ const mc = (() => {
    *  a signed-in session (its token and who) is kept in this tab under `key`, then
    *  `signedIn(session)` runs; a refusal is said on the form (signInProblem). */
   function wireSignIn({ key, signedIn }) {
-    const problem = signInProblem;
     const form = document.getElementById("login-form");
     const email = document.getElementById("email");
     const password = document.getElementById("password");
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const body = { email: email.value.trim(), password: password.value };
-      if (!body.email || !body.password) return problem("Enter your email and your password.");
+      if (!body.email || !body.password) return signInProblem("Enter your email and your password.");
       const button = form.querySelector("button");
       button.disabled = true;
       const result = await call("/v1/auth/login", { method: "POST", body });
       button.disabled = false;
       password.value = "";
       if (!result.ok) {
-        problem((result.body || {}).detail || "Sign-in failed.");
+        signInProblem((result.body || {}).detail || "Sign-in failed.");
         email.focus();
         return;
       }
       // Counted on this browser's clock: the service's may differ (a demo's time travel).
       const session = { ...result.body, valid_until: Date.now() + result.body.expires_in * 1000 };
       sessionStorage.setItem(key, JSON.stringify(session));
-      problem("");
+      signInProblem("");
       signedIn(session);
     });
   }
