@@ -179,7 +179,8 @@ def install_problem_handlers(app: FastAPI, refusals: Refusals | None = None) -> 
             log.warning("database unreachable on %s %s", request.method, request.url.path)
             return problem_response(DATABASE_DOWN, request)
         if is_transaction_clash(exc):
-            log.warning("transaction clash on %s %s: %s", request.method, request.url.path, exc)
+            # Not the error's text: SQLAlchemy's carries the statement's values.
+            log.warning("transaction clash on %s %s", request.method, request.url.path)
             return problem_response(CLASH, request)
         why = unstorable_text(exc)
         if why is None:
