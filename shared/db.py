@@ -1,27 +1,31 @@
-"""Async SQLAlchemy 2 engine and sessions, and the naming convention of every schema."""
+"""Async SQLAlchemy 2 engine, sessions and pooled transactions, and the naming convention
+of every schema."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any, cast
 
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy import MetaData, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.util.concurrency import await_
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util.concurrency import await_, greenlet_spawn
 
 # Stable constraint names, so Alembic migrations name what they create and drop.
 NAMING_CONVENTION = {
@@ -99,6 +103,89 @@ def _pinging_after(idle: float) -> Callable[[Any, Any, object], None]:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """One AsyncSession per task; objects stay readable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class Transaction:
+    """One transaction on one pooled connection (:func:`transaction` begins and ends it):
+    plain statements run on its asyncpg connection (:meth:`connection`), and an
+    AsyncSession joined to the same transaction is made only when a path needs the ORM
+    (:attr:`session`). A path of plain statements skips the session's own frame (its
+    begin, pool checkout, commit and close, each through a greenlet), which cost a
+    reservation more CPU than any other part of it (docs/performance.md)."""
+
+    def __init__(self, engine: AsyncEngine, pooled: PoolProxiedConnection) -> None:
+        self._engine = engine
+        self._pooled = pooled
+        self._session: AsyncSession | None = None
+        #: What the transaction's statements note for later in it (as ``session.info``).
+        self.info: dict[str, Any] = {}
+
+    @property
+    def session(self) -> AsyncSession:
+        """An AsyncSession in this transaction (made at first use): SQLAlchemy's connection
+        over the same pooled one, whose driver already began the transaction; the
+        session's commit is the transaction's."""
+        if self._session is None:
+            joined = Connection(self._engine.sync_engine, connection=self._pooled)
+            self._session = AsyncSession(
+                bind=AsyncConnection(self._engine, joined), expire_on_commit=False
+            )
+            self._session.info.update(self.info)
+            self.info = self._session.info
+        return self._session
+
+    @property
+    def made_session(self) -> AsyncSession | None:
+        """The session, if a path has made it already."""
+        return self._session
+
+    async def connection(self) -> asyncpg.Connection:
+        """The transaction's asyncpg connection, anything pending in the session flushed
+        first (a plain statement never overtakes a change made before it)."""
+        session = self._session
+        if session is not None and (session.new or session.dirty or session.deleted):
+            await session.flush()
+        return cast(asyncpg.Connection, self._pooled.driver_connection)
+
+    async def _end(self, commit: bool) -> None:
+        if self._session is not None:
+            await (self._session.commit() if commit else self._session.rollback())
+        # The driver's transaction, unless the session's end was it.
+        adapter = cast(Any, self._pooled.dbapi_connection)
+        await greenlet_spawn(adapter.commit if commit else adapter.rollback)
+
+
+@contextlib.asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[Transaction]:
+    """A :class:`Transaction` on a connection from ``engine``'s pool (checked out as any
+    other, the ping window included), committed when the block ends and rolled back if
+    it raises."""
+    pooled = await greenlet_spawn(engine.sync_engine.raw_connection)
+    try:
+        # The asyncpg adapter begins lazily, with SQLAlchemy's first statement: begin
+        # now, as the adapter does, so that it owns the transaction the plain statements
+        # run in and a joined session's commit ends it. (A private method: sqlalchemy is
+        # pinned, and tests/integration/test_booking_hot_path.py fails if it changes.)
+        await cast(Any, pooled.dbapi_connection)._start_transaction()
+        begun = Transaction(engine, pooled)
+        try:
+            yield begun
+            await begun._end(commit=True)
+        except BaseException:
+            with contextlib.suppress(Exception):  # a lost connection cannot roll back
+                await begun._end(commit=False)
+            raise
+    finally:
+        await greenlet_spawn(pooled.close)
+
+
+#: What a store's statements run in: a session's transaction, or a pooled one.
+Db = AsyncSession | Transaction
+
+
+def orm(db: Db) -> AsyncSession:
+    """The ORM session of ``db`` (a pooled transaction makes one at first use)."""
+    return db if isinstance(db, AsyncSession) else db.session
 
 
 async def ping(engine: AsyncEngine) -> None:

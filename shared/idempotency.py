@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import Db, orm
 from shared.problems import Unprocessable
 
 #: The optional header, as a FastAPI parameter: ``key: IdempotencyKeyHeader = None``.
@@ -112,7 +113,7 @@ class Idempotent:
 
     async def create(
         self,
-        session: AsyncSession,
+        db: Db,
         table: sa.Table,
         *,
         scope: str,
@@ -124,7 +125,7 @@ class Idempotent:
         key = self.key
         if key is not None:
             replay = await claim(
-                session, table, scope=scope, key=key, request_hash=self.request_hash
+                orm(db), table, scope=scope, key=key, request_hash=self.request_hash
             )
             if replay is not None:
                 return JSONResponse(replay.body, status_code=replay.status_code)
@@ -135,7 +136,7 @@ class Idempotent:
             else [item.model_dump(mode="json") for item in created]
         )
         if key is not None:
-            await remember(session, table, scope=scope, key=key, status_code=201, body=answer)
+            await remember(orm(db), table, scope=scope, key=key, status_code=201, body=answer)
         return JSONResponse(answer, status_code=201)
 
 

@@ -52,11 +52,8 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from booking.adapters.db import (
     Appointment,
     BookingRequest,
-    Location,
     Patient,
     PatientLink,
-    Practitioner,
-    Room,
     SlotOffer,
 )
 from booking.domain.availability import (
@@ -84,7 +81,7 @@ from booking.domain.offers import Candidate, FreedSlot
 from booking.domain.request import RequestStatus
 from shared.contracts.booking import ACTIVE, UPCOMING, AppointmentStatus
 from shared.contracts.plans import SessionWindow
-from shared.db import is_transaction_clash
+from shared.db import Db, Transaction, is_transaction_clash, orm
 from shared.outbox import CHANNEL, WRITERS
 
 T = TypeVar("T")
@@ -171,29 +168,17 @@ TTL_SECONDS = 60.0
 _kept: dict[tuple[str, uuid.UUID], tuple[float, object]] = {}
 
 
-#: The reads behind the kept resources, built once (building a statement costs, on the
-#: booking path).
-_BY_ID: sa.BindParameter[uuid.UUID] = sa.bindparam("id")
-_PRACTITIONER = sa.select(
-    Practitioner.location_id, Practitioner.full_name, Practitioner.indications
-).where(Practitioner.id == _BY_ID)
-_ROOM = sa.select(Room.location_id).where(Room.id == _BY_ID)
-_LOCATION = sa.select(Location.time_zone).where(Location.id == _BY_ID)
-
-
 async def _kept_or_read(
-    session: AsyncSession,
-    kind: str,
-    id_: uuid.UUID,
-    query: sa.Executable,
-    make: Callable[[Any], T],
+    db: Db, kind: str, id_: uuid.UUID, query: str, make: Callable[[Any], T]
 ) -> T:
     """The ``kind`` of id ``id_`` as kept, else read with ``query`` and kept; 404 when
     there is none (a miss is never kept)."""
     found = _kept.get((kind, id_))
     if found is not None and found[0] >= time.monotonic():
         return cast(T, found[1])
-    row = (await session.execute(query, {"id": id_})).first()
+    driver = await connection(db)
+    with loss_as_connection_error():
+        row = await driver.fetchrow(query, id_)
     if row is None:
         raise Unknown(f"no {kind} {id_}")
     value = make(row)
@@ -201,24 +186,31 @@ async def _kept_or_read(
     return value
 
 
-async def practitioner(session: AsyncSession, id_: uuid.UUID) -> PractitionerInfo:
+async def practitioner(db: Db, id_: uuid.UUID) -> PractitionerInfo:
     """The practitioner, or 404."""
     return await _kept_or_read(
-        session, "practitioner", id_, _PRACTITIONER,
-        lambda r: PractitionerInfo(id_, r.location_id, r.full_name, frozenset(r.indications)),
+        db, "practitioner", id_,
+        "SELECT location_id, full_name, indications FROM practitioner WHERE id = $1",
+        lambda r: PractitionerInfo(
+            id_, r["location_id"], r["full_name"], frozenset(r["indications"])
+        ),
     )  # fmt: skip
 
 
-async def room(session: AsyncSession, id_: uuid.UUID) -> RoomInfo:
+async def room(db: Db, id_: uuid.UUID) -> RoomInfo:
     """The room, or 404."""
-    return await _kept_or_read(session, "room", id_, _ROOM, lambda r: RoomInfo(id_, r.location_id))
+    return await _kept_or_read(
+        db, "room", id_, "SELECT location_id FROM room WHERE id = $1",
+        lambda r: RoomInfo(id_, r["location_id"]),
+    )  # fmt: skip
 
 
-async def location(session: AsyncSession, id_: uuid.UUID) -> LocationInfo:
+async def location(db: Db, id_: uuid.UUID) -> LocationInfo:
     """The location, or 404."""
     return await _kept_or_read(
-        session, "location", id_, _LOCATION, lambda r: LocationInfo(id_, r.time_zone)
-    )
+        db, "location", id_, "SELECT time_zone FROM location WHERE id = $1",
+        lambda r: LocationInfo(id_, r["time_zone"]),
+    )  # fmt: skip
 
 
 # The clinic over a span.
@@ -339,17 +331,17 @@ async def clinic_with_rooms(
     return _clinic(hours, location, practitioner_ids, room_ids, taken)
 
 
-async def placing(session: AsyncSession, choice: Choice) -> tuple[BookingRequest, Placing] | None:
+async def placing(db: Db, choice: Choice) -> tuple[BookingRequest, Placing] | None:
     """Lock the course of ``choice``'s session (every path placing a session does, first
     or again) and read what the choice is judged against: its resources (404 when
     unknown), its course and the clinic around it, in one round trip
     (``lock_course_for_placing``, migration 0011). The session's request (joining the
-    ORM session as if loaded; the course's others are loaded by what needs them, from
-    the database as it then is), or None when there is no such request."""
-    doctor = await practitioner(session, choice.practitioner_id)
-    chosen_room = await room(session, choice.room_id)
-    place = await location(session, doctor.location_id)
-    driver = await connection(session)
+    ORM session, if any, as if loaded; the course's others are loaded by what needs them,
+    from the database as it then is), or None when there is no such request."""
+    doctor = await practitioner(db, choice.practitioner_id)
+    chosen_room = await room(db, choice.room_id)
+    place = await location(db, doctor.location_id)
+    driver = await connection(db)
     ids = [place.id, doctor.id, chosen_room.id]
     with loss_as_connection_error():
         rows = await driver.fetch(
@@ -369,13 +361,17 @@ async def placing(session: AsyncSession, choice: Choice) -> tuple[BookingRequest
     clinic = _clinic(
         [row for row in rows if row["request"] is None], place, [doctor.id], [chosen_room.id], {}
     )
-    return _persistent(session, chosen[0]), Placing(doctor, chosen_room, place, course, clinic)
+    return _persistent(db, chosen[0]), Placing(doctor, chosen_room, place, course, clinic)
 
 
-def _persistent(session: AsyncSession, row: asyncpg.Record) -> BookingRequest:
-    """The session's BookingRequest of ``row`` (a whole row just read): the one it holds
-    already, as a query through the ORM would give it, else one made of the row as if
-    loaded."""
+def _persistent(db: Db, row: asyncpg.Record) -> BookingRequest:
+    """The BookingRequest of ``row`` (a whole row just read): in a session, the one it
+    holds already, as a query through the ORM would give it, else one made of the row
+    joining it as if loaded; in a pooled transaction that has made no session yet, one
+    of its own (the store writes its status)."""
+    session = db if isinstance(db, AsyncSession) else db.made_session
+    if session is None:
+        return BookingRequest(**row)
     kept = session.identity_map.get(session.identity_key(BookingRequest, row["id"]))
     if kept is not None:
         return cast(BookingRequest, kept)
@@ -577,9 +573,12 @@ def loss_as_connection_error() -> Iterator[None]:
         raise ConnectionError(f"database connection lost: {error}") from error
 
 
-async def connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection of the session's open transaction (looked up once per
-    transaction: a transaction keeps its connection to the end)."""
+async def connection(db: Db) -> asyncpg.Connection:
+    """The asyncpg connection of ``db``'s open transaction (a session's is looked up once
+    per transaction: a transaction keeps its connection to the end)."""
+    if isinstance(db, Transaction):
+        return await db.connection()
+    session = db
     if session.new or session.dirty or session.deleted:
         await session.flush()
     transaction = session.get_transaction()
@@ -725,10 +724,10 @@ INSERT_APPOINTMENT_SEEING_OFFERS = (
 _NO_LIVE_OFFERS = "appointments_with_no_live_offers"
 
 
-async def _insert(session: AsyncSession, locks: tuple[str, str], values: dict[str, Any]) -> bool:
+async def _insert(db: Db, locks: tuple[str, str], values: dict[str, Any]) -> bool:
     """Insert the appointment unless its time is taken; True if inserted (and noted for
     :func:`no_live_offers` when no live offer was in its way)."""
-    driver = await connection(session)
+    driver = await connection(db)
     with loss_as_connection_error():
         row = await driver.fetchrow(
             INSERT_APPOINTMENT_SEEING_OFFERS, *locks, *[values[c] for c in APPOINTMENT_COLUMNS]
@@ -736,23 +735,30 @@ async def _insert(session: AsyncSession, locks: tuple[str, str], values: dict[st
     if row is None:
         return False
     if not row[1]:
-        transaction = session.get_transaction()
-        noted = session.info.get(_NO_LIVE_OFFERS)
-        if noted is None or noted[0] is not transaction:
-            noted = session.info[_NO_LIVE_OFFERS] = (transaction, set())
+        info, current = _notes_of(db)
+        noted = info.get(_NO_LIVE_OFFERS)
+        if noted is None or noted[0] is not current:
+            noted = info[_NO_LIVE_OFFERS] = (current, set())
         noted[1].add(values["id"])
     return True
 
 
-def no_live_offers(session: AsyncSession, appointment_id: uuid.UUID) -> bool:
+def no_live_offers(db: Db, appointment_id: uuid.UUID) -> bool:
     """Whether the appointment, inserted in this transaction, met no live offer on its
     time or for its session when it was inserted, and no offer was made in this session
     since: then no live offer is for it to withdraw (one made meanwhile by another
     transaction is as possible as after any look; a claim of it finds the time taken)."""
-    noted = session.info.get(_NO_LIVE_OFFERS)
-    return (
-        noted is not None and noted[0] is session.get_transaction() and appointment_id in noted[1]
-    )
+    info, current = _notes_of(db)
+    noted = info.get(_NO_LIVE_OFFERS)
+    return noted is not None and noted[0] is current and appointment_id in noted[1]
+
+
+def _notes_of(db: Db) -> tuple[dict[str, Any], object]:
+    """Where ``db`` notes what its statements saw, and the transaction the notes are of (a
+    session outlives its transactions; its ORM session shares a pooled one's notes)."""
+    if isinstance(db, Transaction):
+        return db.info, db
+    return db.info, db.get_transaction()
 
 
 @sa.event.listens_for(Session, "transient_to_pending")
@@ -778,11 +784,9 @@ STAGE_EVENT_WITH_REQUEST_STATUS = (
 )
 
 
-async def stage_event(
-    session: AsyncSession, row: dict[str, Any], request_status: tuple[Any, str] | None
-) -> None:
+async def stage_event(db: Db, row: dict[str, Any], request_status: tuple[Any, str] | None) -> None:
     """Stage one outbox row (see STAGE_EVENT), with the request's status when given."""
-    driver = await connection(session)
+    driver = await connection(db)
     values = [row[name] for name in _OUTBOX.split(", ")]
     values[-1] = json.dumps(values[-1], separators=(",", ":"))
     with loss_as_connection_error():
@@ -796,7 +800,7 @@ async def stage_event(
 
 
 async def insert_appointment(
-    session: AsyncSession, values: dict[str, Any], *, now: datetime, expire: Expire
+    db: Db, values: dict[str, Any], *, now: datetime, expire: Expire
 ) -> Appointment:
     """Insert the appointment (see INSERT_APPOINTMENT); only when PostgreSQL refused it
     is the collision looked at: a run-out hold in the way is handed to ``expire`` and the
@@ -807,15 +811,15 @@ async def insert_appointment(
     )
     for attempt in (1, 2):
         try:
-            if await _insert(session, (first, second), values):
+            if await _insert(db, (first, second), values):
                 return Appointment(**values)
         except asyncpg.DeadlockDetectedError:
             raise _concurrent() from None
         if attempt == 1 and await _expire_colliding_holds(
-            session, values["practitioner_id"], values["room_id"], times, now=now, expire=expire
+            orm(db), values["practitioner_id"], values["room_id"], times, now=now, expire=expire
         ):
             continue
-        raise await _what_is_taken(session, values["practitioner_id"], values["room_id"], times)
+        raise await _what_is_taken(orm(db), values["practitioner_id"], values["room_id"], times)
     raise AssertionError("unreachable")
 
 

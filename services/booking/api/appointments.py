@@ -27,6 +27,7 @@ from booking.use_cases.records import get_or_404
 from shared.api import DeskDep, Instant, Offset, StaffDep
 from shared.auth import Role
 from shared.contracts.booking import AppointmentStatus
+from shared.db import transaction
 from shared.idempotency import IdempotentDep
 from shared.problems import Problem, problems
 
@@ -58,20 +59,17 @@ async def book_appointment(
 
     async def create() -> AppointmentOut:
         appointment = await reservations.book_session(
-            unit_of_work(session, settings, now),
+            unit_of_work(db, settings, now),
             choice=choice,
             by=staff_name(user),
             hold_until=now + settings.hold_ttl if body.hold else None,
         )
         return AppointmentOut.model_validate(appointment)
 
-    async with runtime.sessions.begin() as session:
-        return await once.create(
-            session,
-            idempotency_keys,
-            scope="appointments",
-            create=create,
-        )
+    # A pooled transaction: the booking path's statements are plain ones, and the ORM
+    # session is made only if a rarer path needs it (shared.db.Transaction).
+    async with transaction(runtime.engine) as db:
+        return await once.create(db, idempotency_keys, scope="appointments", create=create)
 
 
 @router.get("/appointments", responses=problems(403))

@@ -22,6 +22,7 @@ from booking.adapters.db import Appointment, BookingRequest
 from booking.domain.errors import Unknown
 from booking.domain.events import DomainEvent, Recorder
 from booking.settings import BookingSettings
+from shared.db import Db, orm
 
 T = TypeVar("T", bound=Recorder)
 Reaction = Callable[["UnitOfWork", Any], Awaitable[None]]
@@ -32,11 +33,18 @@ Reactions = Mapping[type, Sequence[Reaction]]
 class UnitOfWork:
     """One transaction's aggregates and the reactions to what they record."""
 
-    session: AsyncSession
+    #: The transaction: a session's, or a pooled one whose ORM session is made only when
+    #: a path needs it (the booking path's plain statements take ``db``).
+    db: Db
     settings: BookingSettings
     now: datetime
     reactions: Reactions
     _seen: list[Recorder] = field(default_factory=list)
+
+    @property
+    def session(self) -> AsyncSession:
+        """The transaction's ORM session."""
+        return orm(self.db)
 
     def add(self, aggregate: T) -> T:
         """Watch ``aggregate`` for the events it records (loaded or made elsewhere)."""

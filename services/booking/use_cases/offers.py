@@ -255,7 +255,7 @@ async def withdraw_taken(uow: UnitOfWork, event: AppointmentMade | AppointmentMo
     statement over the live offers alone (a partial index): every booking pays for it,
     unless its insert already saw none (store.no_live_offers)."""
     appointment = event.appointment
-    if isinstance(event, AppointmentMade) and store.no_live_offers(uow.session, appointment.id):
+    if isinstance(event, AppointmentMade) and store.no_live_offers(uow.db, appointment.id):
         return
     overlapping = sa.and_(
         sa.or_(

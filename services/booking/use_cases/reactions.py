@@ -27,6 +27,7 @@ from booking.use_cases.invitations import invite_or_hold
 from booking.use_cases.offers import offer_freed_time, withdraw_taken
 from booking.use_cases.records import EVENT_OF, announce, announce_new
 from shared.contracts.booking import AppointmentRescheduled, AppointmentStatus
+from shared.db import Db
 
 #: The steps after which the course's next session is offered (auto mode).
 _ADVANCING = (Action.BOOK, Action.COMPLETE)
@@ -42,17 +43,15 @@ async def keep_request_in_step(uow: UnitOfWork, event: AppointmentStepped) -> No
 
 
 async def announce_step(uow: UnitOfWork, event: AppointmentStepped) -> None:
-    await announce(uow.session, event.appointment, EVENT_OF[event.action], now=uow.now)
+    await announce(uow.db, event.appointment, EVENT_OF[event.action], now=uow.now)
 
 
 async def announce_made(uow: UnitOfWork, event: AppointmentMade) -> None:
-    await announce_new(
-        uow.session, event.appointment, event.request, event.request_status, now=uow.now
-    )
+    await announce_new(uow.db, event.appointment, event.request, event.request_status, now=uow.now)
 
 
 async def announce_move(uow: UnitOfWork, event: AppointmentMoved) -> None:
-    await announce(uow.session, event.appointment, AppointmentRescheduled, now=uow.now)
+    await announce(uow.db, event.appointment, AppointmentRescheduled, now=uow.now)
 
 
 async def offer_freed_time_after_step(uow: UnitOfWork, event: AppointmentStepped) -> None:
@@ -125,6 +124,6 @@ REACTIONS: Reactions = {
 }
 
 
-def unit_of_work(session: AsyncSession, settings: BookingSettings, now: datetime) -> UnitOfWork:
-    """A unit of work on ``session`` (the edge's transaction) with booking's reactions."""
-    return UnitOfWork(session=session, settings=settings, now=now, reactions=REACTIONS)
+def unit_of_work(db: Db, settings: BookingSettings, now: datetime) -> UnitOfWork:
+    """A unit of work in ``db`` (the edge's transaction) with booking's reactions."""
+    return UnitOfWork(db=db, settings=settings, now=now, reactions=REACTIONS)

@@ -15,6 +15,7 @@ from booking.domain.errors import Unknown
 from booking.domain.lifecycle import Action
 from shared.contracts import booking as contract
 from shared.contracts.booking import AppointmentStatus
+from shared.db import Db, orm
 from shared.events import Event, new_event
 from shared.outbox import outbox_row
 
@@ -45,7 +46,7 @@ async def get_or_404(
 
 
 async def announce(
-    session: AsyncSession,
+    db: Db,
     appointment: Appointment,
     kind: type[contract.AppointmentSnapshot],
     *,
@@ -56,8 +57,8 @@ async def announce(
     """Stage the appointment as it now stands, as event ``kind``, in the outbox (with
     ``request_status``, its booking request's new status in the same statement)."""
     if request is None and appointment.booking_request_id:
-        request = await session.get(BookingRequest, appointment.booking_request_id)
-    location = await store.location(session, appointment.location_id)
+        request = await orm(db).get(BookingRequest, appointment.booking_request_id)
+    location = await store.location(db, appointment.location_id)
     snapshot = kind(
         appointment_id=appointment.id,
         version=appointment.version,
@@ -80,11 +81,11 @@ async def announce(
         reason=appointment.reason,
     )
     event = new_event(snapshot, source=SOURCE, key=str(appointment.patient_id), now=now)
-    await stage(session, event, request_status=request_status)
+    await stage(db, event, request_status=request_status)
 
 
 async def announce_new(
-    session: AsyncSession,
+    db: Db,
     appointment: Appointment,
     request: BookingRequest,
     request_status: str,
@@ -100,18 +101,18 @@ async def announce_new(
         else contract.AppointmentBooked
     )
     await announce(
-        session, appointment, kind, now=now, request=request,
+        db, appointment, kind, now=now, request=request,
         request_status=(request.id, request_status),
     )  # fmt: skip
     set_committed_value(request, "status", request_status)
 
 
 async def stage(
-    session: AsyncSession,
+    db: Db,
     event: Event[Any],
     *,
     request_status: tuple[uuid.UUID, str] | None = None,
 ) -> None:
     """Stage one event in the outbox in one round trip (see store.STAGE_EVENT), and the
     booking request's new status (``request_status``: its id and status) with it."""
-    await store.stage_event(session, outbox_row(event), request_status)
+    await store.stage_event(db, outbox_row(event), request_status)

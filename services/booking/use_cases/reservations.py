@@ -42,8 +42,8 @@ async def reserve(
     requests are locked first) and inside the resources' hours; PostgreSQL refuses a
     taken time.
     """
-    session, now = uow.session, uow.now
-    located = await store.placing(session, choice)
+    db, now = uow.db, uow.now
+    located = await store.placing(db, choice)
     if located is None or (patient_id is not None and located[0].patient_id != patient_id):
         raise Unknown(f"no booking request {choice.booking_request_id}")
     request, placing = located
@@ -67,7 +67,7 @@ async def reserve(
         "hold_expires_at": hold_until,
         "changed_by": by,
     }
-    appointment = await store.insert_appointment(session, values, now=now, expire=expiry(uow))
+    appointment = await store.insert_appointment(db, values, now=now, expire=expiry(uow))
     appointment.record(AppointmentMade(appointment, request, request_status))
     return uow.add(appointment)
 
