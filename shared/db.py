@@ -108,23 +108,25 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 class Transaction:
     """One transaction on one pooled connection (:func:`transaction` begins and ends it):
     plain statements run on its asyncpg connection (:meth:`connection`), and an
-    AsyncSession joined to the same transaction is made only when a path needs the ORM
-    (:attr:`session`). A path of plain statements skips the session's own frame (its
-    begin, pool checkout, commit and close, each through a greenlet), which cost a
-    reservation more CPU than any other part of it (docs/performance.md)."""
+    AsyncSession is made only when a path needs the ORM (:attr:`session`). A path of
+    plain statements skips the session's own frame (its begin, pool checkout, commit and
+    close, each through a greenlet), which cost a reservation more CPU than any other
+    part of it (docs/performance.md)."""
 
     def __init__(self, engine: AsyncEngine, pooled: PoolProxiedConnection) -> None:
         self._engine = engine
         self._pooled = pooled
+        self._driver = cast(asyncpg.Connection, pooled.driver_connection)
         self._session: AsyncSession | None = None
         #: What the transaction's statements note for later in it (as ``session.info``).
         self.info: dict[str, Any] = {}
 
     @property
     def session(self) -> AsyncSession:
-        """An AsyncSession in this transaction (made at first use): SQLAlchemy's connection
-        over the same pooled one, whose driver already began the transaction; the
-        session's commit is the transaction's."""
+        """An AsyncSession in this transaction, made at first use: SQLAlchemy's connection
+        over the same pooled one. Its asyncpg adapter, finding no transaction of its own,
+        begins one with the session's first statement, which asyncpg nests in this one
+        (a savepoint); the session's commit releases it."""
         if self._session is None:
             joined = Connection(self._engine.sync_engine, connection=self._pooled)
             self._session = AsyncSession(
@@ -145,37 +147,35 @@ class Transaction:
         session = self._session
         if session is not None and (session.new or session.dirty or session.deleted):
             await session.flush()
-        return cast(asyncpg.Connection, self._pooled.driver_connection)
-
-    async def _end(self, commit: bool) -> None:
-        if self._session is not None:
-            await (self._session.commit() if commit else self._session.rollback())
-        # The driver's transaction, unless the session's end was it.
-        adapter = cast(Any, self._pooled.dbapi_connection)
-        await greenlet_spawn(adapter.commit if commit else adapter.rollback)
+        return self._driver
 
 
 @contextlib.asynccontextmanager
 async def transaction(engine: AsyncEngine) -> AsyncIterator[Transaction]:
     """A :class:`Transaction` on a connection from ``engine``'s pool (checked out as any
     other, the ping window included), committed when the block ends and rolled back if
-    it raises."""
+    it raises. A connection is never given back to the pool inside a transaction."""
     pooled = await greenlet_spawn(engine.sync_engine.raw_connection)
+    begun = Transaction(engine, pooled)
+    outer = begun._driver.transaction()
     try:
-        # The asyncpg adapter begins lazily, with SQLAlchemy's first statement: begin
-        # now, as the adapter does, so that it owns the transaction the plain statements
-        # run in and a joined session's commit ends it. (A private method: sqlalchemy is
-        # pinned, and tests/integration/test_booking_hot_path.py fails if it changes.)
-        await cast(Any, pooled.dbapi_connection)._start_transaction()
-        begun = Transaction(engine, pooled)
+        await outer.start()
         try:
             yield begun
-            await begun._end(commit=True)
+            if begun._session is not None:
+                await begun._session.commit()
+            await outer.commit()
         except BaseException:
-            with contextlib.suppress(Exception):  # a lost connection cannot roll back
-                await begun._end(commit=False)
+            # A lost connection can roll back nothing; the pool will not take it back.
+            if begun._session is not None:
+                with contextlib.suppress(Exception):
+                    await begun._session.rollback()
+            with contextlib.suppress(Exception):
+                await outer.rollback()
             raise
     finally:
+        if not begun._driver.is_closed() and begun._driver.is_in_transaction():
+            pooled.invalidate()
         await greenlet_spawn(pooled.close)
 
 

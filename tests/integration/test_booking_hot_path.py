@@ -1,10 +1,13 @@
 """The reservation's plain-SQL statements run inside the use case's transaction, never
 outside it: they begin it when they come first, a rollback takes them back, and without a
-transaction (autocommit) they refuse."""
+transaction (autocommit) they refuse. A pooled transaction (``shared.db.transaction``, the
+booking path's) commits its plain statements and its ORM session's changes together, or
+neither, and never gives its connection back to the pool inside a transaction."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -16,7 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.adapters import store
-from booking.adapters.db import outbox
+from booking.adapters.db import Location, outbox
+from shared.db import transaction
 from tests.clock import TEST_NOW
 from tests.polling import eventually
 from tests.utils.booking import Booking, running_booking
@@ -132,3 +136,61 @@ async def test_a_placing_reads_what_its_course_lock_waited_for(booking: Booking)
     finally:
         await first.close()
         await second.close()
+
+
+@pytest.mark.parametrize("fails", [False, True])
+async def test_a_pooled_transaction_commits_plain_sql_and_the_orm_together(
+    booking: Booking, fails: bool
+) -> None:
+    """The ORM session a path makes in a pooled transaction is in the same transaction
+    as the plain statements around it: both are kept, or (the block raises) neither."""
+
+    class Refused(Exception):
+        pass
+
+    place = uuid.uuid4()
+    with contextlib.suppress(Refused):
+        async with transaction(booking.runtime.engine) as db:
+            await store.stage_event(db, an_outbox_row(), None)
+            db.session.add(Location(id=place, name="Annexe", time_zone="Europe/Paris"))
+            await store.stage_event(db, an_outbox_row(), None)  # flushes the location first
+            driver = await db.connection()
+            assert await driver.fetchval("SELECT count(*) FROM location WHERE id = $1", place)
+            if fails:
+                raise Refused
+    async with booking.runtime.sessions() as session:
+        kept = await session.get(Location, place)
+    assert (kept is None, await outbox_rows(booking)) == ((True, 0) if fails else (False, 2))
+
+
+async def test_a_pooled_transaction_never_goes_back_to_the_pool_inside_a_transaction(
+    booking: Booking, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block that raises is rolled back; one whose connection cannot roll back (here a
+    rollback that fails) is thrown away, not handed to the next request mid-transaction."""
+    engine = booking.runtime.engine
+    used: list[asyncpg.Connection] = []
+
+    async def stage_then_fail() -> None:
+        async with transaction(engine) as db:
+            used.append(await db.connection())
+            await store.stage_event(db, an_outbox_row(), None)
+            raise LookupError
+
+    async def refused(*_: object) -> None:
+        raise OSError("the rollback never reached the server")
+
+    with pytest.raises(LookupError):
+        await stage_then_fail()
+    async with transaction(engine) as db:
+        assert await (await db.connection()).fetchval("SELECT txid_current_if_assigned()") is None
+    with monkeypatch.context() as patched:
+        patched.setattr(asyncpg.transaction.Transaction, "rollback", refused)
+        with pytest.raises(LookupError):
+            await stage_then_fail()
+    assert used[-1].is_closed()
+    async with transaction(engine) as db:
+        driver = await db.connection()
+        assert driver is not used[-1]
+        assert await driver.fetchval("SELECT txid_current_if_assigned()") is None
+    assert await outbox_rows(booking) == 0
