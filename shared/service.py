@@ -161,7 +161,7 @@ class Service(Generic[S]):
         listen_dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
         settings = runtime.settings
         relay = OutboxRelay(
-            runtime.sessions, spec.outbox, runtime.producer,
+            runtime.engine, spec.outbox, runtime.producer,
             listen_dsn=listen_dsn, topic_prefix=settings.kafka_topic_prefix,
         )  # fmt: skip
 

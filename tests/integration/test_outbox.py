@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from devstack.kafka import apache_kafka
 from devstack.ports import free_port
-from shared.db import create_engine, new_metadata, session_factory
+from shared.db import create_engine, new_metadata, session_factory, transaction
 from shared.events import Event, Payload, event_type, new_event, parse_payload, read_record
 from shared.kafka import ensure_topics, new_producer
 from shared.messaging_tables import add_messaging_tables
@@ -173,7 +173,7 @@ async def test_committed_events_are_published_with_cloudevents_headers_and_marke
     now = datetime(2026, 11, 24, 22, 18, 49, 654321, tzinfo=timezone(timedelta(hours=1)))
     events = [stream.event(patient, seq, now=now) for seq in range(3)]
     await stage(db, events)
-    relay = OutboxRelay(db.sessions, db.outbox, producer)
+    relay = OutboxRelay(db.engine, db.outbox, producer)
 
     assert await relay.publish_batch() == 3
     assert await relay.publish_batch() == 0
@@ -213,7 +213,7 @@ async def test_events_of_a_transaction_that_rolls_back_are_never_published(
     with pytest.raises(RuntimeError, match="use case failed"):
         await stage_then_fail()
     await stage(db, [kept])
-    relay = OutboxRelay(db.sessions, db.outbox, producer)
+    relay = OutboxRelay(db.engine, db.outbox, producer)
 
     assert await relay.publish_batch() == 1
     assert await relay.publish_batch() == 0
@@ -231,7 +231,7 @@ async def test_events_of_one_key_are_published_in_commit_order_across_batches(
     for step in range(12):
         pair = [keys[step % 3], keys[(step + 1) % 3]]
         await stage(db, [stream.event(key, step) for key in pair])
-    relay = OutboxRelay(db.sessions, db.outbox, producer, batch_size=5)
+    relay = OutboxRelay(db.engine, db.outbox, producer, batch_size=5)
 
     batches = []
     while published := await relay.publish_batch():
@@ -270,7 +270,7 @@ async def test_writers_of_one_key_take_turns_so_publication_follows_commit_order
             committed.append(1)
 
     await asyncio.wait_for(asyncio.gather(first(), second()), timeout=10)
-    relay = OutboxRelay(db.sessions, db.outbox, producer)
+    relay = OutboxRelay(db.engine, db.outbox, producer)
     assert await relay.publish_batch() == 2
 
     records = await read_topic(bootstrap_servers, stream.topic)
@@ -282,7 +282,7 @@ async def test_a_commit_wakes_a_listening_relay_without_waiting_for_the_poll(
     db: Database, stream: Stream, producer: AIOKafkaProducer
 ) -> None:
     relay = OutboxRelay(
-        db.sessions, db.outbox, producer, listen_dsn=db.listen_dsn, poll_interval=60.0
+        db.engine, db.outbox, producer, listen_dsn=db.listen_dsn, poll_interval=60.0
     )
     async with running(relay) as tasks:
         await asyncio.sleep(0.5)  # the relay has found nothing and sleeps on LISTEN
@@ -315,7 +315,7 @@ async def test_a_broker_outage_fails_the_publish_keeps_the_rows_and_loses_nothin
     try:
         stream = await new_stream(servers)
         await kafka.start()
-        relay = OutboxRelay(db.sessions, db.outbox, kafka, poll_interval=0.05)
+        relay = OutboxRelay(db.engine, db.outbox, kafka, poll_interval=0.05)
         before = stream.event("before-outage", 0)
         await stage(db, [before])
         assert await relay.publish_batch() == 1
@@ -366,7 +366,7 @@ async def test_two_relays_publish_300_rows_of_30_keys_exactly_once_in_per_key_or
         await kafka.start()
     relays = [
         OutboxRelay(
-            db.sessions,
+            db.engine,
             db.outbox,
             kafka,
             listen_dsn=db.listen_dsn,
@@ -406,13 +406,18 @@ async def test_a_write_never_waits_for_a_relay_publishing_the_same_key(db: Datab
     stream = Stream("test.outbox.unpublished", step_type("test.outbox.unpublished"))
     async with db.sessions.begin() as session:
         await add_events(session, db.outbox, [stream.event("p-1", 1)])
-    async with db.sessions.begin() as relay:
-        # Mid-publish, as OutboxRelay.publish_batch is while Kafka does not answer.
-        claimed = (await relay.execute(_claim(db.outbox, 10))).all()
-        assert [row.key for row in claimed] == ["p-1"]
-        async with asyncio.timeout(5), db.sessions.begin() as writer:
-            await add_events(writer, db.outbox, [stream.event("p-1", 2)])
-        await relay.rollback()
+
+    class LetGo(Exception):
+        """Ends the relay's transaction by rolling it back, as a failed send does."""
+
+    with contextlib.suppress(LetGo):
+        async with transaction(db.engine) as relay:
+            # Mid-publish, as OutboxRelay.publish_batch is while Kafka does not answer.
+            claimed = await (await relay.connection()).fetch(_claim(db.outbox), 10)
+            assert [row["key"] for row in claimed] == ["p-1"]
+            async with asyncio.timeout(5), db.sessions.begin() as writer:
+                await add_events(writer, db.outbox, [stream.event("p-1", 2)])
+            raise LetGo
     async with db.sessions() as session:
         count = await session.scalar(sa.select(sa.func.count()).select_from(db.outbox))
     assert count == 2
