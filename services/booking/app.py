@@ -39,10 +39,11 @@ def service(
             outbox=outbox,
             processed=processed_event,
             migrations=Path(__file__).parent / "migrations",
+            # Matched in this order: the booking path's first (docs/performance.md).
             routers=[
+                appointments.router,
                 resources.router,
                 requests.router,
-                appointments.router,
                 schedule.router,
                 calendar_feed.router,
                 offers.router,
