@@ -34,6 +34,7 @@ One module, in the order a booking meets it:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 import uuid
@@ -366,19 +367,42 @@ async def placing(db: Db, choice: Choice) -> tuple[BookingRequest, Placing] | No
 
 def _persistent(db: Db, row: asyncpg.Record) -> BookingRequest:
     """The BookingRequest of ``row`` (a whole row just read): in a session, the one it
-    holds already, as a query through the ORM would give it, else one made of the row
-    joining it as if loaded; in a pooled transaction that has made no session yet, one
-    of its own (the store writes its status)."""
+    holds already, as a query through the ORM would give it, else the row's joining it
+    as if loaded; in a pooled transaction that has made no session yet, the row's (the
+    store writes its status)."""
     session = db if isinstance(db, AsyncSession) else db.made_session
-    if session is None:
-        return BookingRequest(**row)
-    kept = session.identity_map.get(session.identity_key(BookingRequest, row["id"]))
+    kept = (
+        session.identity_map.get(session.identity_key(BookingRequest, row["id"]))
+        if session is not None
+        else None
+    )
     if kept is not None:
         return cast(BookingRequest, kept)
-    request = BookingRequest(**row)
-    make_transient_to_detached(request)
-    session.add(request)
+    request = as_loaded(BookingRequest, row)
+    if session is not None:
+        session.add(request)
     return request
+
+
+M = TypeVar("M")
+#: Per mapped class: its instances' manager, and every column attribute unset.
+_MAPPED: dict[type, tuple[Any, dict[str, None]]] = {}
+
+
+def as_loaded(model: type[M], row: Mapping[str, Any]) -> M:
+    """An instance of ``model`` for a row that exists, made as the ORM makes one it loads:
+    every column set (None where ``row`` has none) without an attribute event each (the
+    constructor's cost, on the booking path), detached until a session takes it (which
+    then has nothing to insert)."""
+    if model not in _MAPPED:
+        mapper = sa.inspect(model)
+        _MAPPED[model] = (mapper.class_manager, {c.key: None for c in mapper.column_attrs})
+    manager, unset = _MAPPED[model]
+    instance = cast(M, manager.new_instance())
+    instance.__dict__.update(unset)
+    instance.__dict__.update(row)
+    make_transient_to_detached(instance)
+    return instance
 
 
 # Earlier-slot offers.
@@ -693,14 +717,16 @@ APPOINTMENT_COLUMNS = {
 # the row, skipped (no error, no savepoint) when an exclusion constraint or the
 # one-active-per-session index finds the time taken: RETURNING then yields nothing.
 # (Built from constants only; every value is a bind parameter.)
-INSERT_APPOINTMENT = (
-    "WITH resource_locks AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0)),"  # noqa: S608
+_RESOURCE_LOCKS = (
+    "resource_locks AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0)),"
     " pg_advisory_xact_lock(hashtextextended($2, 0)))"
-    f" INSERT INTO appointment ({', '.join(APPOINTMENT_COLUMNS)})"
-    " SELECT "
+)
+_INSERT = (
+    f"INSERT INTO appointment ({', '.join(APPOINTMENT_COLUMNS)}) SELECT "  # noqa: S608
     + ", ".join(f"${i}::{kind}" for i, kind in enumerate(APPOINTMENT_COLUMNS.values(), start=3))
     + " FROM resource_locks ON CONFLICT DO NOTHING RETURNING id"
 )
+INSERT_APPOINTMENT = f"WITH {_RESOURCE_LOCKS} {_INSERT}"
 
 
 def _parameter(column: str) -> str:
@@ -712,26 +738,34 @@ def _parameter(column: str) -> str:
 # The same, also saying whether a live offer (a partial index) gives time the new
 # appointment keeps or is for its session: what use_cases.offers.withdraw_taken would
 # find. Without one it need not look again (see no_live_offers).
-INSERT_APPOINTMENT_SEEING_OFFERS = (
-    INSERT_APPOINTMENT  # noqa: S608 (constants only; every value is a bind parameter)
-    + ", EXISTS (SELECT 1 FROM slot_offer WHERE status = 'live' AND ("  # noqa: S608
+_LIVE_OFFER_IN_THE_WAY = (
+    "EXISTS (SELECT 1 FROM slot_offer WHERE status = 'live' AND ("  # noqa: S608
     f"booking_request_id = {_parameter('booking_request_id')}"
     f" OR ((practitioner_id = {_parameter('practitioner_id')}"
     f" OR room_id = {_parameter('room_id')})"
     f" AND freed_from < {_parameter('blocked_until')}"
     f" AND freed_until > {_parameter('blocked_from')})))"
 )
+INSERT_APPOINTMENT_SEEING_OFFERS = f"{INSERT_APPOINTMENT}, {_LIVE_OFFER_IN_THE_WAY}"
 _NO_LIVE_OFFERS = "appointments_with_no_live_offers"
 
 
-async def _insert(db: Db, locks: tuple[str, str], values: dict[str, Any]) -> bool:
-    """Insert the appointment unless its time is taken; True if inserted (and noted for
-    :func:`no_live_offers` when no live offer was in its way)."""
+async def _insert(
+    db: Db, locks: tuple[str, str], values: dict[str, Any], announcing: Announcement | None
+) -> bool:
+    """Insert the appointment unless its time is taken, with what it ``announcing`` (see
+    INSERT_APPOINTMENT_ANNOUNCED); True if inserted (and noted for :func:`no_live_offers`
+    when no live offer was in its way)."""
     driver = await connection(db)
+    row_values = [values[c] for c in APPOINTMENT_COLUMNS]
     with loss_as_connection_error():
-        row = await driver.fetchrow(
-            INSERT_APPOINTMENT_SEEING_OFFERS, *locks, *[values[c] for c in APPOINTMENT_COLUMNS]
-        )
+        if announcing is None:
+            row = await driver.fetchrow(INSERT_APPOINTMENT_SEEING_OFFERS, *locks, *row_values)
+        else:
+            row = await driver.fetchrow(
+                INSERT_APPOINTMENT_ANNOUNCED, *locks, *row_values,
+                *_outbox_values(announcing.row), announcing.request_id, announcing.request_status,
+            )  # fmt: skip
     if row is None:
         return False
     if not row[1]:
@@ -768,27 +802,72 @@ def _offer_made(session: Session, instance: object) -> None:
         session.info.pop(_NO_LIVE_OFFERS, None)
 
 
-_OUTBOX = "event_id, topic, key, type, source, subject, time, traceparent, tracestate, data"
-_OUTBOX_VALUES = "$1::uuid, $2, $3, $4, $5, $6, $7::timestamptz, $8, $9, $10::jsonb"
-# Per-key advisory lock (one patient's writers take turns, so the relay sees their
-# events in commit order), the row, and the NOTIFY that wakes the relays at commit.
-STAGE_EVENT = (
-    f"WITH key_lock AS (SELECT pg_advisory_xact_lock({WRITERS}, hashtext($3))),"  # noqa: S608
-    f" wake AS (SELECT pg_notify('{CHANNEL}', ''))"
-    f" INSERT INTO outbox ({_OUTBOX}) SELECT {_OUTBOX_VALUES} FROM key_lock, wake"
-)
+#: The outbox's columns, and the cast of each one's parameter.
+_OUTBOX = {
+    "event_id": "::uuid", "topic": "", "key": "", "type": "", "source": "", "subject": "",
+    "time": "::timestamptz", "traceparent": "", "tracestate": "", "data": "::jsonb",
+}  # fmt: skip
+
+
+def _staging(first: int, *, only_if: str = "") -> tuple[str, str]:
+    """The CTEs and the insert staging one outbox row from parameters ``first`` on (the
+    key is the third): the key's writers' advisory lock (one patient's writers take
+    turns, so the relay sees their events in commit order), the NOTIFY that wakes the
+    relays at commit, and the row; all only if CTE ``only_if`` (when named) yields one."""
+    source = f" FROM {only_if}" if only_if else ""
+    values = ", ".join(f"${n}{cast}" for n, cast in enumerate(_OUTBOX.values(), start=first))
+    return (
+        f"key_lock AS (SELECT pg_advisory_xact_lock({WRITERS}, hashtext(${first + 2})){source}),"
+        f" wake AS (SELECT pg_notify('{CHANNEL}', ''){source})",
+        f"INSERT INTO outbox ({', '.join(_OUTBOX)}) SELECT {values} FROM key_lock, wake",  # noqa: S608
+    )
+
+
+STAGE_EVENT = "WITH {} {}".format(*_staging(1))
 # The same, writing the booking request's new status in the same statement.
 STAGE_EVENT_WITH_REQUEST_STATUS = (
     "WITH request_status AS (UPDATE booking_request SET status = $12 WHERE id = $11::uuid),"  # noqa: S608
-    + STAGE_EVENT.removeprefix("WITH")
+    + " {} {}".format(*_staging(1))
 )
+# A new appointment, its event and its request's new status in one statement (one round
+# trip): INSERT_APPOINTMENT_SEEING_OFFERS's insert and answer, and, only when the row was
+# inserted, STAGE_EVENT_WITH_REQUEST_STATUS's writes, the outbox row's parameters after
+# the appointment's, then the request's id and status. Data-modifying CTEs all run to
+# the end; each runs when what it reads is ready, so the key's lock comes before the
+# outbox row takes its id, as in STAGE_EVENT.
+_FIRST_OUTBOX = len(APPOINTMENT_COLUMNS) + 3
+_REQUEST_ID, _REQUEST_STATUS = _FIRST_OUTBOX + len(_OUTBOX), _FIRST_OUTBOX + len(_OUTBOX) + 1
+_KEY_LOCK_AND_WAKE, _STAGED = _staging(_FIRST_OUTBOX, only_if="made")
+INSERT_APPOINTMENT_ANNOUNCED = (
+    f"WITH {_RESOURCE_LOCKS}, made AS ({_INSERT}),"  # noqa: S608
+    f" request_status AS (UPDATE booking_request SET status = ${_REQUEST_STATUS}"
+    f" WHERE id = ${_REQUEST_ID}::uuid AND EXISTS (SELECT FROM made)),"
+    f" {_KEY_LOCK_AND_WAKE}, staged AS ({_STAGED})"
+    f" SELECT id, {_LIVE_OFFER_IN_THE_WAY} FROM made"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Announcement:
+    """What a new appointment's insert writes with it (INSERT_APPOINTMENT_ANNOUNCED): its
+    event (the outbox row) and its booking request's new status."""
+
+    row: dict[str, Any]
+    request_id: uuid.UUID
+    request_status: str
+
+
+def _outbox_values(row: Mapping[str, Any]) -> list[Any]:
+    """An outbox row's parameters, in the order of ``_OUTBOX`` (its payload as JSON)."""
+    values = [row[name] for name in _OUTBOX]
+    values[-1] = json.dumps(values[-1], separators=(",", ":"))
+    return values
 
 
 async def stage_event(db: Db, row: dict[str, Any], request_status: tuple[Any, str] | None) -> None:
     """Stage one outbox row (see STAGE_EVENT), with the request's status when given."""
     driver = await connection(db)
-    values = [row[name] for name in _OUTBOX.split(", ")]
-    values[-1] = json.dumps(values[-1], separators=(",", ":"))
+    values = _outbox_values(row)
     with loss_as_connection_error():
         if request_status is None:
             await driver.execute(STAGE_EVENT, *values)
@@ -800,19 +879,28 @@ async def stage_event(db: Db, row: dict[str, Any], request_status: tuple[Any, st
 
 
 async def insert_appointment(
-    db: Db, values: dict[str, Any], *, now: datetime, expire: Expire
-) -> Appointment:
-    """Insert the appointment (see INSERT_APPOINTMENT); only when PostgreSQL refused it
-    is the collision looked at: a run-out hold in the way is handed to ``expire`` and the
-    insert tried once more, anything else is the 409 naming what is taken."""
+    db: Db,
+    appointment: Appointment,
+    *,
+    now: datetime,
+    expire: Expire,
+    announcing: Announcement | None = None,
+) -> bool:
+    """Insert the appointment (see INSERT_APPOINTMENT), with what it is ``announcing`` in
+    the same statement; only when PostgreSQL refused it is the collision looked at: a
+    run-out hold in the way is handed to ``expire`` and the insert tried once more,
+    without the announcement (the expired holds' events, staged after, come first);
+    anything else is the 409 naming what is taken. Whether it was announced."""
+    values = {column: getattr(appointment, column) for column in APPOINTMENT_COLUMNS}
     first, second = sorted((str(values["practitioner_id"]), str(values["room_id"])))
     times = Slot(
         values["starts_at"], values["ends_at"], values["blocked_from"], values["blocked_until"]
     )
     for attempt in (1, 2):
+        announced = announcing if attempt == 1 else None
         try:
-            if await _insert(db, (first, second), values):
-                return Appointment(**values)
+            if await _insert(db, (first, second), values, announced):
+                return announced is not None
         except asyncpg.DeadlockDetectedError:
             raise _concurrent() from None
         if attempt == 1 and await _expire_colliding_holds(

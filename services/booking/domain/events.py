@@ -24,11 +24,12 @@ _RECORDED = "_recorded_events"
 @dataclass(frozen=True)
 class AppointmentMade:
     """A new appointment holds or books a session's time (``appointment.status``); its
-    request goes to ``request_status`` (held or booked)."""
+    request is taken (held or booked). ``announcement``: its event and its request's new
+    status, still to be written (None: its insert wrote them)."""
 
     appointment: Any
     request: Any
-    request_status: str
+    announcement: Any = None
 
 
 @dataclass(frozen=True)

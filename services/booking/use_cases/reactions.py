@@ -47,7 +47,8 @@ async def announce_step(uow: UnitOfWork, event: AppointmentStepped) -> None:
 
 
 async def announce_made(uow: UnitOfWork, event: AppointmentMade) -> None:
-    await announce_new(uow.db, event.appointment, event.request, event.request_status, now=uow.now)
+    if event.announcement is not None:
+        await announce_new(uow.db, event.announcement)
 
 
 async def announce_move(uow: UnitOfWork, event: AppointmentMoved) -> None:

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from booking.adapters import store
 from booking.adapters.db import Appointment, BookingRequest
@@ -56,6 +55,19 @@ async def announce(
 ) -> None:
     """Stage the appointment as it now stands, as event ``kind``, in the outbox (with
     ``request_status``, its booking request's new status in the same statement)."""
+    event = await event_of(db, appointment, kind, now=now, request=request)
+    await stage(db, event, request_status=request_status)
+
+
+async def event_of(
+    db: Db,
+    appointment: Appointment,
+    kind: type[contract.AppointmentSnapshot],
+    *,
+    now: datetime,
+    request: BookingRequest | None = None,
+) -> Event[contract.AppointmentSnapshot]:
+    """The appointment as it now stands, as event ``kind``."""
     if request is None and appointment.booking_request_id:
         request = await orm(db).get(BookingRequest, appointment.booking_request_id)
     location = await store.location(db, appointment.location_id)
@@ -80,31 +92,28 @@ async def announce(
         changed_by=appointment.changed_by,
         reason=appointment.reason,
     )
-    event = new_event(snapshot, source=SOURCE, key=str(appointment.patient_id), now=now)
-    await stage(db, event, request_status=request_status)
+    return new_event(snapshot, source=SOURCE, key=str(appointment.patient_id), now=now)
 
 
-async def announce_new(
-    db: Db,
-    appointment: Appointment,
-    request: BookingRequest,
-    request_status: str,
-    *,
-    now: datetime,
-) -> None:
-    """Stage a new appointment's event and write its request's new status (taken: held or
-    booked) in the same statement: the hot path's one round trip. The request in memory
-    then holds that status as written (not as a change for the ORM to write again)."""
+async def announcement(
+    db: Db, appointment: Appointment, request: BookingRequest, request_status: str, *, now: datetime
+) -> store.Announcement:
+    """A new appointment's event (held or booked) and its request's new status (taken),
+    for the store to write in one statement: with the appointment's insert
+    (``store.insert_appointment``), else after it (:func:`announce_new`)."""
     kind = (
         contract.AppointmentHeld
         if appointment.status == AppointmentStatus.HELD
         else contract.AppointmentBooked
     )
-    await announce(
-        db, appointment, kind, now=now, request=request,
-        request_status=(request.id, request_status),
-    )  # fmt: skip
-    set_committed_value(request, "status", request_status)
+    event = await event_of(db, appointment, kind, now=now, request=request)
+    return store.Announcement(outbox_row(event), request.id, request_status)
+
+
+async def announce_new(db: Db, announcing: store.Announcement) -> None:
+    """Stage a new appointment's event and write its request's new status in the same
+    statement: when its insert could not (it was tried again)."""
+    await store.stage_event(db, announcing.row, (announcing.request_id, announcing.request_status))
 
 
 async def stage(

@@ -13,6 +13,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy.orm.attributes import set_committed_value
+
 from booking.adapters import store
 from booking.adapters.db import Appointment
 from booking.domain.course import Choice, Rules
@@ -21,6 +23,7 @@ from booking.domain.events import AppointmentMade
 from booking.domain.lifecycle import Action
 from booking.settings import BookingSettings
 from booking.use_cases.bus import UnitOfWork
+from booking.use_cases.records import announcement
 from booking.use_cases.steps import HOLD_EXPIRED
 from shared.contracts.booking import AppointmentStatus
 
@@ -67,8 +70,14 @@ async def reserve(
         "hold_expires_at": hold_until,
         "changed_by": by,
     }
-    appointment = await store.insert_appointment(db, values, now=now, expire=expiry(uow))
-    appointment.record(AppointmentMade(appointment, request, request_status))
+    appointment = store.as_loaded(Appointment, values)
+    # Its event and its request's new status are written with it, in its insert's statement.
+    announcing = await announcement(db, appointment, request, request_status, now=now)
+    announced = await store.insert_appointment(
+        db, appointment, now=now, expire=expiry(uow), announcing=announcing
+    )
+    set_committed_value(request, "status", request_status)  # as written, not to write again
+    appointment.record(AppointmentMade(appointment, request, None if announced else announcing))
     return uow.add(appointment)
 
 
