@@ -104,11 +104,22 @@ async def test_a_hold_that_runs_out_stops_blocking(booking: Booking) -> None:
     late = await booking.post(f"/v1/appointments/{held.json()['id']}/book")
     assert late.status_code == 409
     assert "hold expired" in late.json()["detail"]
-    # The reserve path expires the run-out hold it collides with.
-    assert (
-        await booking.post("/v1/appointments", {"booking_request_id": second["id"], **slot})
-    ).status_code == 201
-    [event] = await booking.events("appointment_cancelled.v1")
-    assert event["reason"] == "hold expired"
+    # The reserve path expires the run-out hold it collides with, and announces the
+    # hold's end before the booking that took its time (the insert tried again does not
+    # write its own event: the reactions stage it after the hold's).
+    booked = await booking.post("/v1/appointments", {"booking_request_id": second["id"], **slot})
+    assert booked.status_code == 201
+    ends = [
+        (e["type"].rsplit(".", 2)[-2], e["appointment_id"], e.get("reason"))
+        for e in await booking.events()
+        if e["type"].endswith(("_cancelled.v1", "_booked.v1"))
+    ]
+    assert ends == [
+        ("appointment_cancelled", held.json()["id"], "hold expired"),
+        ("appointment_booked", booked.json()["id"], None),
+    ]
+    statuses = {r["id"]: r["status"] for r in await booking.requests(first["plan_id"])}
+    statuses |= {r["id"]: r["status"] for r in await booking.requests(second["plan_id"])}
+    assert (statuses[first["id"]], statuses[second["id"]]) == ("open", "booked")
     async with booking.runtime.sessions.begin() as session:
         assert await expire_holds(unit_of_work(session, booking.settings, booking.clock.now())) == 0
