@@ -12,11 +12,12 @@ table as it grows:
 - floor: BEGIN; the request read; booking's ``INSERT_APPOINTMENT``; the outbox row with
   the request's status (``STAGE_EVENT_WITH_REQUEST_STATUS``); COMMIT (bench/floor_app.py);
 - service: BEGIN; ``LOCK_COURSE_FOR_PLACING`` (the course locked, then the course, hours
-  and time off read); ``INSERT_APPOINTMENT_SEEING_OFFERS``; the same outbox row; COMMIT:
-  the round trips of a reservation through the booking API;
-- session: the same, in booking's AsyncSession on booking's engine (``shared.db``), on
-  the connection as ``adapters.store`` takes it: the client's CPU beyond the service
-  line's is the session's own frame (begin, the pool, commit, close).
+  and time off read); ``INSERT_APPOINTMENT_ANNOUNCED`` (the appointment, the same outbox
+  row and the request's status in one statement); COMMIT: the round trips of a
+  reservation through the booking API;
+- pooled: the same, in the pooled transaction the API runs it in
+  (``shared.db.transaction`` on booking's engine): the client's CPU beyond the service
+  line's is that frame's own (the pool's checkout and checkin, begin, commit).
 Each line gives the backend's CPU (user + system, /proc) and the client's per
 transaction. Without the HTTP, the ORM and other clients, what is left is what each
 sequence costs PostgreSQL, and how that grows with the table: how the planner's choices
@@ -49,27 +50,26 @@ from bench.harness import (
     booking_database,
     infrastructure,
 )
-from booking.adapters import store
 from booking.adapters.store import (
     APPOINTMENT_COLUMNS,
     AROUND,
     INSERT_APPOINTMENT,
-    INSERT_APPOINTMENT_SEEING_OFFERS,
+    INSERT_APPOINTMENT_ANNOUNCED,
     LOCK_COURSE_FOR_PLACING,
     STAGE_EVENT_WITH_REQUEST_STATUS,
 )
 from booking.settings import BookingSettings
 from shared.contracts.booking import AppointmentBooked
-from shared.db import create_engine, session_factory
+from shared.db import create_engine, transaction
 
-KINDS = ("floor", "service", "session")
+KINDS = ("floor", "service", "pooled")
 
 
 async def reservations(database: Database, kind: str, seed: Seed) -> tuple[float, float]:
     """Book every reservation of ``seed`` as ``kind``; CPU seconds per transaction of the
     backend and of this process."""
     settings = BookingSettings()
-    async with _transactions(database, kind) as (backend, transaction):
+    async with _transactions(database, kind) as (backend, begin):
         patients = {r.id: r.patient_id for r in seed.requests}
         started, own = cpu_seconds([backend]), time.process_time()
         for booking in seed.bookings:
@@ -88,26 +88,26 @@ async def reservations(database: Database, kind: str, seed: Seed) -> tuple[float
                 "updated_at": now, "hold_expires_at": None, "changed_by": "staff",
             }  # fmt: skip
             locks = sorted((str(practitioner), str(room)))
-            async with transaction() as connection:
+            row = [values[c] for c in APPOINTMENT_COLUMNS]
+            staged = (
+                uuid.uuid4(), AppointmentBooked.topic, str(values["patient_id"]),
+                AppointmentBooked.type, "/bench", str(values["id"]), now, None, None,
+                json.dumps({"appointment_id": str(values["id"])}), request_id, "booked",
+            )  # fmt: skip
+            async with begin() as connection:
                 if kind == "floor":
                     await connection.fetchrow(REQUEST, request_id)
-                    insert = INSERT_APPOINTMENT
+                    inserted = await connection.fetchrow(INSERT_APPOINTMENT, *locks, *row)
+                    await connection.execute(STAGE_EVENT_WITH_REQUEST_STATUS, *staged)
                 else:
                     await connection.fetch(
                         LOCK_COURSE_FOR_PLACING, request_id, [seed.location, practitioner, room],
                         starts - AROUND, starts + AROUND,
                     )  # fmt: skip
-                    insert = INSERT_APPOINTMENT_SEEING_OFFERS
-                inserted = await connection.fetchrow(
-                    insert, *locks, *[values[c] for c in APPOINTMENT_COLUMNS]
-                )
+                    inserted = await connection.fetchrow(
+                        INSERT_APPOINTMENT_ANNOUNCED, *locks, *row, *staged
+                    )
                 assert inserted is not None, "a reservation of the seed found its time taken"
-                await connection.execute(
-                    STAGE_EVENT_WITH_REQUEST_STATUS,
-                    uuid.uuid4(), AppointmentBooked.topic, str(values["patient_id"]),
-                    AppointmentBooked.type, "/bench", str(values["id"]), now, None, None,
-                    json.dumps({"appointment_id": str(values["id"])}), request_id, "booked",
-                )  # fmt: skip
         count = len(seed.bookings)
         return (cpu_seconds([backend]) - started) / count, (time.process_time() - own) / count
 
@@ -118,9 +118,8 @@ Transaction = Callable[[], contextlib.AbstractAsyncContextManager[asyncpg.Connec
 @contextlib.asynccontextmanager
 async def _transactions(database: Database, kind: str) -> AsyncIterator[tuple[int, Transaction]]:
     """The backend's pid, and transactions on its connection: asyncpg's own, or (kind
-    "session") booking's AsyncSession on booking's engine, its connection as the store
-    takes it."""
-    if kind != "session":
+    "pooled") shared.db's pooled transaction on booking's engine."""
+    if kind != "pooled":
         connection = await asyncpg.connect(database.dsn)
 
         @contextlib.asynccontextmanager
@@ -134,17 +133,16 @@ async def _transactions(database: Database, kind: str) -> AsyncIterator[tuple[in
             await connection.close()
         return
     engine = create_engine(database.url, pool_size=1)
-    sessions = session_factory(engine)
 
     @contextlib.asynccontextmanager
-    async def transaction() -> AsyncIterator[asyncpg.Connection]:
-        async with sessions.begin() as session:
-            yield await store.connection(session)
+    async def pooled() -> AsyncIterator[asyncpg.Connection]:
+        async with transaction(engine) as db:
+            yield await db.connection()
 
     try:
-        async with transaction() as connection:
+        async with pooled() as connection:
             backend = await connection.fetchval("SELECT pg_backend_pid()")
-        yield backend, transaction
+        yield backend, pooled
     finally:
         await engine.dispose()
 
