@@ -11,8 +11,9 @@ One module, in the order a booking meets it:
   a restart); hours and time off are NOT kept: staff change them, a booking must see it;
 - **the clinic over a span**: the resources' hours, time off and (for slot search) taken
   time, for ``domain.availability``;
-- **the hot statements**, run on the session's own asyncpg connection, inside its
-  transaction, as plain SQL asyncpg prepares once per connection: SQLAlchemy's
+- **the hot statements**, run on the transaction's own asyncpg connection (a session's,
+  or a pooled transaction's, ``shared.db.Db``), as plain SQL asyncpg prepares once per
+  connection: SQLAlchemy's
   per-statement work was the largest single cost of a reservation in the profile
   (docs/booking.md), and every round trip costs both processes a wake-up
   (docs/performance.md). Anything pending in the ORM is flushed first, so a raw
@@ -21,10 +22,10 @@ One module, in the order a booking meets it:
   placing locks its course and reads the course and the clinic's hours and time off in
   one call of a function (the read must see what the lock waited for: one statement has
   one snapshot, but each statement of a VOLATILE function takes its own); the insert
-  also says whether a live offer is in the new appointment's way, so that the reaction
-  withdrawing such offers need not look again
-  (``no_live_offers``); slot search reads its practitioners with the course, and a
-  location's rooms with their hours, time off and taken time;
+  also stages the new appointment's event and writes its request's status, and says
+  whether a live offer is in its way, so that the reaction withdrawing such offers need
+  not look again (``no_live_offers``); slot search reads its practitioners with the
+  course, and a location's rooms with their hours, time off and taken time;
 - **taking the time**: PostgreSQL is the arbiter of double booking. An insert (or a move)
   its exclusion constraints refuse becomes the 409 naming what is taken, unless what it
   collided with is a hold whose time ran out: the caller expires that hold and the
@@ -390,10 +391,10 @@ _MAPPED: dict[type, tuple[Any, dict[str, None]]] = {}
 
 
 def as_loaded(model: type[M], row: Mapping[str, Any]) -> M:
-    """An instance of ``model`` for a row that exists, made as the ORM makes one it loads:
-    every column set (None where ``row`` has none) without an attribute event each (the
-    constructor's cost, on the booking path), detached until a session takes it (which
-    then has nothing to insert)."""
+    """An instance of ``model`` for a row that exists (or that the store is about to
+    insert), made as the ORM makes one it loads: every column set (None where ``row`` has
+    none) without an attribute event each (the constructor's cost, on the booking path),
+    detached until a session takes it (which then has nothing to insert)."""
     if model not in _MAPPED:
         mapper = sa.inspect(model)
         _MAPPED[model] = (mapper.class_manager, {c.key: None for c in mapper.column_attrs})
@@ -753,8 +754,8 @@ _NO_LIVE_OFFERS = "appointments_with_no_live_offers"
 async def _insert(
     db: Db, locks: tuple[str, str], values: dict[str, Any], announcing: Announcement | None
 ) -> bool:
-    """Insert the appointment unless its time is taken, with what it ``announcing`` (see
-    INSERT_APPOINTMENT_ANNOUNCED); True if inserted (and noted for :func:`no_live_offers`
+    """Insert the appointment unless its time is taken, with its announcement when given
+    (see INSERT_APPOINTMENT_ANNOUNCED); True if inserted (and noted for :func:`no_live_offers`
     when no live offer was in its way)."""
     driver = await connection(db)
     row_values = [values[c] for c in APPOINTMENT_COLUMNS]

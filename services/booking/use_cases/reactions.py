@@ -47,6 +47,8 @@ async def announce_step(uow: UnitOfWork, event: AppointmentStepped) -> None:
 
 
 async def announce_made(uow: UnitOfWork, event: AppointmentMade) -> None:
+    # Most inserts announce themselves; one tried again after expiring a run-out hold
+    # leaves it here, after the hold's own event.
     if event.announcement is not None:
         await announce_new(uow.db, event.announcement)
 

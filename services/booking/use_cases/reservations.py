@@ -3,9 +3,9 @@
 Read, judge, write: a reservation locks its course and has the request take the new
 appointment, reads what the choice is judged against (``adapters.store``), has it judged
 (``domain.appointments.Placing``) and inserts the appointment, which PostgreSQL accepts
-or refuses as taken. The unit of work then hands what the aggregates recorded to the
-reactions (``use_cases.reactions``): the outbox, the request's status, auto mode's next
-hold.
+or refuses as taken; the insert's statement also writes the appointment's event and the
+request's new status. The unit of work then hands what the aggregates recorded to the
+reactions (``use_cases.reactions``): live offers in its way, auto mode's next hold.
 """
 
 from __future__ import annotations
