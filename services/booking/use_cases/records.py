@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,18 +45,12 @@ async def get_or_404(
 
 
 async def announce(
-    db: Db,
-    appointment: Appointment,
-    kind: type[contract.AppointmentSnapshot],
-    *,
-    now: datetime,
-    request: BookingRequest | None = None,
-    request_status: tuple[uuid.UUID, str] | None = None,
+    db: Db, appointment: Appointment, kind: type[contract.AppointmentSnapshot], *, now: datetime
 ) -> None:
-    """Stage the appointment as it now stands, as event ``kind``, in the outbox (with
-    ``request_status``, its booking request's new status in the same statement)."""
-    event = await event_of(db, appointment, kind, now=now, request=request)
-    await stage(db, event, request_status=request_status)
+    """Stage the appointment as it now stands, as event ``kind``, in the outbox, in one
+    round trip (see store.STAGE_EVENT)."""
+    event = await event_of(db, appointment, kind, now=now)
+    await store.stage_event(db, outbox_row(event), None)
 
 
 async def event_of(
@@ -114,14 +108,3 @@ async def announce_new(db: Db, announcing: store.Announcement) -> None:
     """Stage a new appointment's event and write its request's new status in the same
     statement: when its insert could not (it was tried again)."""
     await store.stage_event(db, announcing.row, (announcing.request_id, announcing.request_status))
-
-
-async def stage(
-    db: Db,
-    event: Event[Any],
-    *,
-    request_status: tuple[uuid.UUID, str] | None = None,
-) -> None:
-    """Stage one event in the outbox in one round trip (see store.STAGE_EVENT), and the
-    booking request's new status (``request_status``: its id and status) with it."""
-    await store.stage_event(db, outbox_row(event), request_status)
