@@ -121,8 +121,9 @@ class OutboxRelay(Periodic):
         topic_prefix: str = "",
         batch_size: int = 500,
         poll_interval: float = 1.0,
+        linger: float = 0.0,
     ) -> None:
-        super().__init__(interval=poll_interval, full=batch_size)
+        super().__init__(interval=poll_interval, full=batch_size, linger=linger)
         self._engine = engine
         self._topic_prefix = topic_prefix
         self._claim = _claim(outbox)
@@ -175,7 +176,9 @@ class OutboxRelay(Periodic):
         return sent
 
     async def run(self) -> None:
-        """Publish until cancelled: at once when a commit notifies, else every poll interval."""
+        """Publish until cancelled: ``linger`` seconds after a commit notifies (one pass
+        then takes the commits of that moment, not each its own), else every poll
+        interval."""
         self._listener = await self._listen()
         try:
             await super().run()

@@ -2,8 +2,9 @@
 reconciler and policy re-planner, booking's hold sweeper, the pruner.
 
 A pass, then a pause, until cancelled. The pause lasts ``interval`` seconds, ends early
-when something calls :meth:`Periodic.wake` (the relay's LISTEN), and is skipped when the
-pass says more may be waiting (it did a whole batch). A pass the database's absence
+when something calls :meth:`Periodic.wake` (the relay's LISTEN), ``linger`` seconds after
+the call (so that one pass takes what comes meanwhile), and is skipped when the pass says
+more may be waiting (it did a whole batch). A pass the database's absence
 fails (a restart, a failover) is tried again after the pause: the worker stays up, and
 keeps what it holds in memory (the dispatcher's outcomes not yet recorded); readiness
 says the database is down meanwhile.
@@ -26,11 +27,13 @@ class Periodic:
     #: Logged after a pass that did something, with how much ("expired %d holds").
     done: str | None = None
 
-    def __init__(self, *, interval: float, full: int | None = None) -> None:
+    def __init__(self, *, interval: float, full: int | None = None, linger: float = 0.0) -> None:
         #: Seconds between passes.
         self.interval = interval
         #: A pass that did this much did a whole batch: the next comes at once.
         self.full = full
+        #: Seconds a wake-up waits before its pass, for more work to come with it.
+        self.linger = linger
         self._wake = asyncio.Event()
 
     async def one_pass(self) -> int:
@@ -64,3 +67,4 @@ class Periodic:
             if not self.more_waiting(did):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.interval)
+                    await asyncio.sleep(self.linger)

@@ -163,6 +163,7 @@ class Service(Generic[S]):
         relay = OutboxRelay(
             runtime.engine, spec.outbox, runtime.producer,
             listen_dsn=listen_dsn, topic_prefix=settings.kafka_topic_prefix,
+            linger=settings.outbox_linger,
         )  # fmt: skip
 
         async def consume() -> None:

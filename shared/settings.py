@@ -45,6 +45,10 @@ class ServiceSettings(BaseSettings):
     db_pool_pre_ping: bool = True
     #: ... but only one idle this long (seconds): one used a moment ago is trusted.
     db_pool_ping_after_idle: float = Field(0.5, ge=0)
+    #: Seconds the outbox relay, woken by a commit, waits for more before it publishes:
+    #: under load one pass then carries many events, each pass costing two statements
+    #: and a round trip to the broker (docs/performance.md); an event waits this long.
+    outbox_linger: float = Field(0.005, ge=0, le=1)
 
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092", validation_alias=common("KAFKA_BOOTSTRAP_SERVERS")

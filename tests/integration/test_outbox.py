@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -293,6 +293,35 @@ async def test_a_commit_wakes_a_listening_relay_without_waiting_for_the_poll(
             return await unpublished(db) == 0
 
         await eventually(published, within=5.0, what="the NOTIFY to wake the relay")
+
+
+async def test_a_woken_relay_lingers_and_publishes_the_commits_of_that_moment_in_one_pass(
+    db: Database, stream: Stream, producer: AIOKafkaProducer
+) -> None:
+    """Three commits 0.05 s apart: a relay lingering 1 s after the first wake-up takes all
+    three in one pass (one transaction marks them: one published_at). Without the linger
+    it publishes the first alone, before the others commit."""
+    relay = OutboxRelay(
+        db.engine, db.outbox, producer, listen_dsn=db.listen_dsn, poll_interval=60.0,
+        linger=1.0,
+    )  # fmt: skip
+    async with running(relay):
+        await asyncio.sleep(0.5)  # the relay has found nothing and sleeps on LISTEN
+        for step in range(3):
+            await stage(db, [stream.event(str(uuid.uuid4()), step)])
+            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: _equals(unpublished(db), 0), within=5.0, what="the three published"
+        )
+    async with db.sessions() as session:
+        passes = await session.scalar(
+            sa.select(sa.func.count(sa.distinct(db.outbox.c.published_at)))
+        )
+    assert passes == 1
+
+
+async def _equals(count: Awaitable[int], expected: int) -> bool:
+    return await count == expected
 
 
 async def test_a_broker_outage_fails_the_publish_keeps_the_rows_and_loses_nothing(
