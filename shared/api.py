@@ -65,7 +65,8 @@ SessionDep = Annotated[AsyncSession, Depends(read_session)]
 #: Any signed-in staff member (admin, staff or practitioner).
 StaffDep = Annotated[StaffUser, Depends(staff())]
 #: Front-desk staff and admins: not practitioners.
-DeskDep = Annotated[StaffUser, Depends(staff(Role.ADMIN, Role.STAFF))]
+desk_staff = staff(Role.ADMIN, Role.STAFF)
+DeskDep = Annotated[StaffUser, Depends(desk_staff)]
 AdminDep = Annotated[StaffUser, Depends(staff(Role.ADMIN))]
 
 #: Rows a list skips. Bounded: PostgreSQL's OFFSET is a bigint, and no page is that far.

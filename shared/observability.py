@@ -105,6 +105,9 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self._app = app
         self._service = service
+        # Each route's series, looked up once (labels() locks and builds a key per call).
+        self._latency: dict[tuple[str, str], Any] = {}
+        self._requests: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -124,8 +127,16 @@ class RequestMetrics:
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
-            LATENCY.labels(self._service, method, route).observe(time.perf_counter() - started)
-            REQUESTS.labels(self._service, method, route, str(status)).inc()
+            timed = self._latency.get((method, route))
+            if timed is None:
+                timed = self._latency[method, route] = LATENCY.labels(self._service, method, route)
+            timed.observe(time.perf_counter() - started)
+            counted = self._requests.get((method, route, status))
+            if counted is None:
+                counted = self._requests[method, route, status] = REQUESTS.labels(
+                    self._service, method, route, str(status)
+                )
+            counted.inc()
 
 
 def instrument(app: FastAPI, service: str) -> None:

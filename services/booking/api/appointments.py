@@ -7,10 +7,17 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from booking.adapters.db import Appointment, idempotency_keys
-from booking.api.deps import RuntimeDep, SessionDep, SettingsDep, own_practitioner, staff_name
+from booking.api.deps import (
+    DeskCreateDep,
+    RuntimeDep,
+    SessionDep,
+    SettingsDep,
+    own_practitioner,
+    staff_name,
+)
 from booking.api.schemas import (
     AppointmentIn,
     AppointmentOut,
@@ -28,7 +35,6 @@ from shared.api import DeskDep, Instant, Offset, StaffDep
 from shared.auth import Role
 from shared.contracts.booking import AppointmentStatus
 from shared.db import transaction
-from shared.idempotency import IdempotentDep
 from shared.problems import Problem, problems
 
 router = APIRouter(prefix="/v1", tags=["appointments"])
@@ -45,13 +51,10 @@ STEPS = {
 
 
 @router.post("/appointments", status_code=201, response_model=AppointmentOut)
-async def book_appointment(
-    body: AppointmentIn, runtime: RuntimeDep, user: DeskDep, once: IdempotentDep
-) -> JSONResponse:
+async def book_appointment(body: AppointmentIn, desk: DeskCreateDep) -> Response:
     """Book (or hold) a session; 409 names what is already taken at that time. The same
     ``Idempotency-Key`` answers the same appointment; with another body, 422."""
-    # (The settings from the runtime: each dependency FastAPI solves costs the booking
-    # path.)
+    runtime, user, once = desk.runtime, desk.user, desk.once
     settings, now = runtime.settings, runtime.clock.now()
     choice = Choice(body.booking_request_id, body.practitioner_id, body.room_id, body.starts_at)
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.adapters import store
@@ -135,7 +135,7 @@ async def book_course(
     settings: SettingsDep,
     user: DeskDep,
     once: IdempotentDep,
-) -> JSONResponse:
+) -> Response:
     """Book every open session of a plan in one transaction: all of them, or none."""
     choices = body.choices()
 

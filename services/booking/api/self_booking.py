@@ -14,7 +14,7 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.adapters.db import Appointment, BookingRequest, idempotency_keys
@@ -156,7 +156,7 @@ async def hold(
     settings: SettingsDep,
     patient_id: PatientDep,
     once: IdempotentDep,
-) -> JSONResponse:
+) -> Response:
     """Hold a slot for a few minutes while the patient confirms it."""
     now = runtime.clock.now()
     choice = body.choice()
@@ -336,7 +336,7 @@ async def book_rest_of_course(
     settings: SettingsDep,
     patient_id: PatientDep,
     once: IdempotentDep,
-) -> JSONResponse:
+) -> Response:
     """Book every open session of the patient's plan at once, as proposed (or as they
     chose): all of them, or none when one is refused (the answer names it)."""
     choices = body.choices()

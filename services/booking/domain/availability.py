@@ -8,6 +8,7 @@ Candidate starts step forward from each opening instant in real elapsed minutes.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -155,8 +156,16 @@ def wall_clock(day: date, at: time, zone: ZoneInfo) -> datetime:
 
 def opening_intervals(
     hours: Iterable[WeeklyHours], first_day: date, last_day: date, time_zone: str
-) -> list[Interval]:
-    """The spans open on each day from ``first_day`` to ``last_day``, in UTC."""
+) -> tuple[Interval, ...]:
+    """The spans open on each day from ``first_day`` to ``last_day``, in UTC (worked out
+    once for the same hours, days and zone: every booking judges its choice by them)."""
+    return _opening_intervals(tuple(hours), first_day, last_day, time_zone)
+
+
+@functools.lru_cache(maxsize=4096)
+def _opening_intervals(
+    hours: tuple[WeeklyHours, ...], first_day: date, last_day: date, time_zone: str
+) -> tuple[Interval, ...]:
     zone = ZoneInfo(time_zone)
     by_day: dict[int, list[WeeklyHours]] = {}
     for rule in hours:
@@ -169,7 +178,7 @@ def opening_intervals(
             if start < end:
                 spans.append(Interval(start, end))
         day += timedelta(days=1)
-    return sorted(spans)
+    return tuple(sorted(spans))
 
 
 def intersect(left: Sequence[Interval], right: Sequence[Interval]) -> list[Interval]:
