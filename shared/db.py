@@ -154,24 +154,29 @@ class Transaction:
 async def transaction(engine: AsyncEngine) -> AsyncIterator[Transaction]:
     """A :class:`Transaction` on a connection from ``engine``'s pool (checked out as any
     other, the ping window included), committed when the block ends and rolled back if
-    it raises. A connection is never given back to the pool inside a transaction."""
+    it raises. A connection is never given back to the pool inside a transaction. The
+    driver's error on a connection it found closed (the server went away between the
+    checkout and a statement) is a ConnectionError, as SQLAlchemy's would be a lost
+    connection: a 503 to retry, a consumer's retry."""
     pooled = await greenlet_spawn(engine.sync_engine.raw_connection)
     begun = Transaction(engine, pooled)
     outer = begun._driver.transaction()
     try:
-        await outer.start()
         try:
+            await outer.start()
             yield begun
             if begun._session is not None:
                 await begun._session.commit()
             await outer.commit()
-        except BaseException:
+        except BaseException as error:
             # A lost connection can roll back nothing; the pool will not take it back.
             if begun._session is not None:
                 with contextlib.suppress(Exception):
                     await begun._session.rollback()
             with contextlib.suppress(Exception):
                 await outer.rollback()
+            if isinstance(error, asyncpg.InterfaceError) and begun._driver.is_closed():
+                raise ConnectionError(f"database connection lost: {error}") from error
             raise
     finally:
         if not begun._driver.is_closed() and begun._driver.is_in_transaction():

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.adapters import store
 from booking.adapters.db import Location, outbox
-from shared.db import transaction
+from shared.db import is_connection_loss, transaction
 from tests.clock import TEST_NOW
 from tests.polling import eventually
 from tests.utils.booking import Booking, running_booking
@@ -194,3 +194,28 @@ async def test_a_pooled_transaction_never_goes_back_to_the_pool_inside_a_transac
         assert driver is not used[-1]
         assert await driver.fetchval("SELECT txid_current_if_assigned()") is None
     assert await outbox_rows(booking) == 0
+
+
+async def test_a_pooled_transaction_whose_connection_is_lost_raises_connection_error(
+    booking: Booking,
+) -> None:
+    """The server gone between the checkout and a statement (here: the connection
+    terminated under the block): the driver's error is a ConnectionError, which the API
+    answers 503 and a consumer retries, and the next transaction gets a live connection."""
+    engine = booking.runtime.engine
+    lost: list[asyncpg.Connection] = []
+
+    async def use_a_lost_connection() -> None:
+        async with transaction(engine) as db:
+            driver = await db.connection()
+            lost.append(driver)
+            driver.terminate()
+            await driver.fetchval("SELECT 1")
+
+    with pytest.raises(ConnectionError) as raised:
+        await use_a_lost_connection()
+    assert is_connection_loss(raised.value)
+    async with transaction(engine) as db:
+        driver = await db.connection()
+        assert driver is not lost[0]
+        assert await driver.fetchval("SELECT 1") == 1
