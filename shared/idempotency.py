@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import pydantic_core
 import sqlalchemy as sa
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
@@ -130,10 +131,7 @@ class Idempotent:
             if replay is not None:
                 return JSONResponse(replay.body, status_code=replay.status_code)
         created = await create()
-        if isinstance(created, BaseModel):
-            answer = created.model_dump_json().encode()  # (pydantic's own JSON: the fast way)
-        else:
-            answer = b"[" + b",".join(item.model_dump_json().encode() for item in created) + b"]"
+        answer = pydantic_core.to_json(created)  # each model by its own serializer
         if key is not None:
             body = json.loads(answer)
             await remember(orm(db), table, scope=scope, key=key, status_code=201, body=body)
